@@ -1,0 +1,76 @@
+"""What ``execute`` and ``execute_async`` return: the job's result and a handle on it.
+
+    result = env.execute("wordcount")
+    result.get_net_runtime()                       # ms
+    result.get_accumulator_result("word-counts")
+
+    client = env.execute_async("forever")
+    client.get_job_status()                        # "RUNNING"
+    client.cancel()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclasses.dataclass
+class JobExecutionResult:
+    """The outcome of a finished job: id, net runtime (ms) and accumulator values."""
+
+    job_id: str
+    net_runtime: int = 0
+    accumulator_results: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def get_job_id(self) -> str:
+        """The job's id (32 hex)."""
+        return self.job_id
+
+    def get_net_runtime(self) -> int:
+        """Milliseconds the job ran."""
+        return self.net_runtime
+
+    def get_accumulator_result(self, accumulator_name: str) -> Any:
+        """The merged value of an accumulator (None if unknown)."""
+        return self.accumulator_results.get(accumulator_name)
+
+    def get_all_accumulator_results(self) -> dict[str, Any]:
+        """Every accumulator's merged value."""
+        return dict(self.accumulator_results)
+
+    def is_job_execution_result(self) -> bool:
+        """Always True (PyFlink's JobSubmissionResult API)."""
+        return True
+
+    def get_job_execution_result(self) -> JobExecutionResult:
+        """This result (PyFlink's JobSubmissionResult API)."""
+        return self
+
+
+@runtime_checkable
+class JobClient(Protocol):
+    """A handle on a submitted job (what ``execute_async`` returns)."""
+
+    def get_job_id(self) -> str:
+        """The job's id."""
+
+    def get_job_status(self) -> str:
+        """The job's current status name ("RUNNING", "FINISHED"...)."""
+
+    def cancel(self) -> None:
+        """Cancel the job."""
+
+    def get_job_execution_result(self, timeout: float | None = None) -> JobExecutionResult:
+        """Wait for the job to end and return its result (raises if it failed)."""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs JobGraphs: the embedded mini cluster or a remote cluster."""
+
+    def execute(self, job_graph) -> JobExecutionResult:
+        """Run a job to its end."""
+
+    def execute_async(self, job_graph) -> JobClient:
+        """Submit a job and return at once."""

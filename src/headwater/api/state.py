@@ -1,0 +1,168 @@
+"""Keyed state as the user sees it: descriptors and the state interfaces.
+
+A descriptor names a piece of keyed state; ``runtime_context.get_state(descriptor)`` in a
+function's ``open`` returns a handle whose methods read and write the value of the key
+being processed::
+
+    class Count(KeyedProcessFunction):
+        def open(self, runtime_context):
+            self.count = runtime_context.get_state(ValueStateDescriptor("count"))
+
+        def process_element(self, value, ctx):
+            n = (self.count.value() or 0) + 1
+            self.count.update(n)
+            yield ctx.get_current_key(), n
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class StateDescriptor:
+    """Base of all descriptors: a state name unique within an operator."""
+
+    name: str
+    #: Accepted for PyFlink compatibility; Python values need no type information.
+    type_info: Any = None
+
+    #: The kind of state, used by backends to check that a name is used consistently.
+    kind = "state"
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueStateDescriptor(StateDescriptor):
+    """Describes a :class:`ValueState` (one value per key)."""
+
+    #: Returned by ``value()`` when the key has no value (Flink's deprecated default).
+    default_value: Any = None
+
+    kind = "value"
+
+
+@dataclasses.dataclass(frozen=True)
+class ListStateDescriptor(StateDescriptor):
+    """Describes a :class:`ListState` (a list of values per key)."""
+
+    kind = "list"
+
+
+@dataclasses.dataclass(frozen=True)
+class MapStateDescriptor(StateDescriptor):
+    """Describes a :class:`MapState` (a dict per key). ``type_info`` is ignored."""
+
+    value_type_info: Any = None
+
+    kind = "map"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReducingStateDescriptor(StateDescriptor):
+    """Describes a :class:`ReducingState`: values added are combined with ``reduce_function``."""
+
+    reduce_function: Callable[[Any, Any], Any] | None = None
+
+    kind = "reducing"
+
+    def __init__(self, name: str, reduce_function: Any, type_info: Any = None) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "type_info", type_info)
+        fn = getattr(reduce_function, "reduce", reduce_function)
+        if not callable(fn):
+            raise TypeError("reduce_function must be a ReduceFunction or a callable")
+        object.__setattr__(self, "reduce_function", fn)
+
+
+class State:
+    """Keyed state of the current key."""
+
+    def clear(self) -> None:
+        """Remove the current key's value."""
+        raise NotImplementedError
+
+
+class ValueState(State):
+    """One value per key."""
+
+    def value(self) -> Any:
+        """The current key's value (the descriptor's default if none)."""
+        raise NotImplementedError
+
+    def update(self, value: Any) -> None:
+        """Set the current key's value."""
+        raise NotImplementedError
+
+
+class ListState(State):
+    """A list of values per key."""
+
+    def get(self) -> Iterable[Any]:
+        """The current key's values (empty if none)."""
+        raise NotImplementedError
+
+    def add(self, value: Any) -> None:
+        """Append a value."""
+        raise NotImplementedError
+
+    def add_all(self, values: Iterable[Any]) -> None:
+        """Append many values."""
+        raise NotImplementedError
+
+    def update(self, values: Iterable[Any]) -> None:
+        """Replace the values."""
+        raise NotImplementedError
+
+
+class MapState(State):
+    """A dict per key."""
+
+    def get(self, key: Any) -> Any:
+        """The value of ``key`` in the current key's map (None if absent)."""
+        raise NotImplementedError
+
+    def put(self, key: Any, value: Any) -> None:
+        """Set one entry."""
+        raise NotImplementedError
+
+    def put_all(self, entries: dict) -> None:
+        """Set many entries."""
+        raise NotImplementedError
+
+    def remove(self, key: Any) -> None:
+        """Delete one entry."""
+        raise NotImplementedError
+
+    def contains(self, key: Any) -> bool:
+        """Whether the entry exists."""
+        raise NotImplementedError
+
+    def items(self) -> Iterable[tuple[Any, Any]]:
+        """All entries."""
+        raise NotImplementedError
+
+    def keys(self) -> Iterable[Any]:
+        """All entry keys."""
+        raise NotImplementedError
+
+    def values(self) -> Iterable[Any]:
+        """All entry values."""
+        raise NotImplementedError
+
+    def is_empty(self) -> bool:
+        """Whether the current key's map is empty."""
+        raise NotImplementedError
+
+
+class ReducingState(State):
+    """A single value per key, combined from everything added."""
+
+    def get(self) -> Any:
+        """The combined value (None if nothing was added)."""
+        raise NotImplementedError
+
+    def add(self, value: Any) -> None:
+        """Combine a value into the state."""
+        raise NotImplementedError

@@ -1,0 +1,135 @@
+"""Cluster configuration: Flink's keys, headwater's defaults, YAML files and overrides.
+
+Keys are Flink's (``rest.port``, ``taskmanager.numberOfTaskSlots``...). A configuration is
+a flat mapping of key -> value; values keep their YAML types. ``Configuration.load``
+reads ``headwater.yaml`` (or ``flink-conf.yaml``) from a directory and applies
+``-Dkey=value`` style overrides.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: headwater's defaults. Every key the engine reads has an entry here.
+DEFAULTS: dict[str, Any] = {
+    "rest.port": 8081,
+    "rest.address": "127.0.0.1",
+    "rest.bind-address": "127.0.0.1",
+    "rest.server.max-content-length": 104857600,
+    "jobmanager.rpc.address": "127.0.0.1",
+    "jobmanager.rpc.port": 0,
+    "taskmanager.numberOfTaskSlots": 1,
+    "taskmanager.count": 0,  # 0: one TaskManager per CPU core
+    "taskmanager.data.port": 0,
+    "taskmanager.host": "127.0.0.1",
+    "parallelism.default": 1,
+    "pipeline.max-parallelism": 128,
+    "heartbeat.interval": 1000,
+    "heartbeat.timeout": 10000,
+    "slot.request.timeout": 60000,
+    "execution.buffer-timeout": 100,
+    "taskmanager.network.batch-size": 1024,
+    "taskmanager.network.credits-per-channel": 4,
+    "web.submit.enable": True,
+    "web.cancel.enable": True,
+    "web.refresh-interval": 3000,
+    "web.timeout": 600000,
+    "jobstore.max-capacity": 1000,
+    "restart-strategy": "none",
+    "metrics.fetcher.update-interval": 1000,
+    "cluster.workdir": ".headwater",
+}
+
+
+class Configuration(Mapping[str, Any]):
+    """An immutable view of defaults plus user settings."""
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self._user: dict[str, Any] = dict(settings or {})
+
+    @classmethod
+    def load(cls, conf_dir: str | os.PathLike | None = None,
+             overrides: Mapping[str, Any] | None = None) -> Configuration:
+        """Read ``headwater.yaml`` / ``flink-conf.yaml`` from ``conf_dir`` (if any) and
+        apply ``overrides``."""
+        settings: dict[str, Any] = {}
+        if conf_dir is not None:
+            for name in ("flink-conf.yaml", "headwater.yaml"):
+                path = Path(conf_dir) / name
+                if path.is_file():
+                    data = yaml.safe_load(path.read_text()) or {}
+                    if not isinstance(data, dict):
+                        raise ValueError(f"{path}: expected a mapping of config keys")
+                    settings.update(flatten(data))
+        settings.update(overrides or {})
+        return cls(settings)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Configuration:
+        """A copy with more settings applied."""
+        merged = dict(self._user)
+        merged.update(overrides)
+        return Configuration(merged)
+
+    def user_settings(self) -> dict[str, Any]:
+        """Only what was set explicitly (not the defaults)."""
+        return dict(self._user)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._user:
+            return self._user[key]
+        return DEFAULTS[key]
+
+    def __iter__(self) -> Iterator[str]:
+        seen = dict.fromkeys(DEFAULTS)
+        seen.update(dict.fromkeys(self._user))
+        return iter(seen)
+
+    def __len__(self) -> int:
+        return len(set(DEFAULTS) | set(self._user))
+
+    def get_int(self, key: str) -> int:
+        """The value as int (accepts strings like "8081")."""
+        return int(self[key])
+
+    def get_bool(self, key: str) -> bool:
+        """The value as bool (accepts "true"/"false")."""
+        v = self[key]
+        if isinstance(v, str):
+            return v.strip().lower() in ("1", "true", "yes", "on")
+        return bool(v)
+
+    def as_string_map(self) -> dict[str, str]:
+        """Every key with its value as a string, as Flink's config endpoints report."""
+        out = {}
+        for k in self:
+            v = self[k]
+            out[k] = str(v).lower() if isinstance(v, bool) else str(v)
+        return out
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested YAML mappings into dotted keys (``{rest: {port: 1}}`` -> ``rest.port``)."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def parse_dynamic_properties(items: list[str]) -> dict[str, Any]:
+    """Parse ``key=value`` strings (from ``-D``) with YAML typing of the value."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"expected key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
+    return out

@@ -1,0 +1,292 @@
+"""The JobMaster: schedules one job's subtasks onto slots and follows them to the end.
+
+Scheduling is eager (streaming): the job needs as many slots as its largest vertex
+parallelism, and subtask i of every vertex shares slot i (slot sharing). Every attempt
+is deployed at once with the addresses of the partitions it reads. The JobMaster turns
+task state updates into the ExecutionGraph's job, vertex and attempt states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from headwater.config import Configuration
+from headwater.graph.job_graph import JobGraph
+from headwater.ids import new_id
+from headwater.runtime import accumulators as acc
+from headwater.runtime.jobmanager.connections import consumers_of, producers_of
+from headwater.runtime.jobmanager.execution_graph import (
+    Execution,
+    ExecutionGraph,
+    ExecutionState,
+    FailureInfo,
+    JobStatus,
+    TaskManagerLocation,
+    now_ms,
+)
+from headwater.runtime.jobmanager.resource_manager import NoResourceAvailable, ResourceManager
+from headwater.runtime.rpc.messages import (
+    CancelTask,
+    ChannelDescriptor,
+    DeployTask,
+    InputGateDescriptor,
+    OperatorBlob,
+    PartitionDescriptor,
+    TaskDeploymentDescriptor,
+    TaskIOReport,
+    TaskStateUpdate,
+)
+
+log = logging.getLogger(__name__)
+
+#: Cluster keys handed to every task.
+TASK_CONFIG_KEYS = ("taskmanager.network.batch-size", "taskmanager.network.credits-per-channel",
+                    "execution.buffer-timeout")
+
+
+class JobMaster:
+    """Runs one job."""
+
+    def __init__(self, job_graph: JobGraph, resource_manager: ResourceManager,
+                 config: Configuration, on_terminal: Callable[[JobMaster], None],
+                 initialized_at: int | None = None) -> None:
+        self.job_graph = job_graph
+        self.rm = resource_manager
+        self.config = config.with_overrides(job_graph.configuration)
+        self.graph = ExecutionGraph.from_job_graph(job_graph, initialized_at)
+        self._on_terminal = on_terminal
+        self._by_attempt: dict[str, tuple] = {}  # attempt id -> (vertex, subtask, execution)
+        self.terminated = asyncio.Event()
+        self._task_accumulators: dict[str, dict[str, str]] = {}
+        self._schedule_task: asyncio.Task | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.job_graph.job_id
+
+    # -- scheduling ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin scheduling in the background."""
+        self._schedule_task = asyncio.get_running_loop().create_task(self._schedule())
+
+    async def _schedule(self) -> None:
+        g = self.graph
+        g.transition(JobStatus.RUNNING)
+        for _, _, ex in g.all_executions():
+            ex.transition(ExecutionState.SCHEDULED)
+        needed = max(v.parallelism for v in g.vertices)
+        try:
+            slots = await self.rm.wait_for_slots(
+                self.job_id, needed, int(self.config["slot.request.timeout"]) / 1000)
+        except NoResourceAvailable as exc:
+            self._fail_job(f"org.apache.flink.runtime.jobmanager.scheduler."
+                           f"NoResourceAvailableException: {exc}")
+            return
+        if g.state != JobStatus.RUNNING:  # cancelled while waiting
+            self.rm.release(self.job_id)
+            self._check_terminal()
+            return
+        self._deploy_all(slots)
+
+    def _deploy_all(self, slots: list[tuple[str, int]]) -> None:
+        g = self.graph
+        # Fix every attempt's id and location first: consumers need producers' addresses.
+        for v in g.vertices:
+            for sv in v.subtasks:
+                rid, slot = slots[sv.subtask_index]
+                tm = self.rm.task_managers.get(rid)
+                ex = sv.current
+                ex.attempt_id = new_id()
+                ex.location = TaskManagerLocation(rid, tm.host if tm else "?",
+                                                  tm.data_port if tm else -1)
+                ex.slot_index = slot
+                self._by_attempt[ex.attempt_id] = (v, sv, ex)
+        task_config = {k: self.config[k] for k in TASK_CONFIG_KEYS}
+        task_config.update(self.job_graph.configuration)
+        for v in g.vertices:
+            for sv in v.subtasks:
+                ex = sv.current
+                tdd = self._deployment_descriptor(v, sv.subtask_index, ex, task_config)
+                ex.transition(ExecutionState.DEPLOYING)
+                if not self.rm.send(ex.location.resource_id, DeployTask(tdd=tdd)):
+                    self._task_failed(ex, v, sv.subtask_index,
+                                      f"TaskManager {ex.location.resource_id} is gone")
+                    return
+
+    def _deployment_descriptor(self, v, index: int, ex: Execution,
+                               task_config: dict) -> TaskDeploymentDescriptor:
+        g = self.graph
+        jv = v.job_vertex
+        outputs = []
+        for k, edge in enumerate(jv.outputs):
+            target = g.vertex(edge.target_vertex_id)
+            consumers = consumers_of(edge.ship_strategy.value, v.parallelism,
+                                     target.parallelism, index)
+            outputs.append(PartitionDescriptor(
+                partition_id=f"{ex.attempt_id}-{k}", ship_strategy=edge.ship_strategy.value,
+                num_subpartitions=len(consumers), consumer_parallelism=target.parallelism,
+                consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector))
+        inputs = []
+        for edge in jv.inputs:
+            source = g.vertex(edge.source_vertex_id)
+            out_index = next(k for k, e in enumerate(source.job_vertex.outputs)
+                             if e.target_vertex_id == jv.vertex_id
+                             and e.input_number == edge.input_number)
+            channels = []
+            for p in producers_of(edge.ship_strategy.value, source.parallelism, v.parallelism,
+                                  index):
+                pex = source.subtasks[p].current
+                sub = consumers_of(edge.ship_strategy.value, source.parallelism, v.parallelism,
+                                   p).index(index)
+                channels.append(ChannelDescriptor(
+                    partition_id=f"{pex.attempt_id}-{out_index}", subpartition_index=sub,
+                    host=pex.location.host, data_port=pex.location.data_port,
+                    resource_id=pex.location.resource_id))
+            inputs.append(InputGateDescriptor(input_number=edge.input_number,
+                                              ship_strategy=edge.ship_strategy.value,
+                                              channels=channels))
+        return TaskDeploymentDescriptor(
+            job_id=self.job_id, job_name=self.job_graph.name, vertex_id=jv.vertex_id,
+            vertex_name=jv.name, subtask_index=index, parallelism=v.parallelism,
+            max_parallelism=v.max_parallelism, attempt_number=ex.attempt_number,
+            attempt_id=ex.attempt_id, slot_index=ex.slot_index,
+            operators=[OperatorBlob(o.operator_id, o.name, o.uid, o.operator)
+                       for o in jv.operators],
+            inputs=inputs, outputs=outputs, configuration=task_config)
+
+    # -- updates from TaskManagers ------------------------------------------------------
+
+    def owns(self, attempt_id: str) -> bool:
+        """Whether this attempt belongs to this job."""
+        return attempt_id in self._by_attempt
+
+    def on_task_io(self, report: TaskIOReport) -> None:
+        """Fresh I/O counters of a running attempt."""
+        entry = self._by_attempt.get(report.attempt_id)
+        if entry is None:
+            return
+        ex = entry[2]
+        if ex.state.is_terminal:
+            return
+        self._apply_io(ex, report, complete=False)
+
+    @staticmethod
+    def _apply_io(ex: Execution, report: TaskIOReport, complete: bool) -> None:
+        io = ex.io
+        io.read_bytes, io.write_bytes = report.read_bytes, report.write_bytes
+        io.read_records, io.write_records = report.read_records, report.write_records
+        io.complete = complete
+        ex.task_metrics = report.metrics
+
+    def on_task_state(self, update: TaskStateUpdate) -> None:
+        """An attempt changed state on its TaskManager."""
+        entry = self._by_attempt.get(update.attempt_id)
+        if entry is None:
+            return
+        v, sv, ex = entry
+        state = ExecutionState(update.state)
+        if update.io is not None:
+            self._apply_io(ex, update.io, complete=state.is_terminal)
+        if update.accumulators:
+            self._task_accumulators[update.attempt_id] = dict(update.accumulators)
+        if state == ExecutionState.FAILED:
+            self._task_failed(ex, v, sv.subtask_index, update.failure or "unknown failure",
+                              update.timestamp or None)
+            return
+        ex.transition(state, update.timestamp or None)
+        self._check_terminal()
+
+    def on_task_manager_lost(self, rid: str, reason: str) -> None:
+        """Every attempt on a lost TaskManager fails."""
+        for v, sv, ex in list(self.graph.all_executions()):
+            if ex.location is not None and ex.location.resource_id == rid \
+                    and not ex.state.is_terminal:
+                self._task_failed(
+                    ex, v, sv.subtask_index,
+                    f"org.apache.flink.util.FlinkException: {reason}\n"
+                    f"(headwater: the TaskManager process {rid} stopped answering)")
+
+    # -- failure, cancel and the end -----------------------------------------------------
+
+    def _task_failed(self, ex: Execution, v, index: int, failure: str,
+                     timestamp: int | None = None) -> None:
+        ts = timestamp or now_ms()
+        if not ex.transition(ExecutionState.FAILED, ts):
+            return
+        location = (f"{ex.location.host}:{ex.location.data_port}" if ex.location else None)
+        info = FailureInfo(exception=failure, timestamp=ts,
+                           task_name=f"{v.name} ({index + 1}/{v.parallelism})",
+                           location=location)
+        ex.failure = info
+        self.graph.failure_history.append(info)
+        if self.graph.state in (JobStatus.RUNNING, JobStatus.CREATED):
+            # Restart strategies plug in here (fault-tolerance issue); today: fail.
+            self.graph.failure = info
+            self.graph.transition(JobStatus.FAILING)
+            self._cancel_executions()
+        self._check_terminal()
+
+    def _fail_job(self, failure: str) -> None:
+        info = FailureInfo(exception=failure, timestamp=now_ms())
+        self.graph.failure = info
+        self.graph.failure_history.append(info)
+        self.graph.transition(JobStatus.FAILING)
+        self._cancel_executions()
+        self._check_terminal()
+
+    def cancel(self) -> None:
+        """Cancel the job (Flink's CANCELLING, then CANCELED)."""
+        if self.graph.state.is_globally_terminal or self.graph.state in (
+                JobStatus.CANCELLING, JobStatus.FAILING):
+            return
+        self.graph.transition(JobStatus.CANCELLING)
+        self._cancel_executions()
+        self._check_terminal()
+
+    def _cancel_executions(self) -> None:
+        for _, _, ex in self.graph.all_executions():
+            if ex.state.is_terminal:
+                continue
+            if ex.state in (ExecutionState.DEPLOYING, ExecutionState.RUNNING):
+                ex.transition(ExecutionState.CANCELING)
+                if ex.location is None or not self.rm.send(ex.location.resource_id,
+                                                           CancelTask(attempt_id=ex.attempt_id)):
+                    ex.transition(ExecutionState.CANCELED)
+            elif ex.state != ExecutionState.CANCELING:
+                ex.transition(ExecutionState.CANCELED)
+
+    def _check_terminal(self) -> None:
+        g = self.graph
+        if g.state.is_globally_terminal:
+            return
+        states = [ex.state for _, _, ex in g.all_executions()]
+        if not all(s.is_terminal for s in states):
+            return
+        if g.state == JobStatus.FAILING:
+            g.transition(JobStatus.FAILED)
+        elif g.state == JobStatus.CANCELLING:
+            g.transition(JobStatus.CANCELED)
+        elif all(s == ExecutionState.FINISHED for s in states):
+            self._merge_accumulators()
+            g.transition(JobStatus.FINISHED)
+        else:
+            g.transition(JobStatus.FAILED)
+        for _, _, ex in g.all_executions():
+            ex.io.complete = True
+        self.rm.release(self.job_id)
+        self.terminated.set()
+        self._on_terminal(self)
+
+    def _merge_accumulators(self) -> None:
+        try:
+            merged = acc.merge_all(list(self._task_accumulators.values()))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not merge accumulators of job %s: %s", self.job_id, exc)
+            return
+        self.graph.accumulator_results = {
+            name: acc.serialize_result(acc.final_value(kind, data))
+            for name, (kind, data) in merged.items()}
+        self.graph.accumulator_kinds = {name: kind for name, (kind, _) in merged.items()}

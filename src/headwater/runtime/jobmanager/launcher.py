@@ -1,0 +1,57 @@
+"""Starts and stops local TaskManager processes for the ResourceManager.
+
+Each TaskManager is a child process of the JobManager with its log (stderr) and stdout
+in the cluster's log directory. Only the JobManager's RPC address is passed on: the same
+TaskManager command joins a JobManager on another machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class LocalTaskManagerLauncher:
+    """Spawns TaskManager subprocesses on this machine."""
+
+    def __init__(self, jobmanager_address: str, slots: int, log_dir: Path,
+                 host: str = "127.0.0.1") -> None:
+        self.jobmanager_address = jobmanager_address
+        self.slots = slots
+        self.log_dir = Path(log_dir)
+        self.host = host
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, count: int) -> None:
+        """Start ``count`` more TaskManagers."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(count):
+            n = len(self.processes)
+            stem = self.log_dir / f"taskmanager-{n}"
+            env = dict(os.environ)
+            env["PYTHONUNBUFFERED"] = "1"
+            cmd = [sys.executable, "-m", "headwater.runtime.taskmanager.task_executor",
+                   "--jobmanager", self.jobmanager_address, "--host", self.host,
+                   "--slots", str(self.slots), "--log-dir", str(self.log_dir)]
+            with open(f"{stem}.out", "ab") as out, open(f"{stem}.log", "ab") as err:
+                proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                        env=env, start_new_session=False)
+            self.processes.append(proc)
+            log.info("started TaskManager %d (pid %d)", n, proc.pid)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate every TaskManager and wait for it."""
+        for p in self.processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

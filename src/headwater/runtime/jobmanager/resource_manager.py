@@ -1,0 +1,200 @@
+"""The ResourceManager: TaskManager registration, heartbeats and slots.
+
+TaskManagers connect to the JobManager's RPC port and register; from then on the
+connection carries their heartbeats and task state updates. A TaskManager whose
+connection closes or whose heartbeats stop for ``heartbeat.timeout`` ms is lost: its
+slots vanish and the JobMasters hear about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from headwater.config import Configuration
+from headwater.runtime.jobmanager.execution_graph import now_ms
+from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
+from headwater.runtime.rpc.framing import Connection
+from headwater.runtime.rpc.messages import (
+    Heartbeat,
+    Message,
+    RegisterTaskManager,
+    RegistrationAck,
+    RegistrationRejected,
+    TaskStateUpdate,
+)
+
+log = logging.getLogger(__name__)
+
+#: (resource id, slot index)
+Slot = tuple[str, int]
+
+
+class ResourceManager:
+    """Tracks TaskManagers and hands out their slots to jobs."""
+
+    def __init__(self, config: Configuration,
+                 on_task_state: Callable[[str, TaskStateUpdate], None],
+                 on_heartbeat: Callable[[str, Heartbeat], None],
+                 on_task_manager_lost: Callable[[str, str], None]) -> None:
+        self.config = config
+        self.task_managers: dict[str, TaskManagerInfo] = {}
+        self.connections: dict[str, Connection] = {}
+        self._on_task_state = on_task_state
+        self._on_heartbeat = on_heartbeat
+        self._on_lost = on_task_manager_lost
+        self.slots_changed = asyncio.Condition()
+        self._server: asyncio.AbstractServer | None = None
+        self._monitor: asyncio.Task | None = None
+        self.rpc_port = 0
+        self.rpc_host = config["jobmanager.rpc.address"]
+        self._counter = 0
+
+    async def start(self) -> int:
+        """Open the RPC port; returns it."""
+        self._server = await asyncio.start_server(
+            self._serve, self.rpc_host, int(self.config["jobmanager.rpc.port"]))
+        self.rpc_port = self._server.sockets[0].getsockname()[1]
+        self._monitor = asyncio.create_task(self._monitor_heartbeats())
+        return self.rpc_port
+
+    async def stop(self) -> None:
+        """Close the RPC port and every connection."""
+        if self._monitor:
+            self._monitor.cancel()
+        if self._server:
+            self._server.close()
+        for conn in list(self.connections.values()):
+            conn.close()
+
+    # -- connections --------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(reader, writer)
+        rid = None
+        try:
+            msg = await asyncio.wait_for(conn.receive(), timeout=30)
+            if not isinstance(msg, RegisterTaskManager):
+                await conn.send(RegistrationRejected(reason="expected RegisterTaskManager"))
+                return
+            if msg.resource_id in self.task_managers:
+                await conn.send(RegistrationRejected(reason="duplicate resource id"))
+                return
+            rid = msg.resource_id
+            now = now_ms()
+            info = TaskManagerInfo(
+                resource_id=rid, host=msg.host,
+                rpc_address=f"headwater://{conn.peer}/taskmanager_{self._counter}",
+                data_port=msg.data_port, pid=msg.pid, slots_total=msg.slots,
+                last_heartbeat=now, registered_at=now, hardware=dict(msg.hardware),
+                log_dir=msg.log_dir)
+            self._counter += 1
+            self.task_managers[rid] = info
+            self.connections[rid] = conn
+            await conn.send(RegistrationAck(heartbeat_interval=int(self.config["heartbeat.interval"])))
+            log.info("TaskManager %s registered (%d slots)", rid, msg.slots)
+            await self._notify_slots()
+            while True:
+                msg = await conn.receive()
+                info.last_heartbeat = now_ms()
+                if isinstance(msg, Heartbeat):
+                    info.process = msg.process
+                    self._on_heartbeat(rid, msg)
+                elif isinstance(msg, TaskStateUpdate):
+                    self._on_task_state(rid, msg)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except Exception:  # noqa: BLE001 - a bad peer must not take the JobManager down
+            log.exception("TaskManager connection failed")
+        finally:
+            conn.close()
+            if rid is not None and rid in self.task_managers:
+                self._lose(rid, f"TaskManager with id {rid} is no longer reachable "
+                                f"(connection closed).")
+
+    def _lose(self, rid: str, reason: str) -> None:
+        info = self.task_managers.pop(rid, None)
+        conn = self.connections.pop(rid, None)
+        if conn is not None:
+            conn.close()
+        if info is not None:
+            log.warning("TaskManager %s lost: %s", rid, reason)
+            self._on_lost(rid, reason)
+            asyncio.get_running_loop().create_task(self._notify_slots())
+
+    async def _monitor_heartbeats(self) -> None:
+        timeout = int(self.config["heartbeat.timeout"])
+        interval = max(0.05, int(self.config["heartbeat.interval"]) / 1000 / 2)
+        while True:
+            await asyncio.sleep(interval)
+            now = now_ms()
+            for rid, info in list(self.task_managers.items()):
+                if now - info.last_heartbeat > timeout:
+                    self._lose(rid, f"Heartbeat of TaskManager with id {rid} timed out.")
+
+    def send(self, rid: str, message: Message) -> bool:
+        """Queue a message to a TaskManager; False if it is not connected."""
+        conn = self.connections.get(rid)
+        if conn is None:
+            return False
+        conn.send_nowait(message)
+        return True
+
+    # -- slots --------------------------------------------------------------------------
+
+    def total_slots(self) -> int:
+        """Slots of all registered TaskManagers."""
+        return sum(tm.slots_total for tm in self.task_managers.values())
+
+    def free_slots(self) -> list[Slot]:
+        """Free slots, spread across TaskManagers (slot 0 of each TM first)."""
+        free = [(i, rid) for rid, tm in self.task_managers.items()
+                for i in range(tm.slots_total) if i not in tm.slots_used]
+        free.sort()
+        return [(rid, i) for i, rid in free]
+
+    def allocate(self, job_id: str, count: int) -> list[Slot] | None:
+        """Reserve ``count`` slots for a job, or None if not enough are free."""
+        free = self.free_slots()
+        if len(free) < count:
+            return None
+        chosen = free[:count]
+        for rid, i in chosen:
+            self.task_managers[rid].slots_used[i] = job_id
+        return chosen
+
+    def release(self, job_id: str) -> None:
+        """Free every slot of a job."""
+        for tm in self.task_managers.values():
+            for i, jid in list(tm.slots_used.items()):
+                if jid == job_id:
+                    del tm.slots_used[i]
+        asyncio.get_running_loop().create_task(self._notify_slots())
+
+    async def _notify_slots(self) -> None:
+        async with self.slots_changed:
+            self.slots_changed.notify_all()
+
+    async def wait_for_slots(self, job_id: str, count: int, timeout: float) -> list[Slot]:
+        """Allocate ``count`` slots, waiting up to ``timeout`` s for them to appear."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self.slots_changed:
+            while True:
+                slots = self.allocate(job_id, count)
+                if slots is not None:
+                    return slots
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise NoResourceAvailable(
+                        f"Could not acquire the minimum required resources: {count} slots "
+                        f"needed, {len(self.free_slots())} free of {self.total_slots()}.")
+                try:
+                    await asyncio.wait_for(self.slots_changed.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+
+class NoResourceAvailable(Exception):
+    """Not enough slots appeared in time (Flink's NoResourceAvailableException)."""

@@ -1,0 +1,173 @@
+"""Consumer side of data exchange: one input gate per task with all its channels.
+
+Every channel delivers ``(channel_index, payload, timestamps)`` tuples into the gate's
+single queue, where payload is a list of values (a data buffer) or an event. Reading a
+data buffer returns one credit to the channel's producer.
+"""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+
+import msgspec
+
+from headwater.runtime.network import frames
+from headwater.runtime.network.events import ChannelError
+from headwater.runtime.network.partition import PartitionRegistry, TaskCancelled
+
+
+class LocalInputChannel:
+    """A channel from a producer in the same TaskManager: objects, no serialization."""
+
+    def __init__(self, gate: InputGate, index: int, partition_id: str, subpartition: int) -> None:
+        self.gate = gate
+        self.index = index
+        self.partition_id = partition_id
+        self.subpartition_index = subpartition
+        self._sub = None
+
+    def connect(self, registry: PartitionRegistry, timeout: float) -> None:
+        """Attach to the producer's subpartition (waits for it to be registered)."""
+        partition = registry.wait_for(self.partition_id, timeout, self.gate.cancelled)
+        self._sub = partition.subpartitions[self.subpartition_index]
+        self._sub.attach_local(self.gate.queue, self.index, self.gate.credits_per_channel)
+
+    def return_credit(self) -> None:
+        """One buffer was consumed."""
+        self._sub.credits.release()
+
+    def close(self) -> None:
+        """Nothing to release for a local channel."""
+
+
+class RemoteInputChannel:
+    """A channel from a producer in another TaskManager, over TCP."""
+
+    def __init__(self, gate: InputGate, index: int, partition_id: str, subpartition: int,
+                 host: str, port: int) -> None:
+        self.gate = gate
+        self.index = index
+        self.partition_id = partition_id
+        self.subpartition_index = subpartition
+        self.address = (host, port)
+        self._sock: socket.socket | None = None
+        self._reader: threading.Thread | None = None
+        self._closing = False
+        self.bytes_received = 0
+
+    def connect(self, registry: PartitionRegistry, timeout: float) -> None:
+        """Open the connection, request the subpartition and start the reader thread."""
+        sock = socket.create_connection(self.address, timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        request = {"partition_id": self.partition_id, "subpartition": self.subpartition_index,
+                   "credits": self.gate.credits_per_channel}
+        frames.send_frame(sock, frames.REQUEST, msgspec.msgpack.encode(request))
+        sock.settimeout(0.1)
+        deadline = time.monotonic() + timeout
+        while True:  # wait for the answer, staying cancellable
+            try:
+                header = sock.recv(1, socket.MSG_PEEK)
+                if not header:
+                    raise ConnectionError("connection closed during partition request")
+                break
+            except TimeoutError:
+                if self.gate.cancelled.is_set():
+                    sock.close()
+                    raise TaskCancelled() from None
+                if time.monotonic() > deadline:
+                    sock.close()
+                    raise
+        sock.settimeout(timeout)
+        kind, payload = frames.recv_frame(sock)
+        answer = msgspec.msgpack.decode(payload)
+        if kind != frames.RESPONSE or not answer.get("ok"):
+            sock.close()
+            raise ConnectionError(
+                f"partition {self.partition_id} at {self.address[0]}:{self.address[1]}: "
+                f"{answer.get('error', 'bad response')}")
+        sock.settimeout(None)
+        self._sock = sock
+        self._reader = threading.Thread(target=self._read_loop, name=f"input-{self.index}",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read_loop(self) -> None:
+        q = self.gate.queue
+        idx = self.index
+        loads = frames.loads
+        sock = self._sock
+        try:
+            while True:
+                kind, payload = frames.recv_frame(sock)
+                self.bytes_received += len(payload)
+                if kind == frames.DATA:
+                    values, timestamps = loads(payload)
+                    q.put((idx, values, timestamps))
+                elif kind == frames.EVENT:
+                    event = loads(payload)
+                    q.put((idx, event, None))
+                    if type(event).__name__ == "EndOfPartition":
+                        return
+        except (ConnectionError, OSError) as exc:
+            if not self._closing:
+                host, port = self.address
+                q.put((idx, ChannelError(
+                    f"Connection unexpectedly closed by remote task manager '{host}:{port}'. "
+                    f"This might indicate that the remote task manager was lost. ({exc})"), None))
+
+    def return_credit(self) -> None:
+        """One buffer was consumed: tell the producer."""
+        try:
+            frames.send_frame(self._sock, frames.CREDIT_KIND, frames.CREDIT.pack(1))
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._closing = True
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+
+
+class InputGate:
+    """All input channels of a task, merged into one queue in arrival order."""
+
+    def __init__(self, credits_per_channel: int, cancelled: threading.Event) -> None:
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.cancelled = cancelled
+        self.credits_per_channel = credits_per_channel
+        self.channels: list[LocalInputChannel | RemoteInputChannel] = []
+        #: channel index -> input number (which logical input the channel belongs to)
+        self.input_of_channel: list[int] = []
+
+    def add_channel(self, input_number: int, partition_id: str, subpartition: int, host: str,
+                    port: int, local: bool) -> None:
+        """Declare a channel; ``connect`` opens them all."""
+        idx = len(self.channels)
+        if local:
+            ch = LocalInputChannel(self, idx, partition_id, subpartition)
+        else:
+            ch = RemoteInputChannel(self, idx, partition_id, subpartition, host, port)
+        self.channels.append(ch)
+        self.input_of_channel.append(input_number)
+
+    def connect(self, registry: PartitionRegistry, timeout: float) -> None:
+        """Connect every channel."""
+        for ch in self.channels:
+            ch.connect(registry, timeout)
+
+    def close(self) -> None:
+        """Close every channel."""
+        for ch in self.channels:
+            ch.close()
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read from remote channels."""
+        return sum(getattr(ch, "bytes_received", 0) for ch in self.channels)

@@ -1,0 +1,148 @@
+"""Writes a task's output batches into one result partition, choosing channels.
+
+One RecordWriter per output edge. Records are split per channel by the edge's ship
+strategy, buffered per channel, and sent as one buffer once a channel holds
+``batch_size`` records or on ``flush`` (idle input, buffer timeout, events).
+"""
+
+from __future__ import annotations
+
+import random
+
+from headwater.runtime.network.partition import ResultPartition
+
+
+class RecordWriter:
+    """Distributes batches over the subpartitions of a ResultPartition."""
+
+    def __init__(self, partition: ResultPartition, ship_strategy: str, batch_size: int,
+                 key_selector=None, max_parallelism: int = 128, subtask_index: int = 0) -> None:
+        self.partition = partition
+        self.subpartitions = partition.subpartitions
+        self.n = len(self.subpartitions)
+        self.strategy = ship_strategy
+        self.batch_size = batch_size
+        self.pending: list[list] = [[] for _ in range(self.n)]
+        self.pending_ts: list[list | None] = [None] * self.n
+        self.records_out = 0
+        self.bytes_out = 0
+        self._rr = subtask_index % max(self.n, 1)
+        self._split = self._pick_splitter(ship_strategy)
+        if ship_strategy == "HASH":
+            from headwater.runtime.state.key_groups import KeyGroupChannelSelector
+
+            self._selector = KeyGroupChannelSelector(max_parallelism, self.n, key_selector)
+
+    # -- channel selection --------------------------------------------------------------
+
+    def _pick_splitter(self, strategy: str):
+        if self.n == 1 or strategy == "FORWARD":
+            return None
+        if strategy == "HASH":
+            return self._split_hash
+        if strategy in ("REBALANCE", "RESCALE"):
+            return self._split_round_robin
+        if strategy == "SHUFFLE":
+            return self._split_random
+        if strategy == "BROADCAST":
+            return self._split_broadcast
+        raise ValueError(f"unknown ship strategy {strategy}")
+
+    def _split_hash(self, values, timestamps):
+        if timestamps is None:
+            return self._selector.select(values), None
+        channels = self._selector.channels_of(values)
+        out_v = [[] for _ in range(self.n)]
+        out_t = [[] for _ in range(self.n)]
+        for c, v, t in zip(channels, values, timestamps, strict=True):
+            out_v[c].append(v)
+            out_t[c].append(t)
+        return out_v, out_t
+
+    def _split_round_robin(self, values, timestamps):
+        n, start = self.n, self._rr
+        self._rr = (start + len(values)) % n
+        out_v = [values[(c - start) % n::n] for c in range(n)]
+        out_t = None if timestamps is None else [timestamps[(c - start) % n::n] for c in range(n)]
+        return out_v, out_t
+
+    def _split_random(self, values, timestamps):
+        n = self.n
+        channels = [random.randrange(n) for _ in values]
+        out_v = [[] for _ in range(n)]
+        out_t = None if timestamps is None else [[] for _ in range(n)]
+        for i, c in enumerate(channels):
+            out_v[c].append(values[i])
+            if out_t is not None:
+                out_t[c].append(timestamps[i])
+        return out_v, out_t
+
+    def _split_broadcast(self, values, timestamps):
+        return [values] * self.n, None if timestamps is None else [timestamps] * self.n
+
+    # -- emitting -----------------------------------------------------------------------
+
+    def emit(self, values: list, timestamps: list | None) -> None:
+        """Add a batch; full channel buffers are sent (may block on credit)."""
+        if not values:
+            return
+        self.records_out += len(values)
+        if self._split is None:
+            self._append(0 if self.n == 1 else self._forward_channel(), values, timestamps)
+            return
+        per_v, per_t = self._split(values, timestamps)
+        for c in range(self.n):
+            if per_v[c]:
+                self._append(c, per_v[c], None if per_t is None else per_t[c])
+
+    def _forward_channel(self) -> int:
+        return 0
+
+    def _append(self, c: int, values: list, timestamps: list | None) -> None:
+        pending = self.pending[c]
+        if not pending:
+            if len(values) >= self.batch_size:
+                self._send(c, values, timestamps)
+                return
+            self.pending[c] = list(values)
+            self.pending_ts[c] = None if timestamps is None else list(timestamps)
+            return
+        pts = self.pending_ts[c]
+        if (pts is None) != (timestamps is None):
+            self.flush_channel(c)
+            self._append(c, values, timestamps)
+            return
+        pending.extend(values)
+        if pts is not None:
+            pts.extend(timestamps)
+        if len(pending) >= self.batch_size:
+            self.flush_channel(c)
+
+    def _send(self, c: int, values: list, timestamps: list | None) -> None:
+        self.bytes_out += self.subpartitions[c].send_batch(values, timestamps)
+
+    def flush_channel(self, c: int) -> None:
+        """Send channel c's buffered records."""
+        values = self.pending[c]
+        if values:
+            ts = self.pending_ts[c]
+            self.pending[c] = []
+            self.pending_ts[c] = None
+            self._send(c, values, ts)
+
+    def flush(self) -> None:
+        """Send every buffered record."""
+        for c in range(self.n):
+            if self.pending[c]:
+                self.flush_channel(c)
+
+    def broadcast_event(self, event) -> None:
+        """Flush, then send an event to every channel (keeps order with the data)."""
+        self.flush()
+        for sp in self.subpartitions:
+            sp.send_event(event)
+
+    @property
+    def back_pressured_ns(self) -> int:
+        """Nanoseconds spent waiting for credit."""
+        return self.partition.back_pressured_ns

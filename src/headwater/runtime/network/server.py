@@ -1,0 +1,84 @@
+"""The TaskManager's data server: remote consumers connect here to read partitions."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+import msgspec
+
+from headwater.runtime.network import frames
+from headwater.runtime.network.partition import PartitionRegistry
+
+log = logging.getLogger(__name__)
+
+
+class DataServer:
+    """Accepts consumer connections and attaches them to the requested subpartition.
+
+    Protocol: the consumer sends a REQUEST frame ``{"partition_id", "subpartition",
+    "credits"}``; the server answers a RESPONSE frame ``{"ok": true}`` or
+    ``{"ok": false, "error": ...}``, then the producer task writes DATA/EVENT frames and
+    this server's connection thread reads CREDIT frames from the consumer.
+    """
+
+    def __init__(self, registry: PartitionRegistry, host: str = "127.0.0.1", port: int = 0,
+                 lookup_timeout: float = 60.0) -> None:
+        self.registry = registry
+        self.lookup_timeout = lookup_timeout
+        self._sock = socket.create_server((host, port), reuse_port=False)
+        self.port = self._sock.getsockname()[1]
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept_loop, name="data-server", daemon=True)
+
+    def start(self) -> None:
+        """Start accepting connections."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop accepting."""
+        self._closed = True
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._serve, args=(conn,), name="data-conn", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            kind, payload = frames.recv_frame(conn)
+            if kind != frames.REQUEST:
+                raise ValueError("expected a partition request")
+            req = msgspec.msgpack.decode(payload)
+            try:
+                partition = self.registry.wait_for(req["partition_id"], self.lookup_timeout)
+                sub = partition.subpartitions[int(req["subpartition"])]
+            except (LookupError, IndexError) as exc:
+                frames.send_frame(conn, frames.RESPONSE,
+                                  msgspec.msgpack.encode({"ok": False, "error": str(exc)}))
+                conn.close()
+                return
+            frames.send_frame(conn, frames.RESPONSE, msgspec.msgpack.encode({"ok": True}))
+            sub.attach_remote(conn, int(req["credits"]))
+            while True:
+                kind, payload = frames.recv_frame(conn)
+                if kind == frames.CREDIT_KIND:
+                    sub.add_credit(frames.CREDIT.unpack(payload)[0])
+        except (ConnectionError, OSError):
+            pass
+        except Exception:  # noqa: BLE001 - a bad peer must not take the server down
+            log.exception("data connection failed")
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass

@@ -1,0 +1,108 @@
+"""The operator contract between a chain and the task that runs it.
+
+Records travel in batches: an operator gets a list of values (plus, when event time is
+in use, a parallel list of timestamps) and returns the list it emits. A chain passes a
+batch through each operator in turn, so per-record costs are the user's function calls
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+#: A batch's optional timestamps: None, or a list as long as the values.
+Timestamps = list[int] | None
+
+
+@dataclasses.dataclass
+class OperatorContext:
+    """What the task gives each operator at setup: identity, state and accumulators."""
+
+    job_id: str
+    vertex_id: str
+    operator_id: str
+    task_name: str  # the vertex name, e.g. "Source: lines -> split"
+    operator_name: str
+    subtask_index: int
+    parallelism: int
+    max_parallelism: int
+    attempt_number: int
+    #: Keyed state backend of the task (None when the operator is not keyed).
+    keyed_state_backend: Any = None
+    #: Accumulators of this subtask, name -> accumulator object (shared by the chain).
+    accumulators: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Free for the runtime: metric group, timer service, checkpoint hooks (later issues).
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class StreamOperator:
+    """Base class of every operator in a chain.
+
+    Lifecycle per subtask: ``setup(ctx)`` -> ``open()`` -> any number of
+    ``process_batch``/``process_watermark`` -> ``end_input()`` (bounded input only) ->
+    ``close()`` (always, also after failure or cancel).
+    """
+
+    #: True for operators whose state is partitioned by key (they need a key selector).
+    keyed: bool = False
+
+    def setup(self, ctx: OperatorContext) -> None:
+        """Attach the runtime context. Called once before ``open``."""
+        self.ctx = ctx
+
+    def open(self) -> None:
+        """Prepare for processing (calls the user function's ``open``)."""
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Process a batch and return what it emits (values, timestamps)."""
+        raise NotImplementedError
+
+    def process_watermark(self, watermark: int) -> tuple[list, Timestamps]:
+        """Advance event time; return what timers emit. Default: nothing."""
+        return [], None
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """All input has arrived (bounded streams); return any final output."""
+        return [], None
+
+    def close(self) -> None:
+        """Release resources (calls the user function's ``close``)."""
+
+    def snapshot_state(self) -> Any:
+        """Operator state for a checkpoint (None when stateless)."""
+        return None
+
+    def initialize_state(self, state: Any) -> None:
+        """Restore operator state from a checkpoint."""
+
+
+class SourceOutput(Protocol):
+    """What a source writes to; provided by the task."""
+
+    def collect(self, value: Any) -> None:
+        """Emit one record."""
+
+    def collect_with_timestamp(self, value: Any, timestamp: int) -> None:
+        """Emit one record with an event timestamp."""
+
+    def collect_batch(self, values: list, timestamps: Timestamps = None) -> None:
+        """Emit many records at once (the fast path for built-in sources)."""
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the task is being cancelled: the source should return."""
+
+
+class SourceOperator(StreamOperator):
+    """Head of a source vertex: ``run`` produces records until exhausted or cancelled."""
+
+    def run(self, output: SourceOutput) -> None:
+        """Produce records into ``output``; return when the source is exhausted."""
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        """Ask ``run`` to return soon (called from another thread)."""
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        raise TypeError("a source operator has no input")

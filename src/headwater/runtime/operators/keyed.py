@@ -1,0 +1,305 @@
+"""Keyed operators: reduce, the sum/min/max aggregations, and KeyedProcessFunction.
+
+They run after a HASH exchange, hold the stream's key selector, and keep per-key state in
+the task's keyed state backend (:class:`~headwater.runtime.state.heap.HeapKeyedStateBackend`).
+Reduce and the aggregations use a backend table (a dict ``key -> running value``)
+directly, so a record costs one key selector call, one dict lookup and the user's
+function. Like Flink, they emit the running result for every input record::
+
+    stream.key_by(lambda r: r[0]).reduce(lambda a, b: (a[0], a[1] + b[1]))
+    stream.key_by(0).sum(1)     # ("a", 1), ("a", 2) -> ("a", 1), ("a", 3)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from itertools import repeat
+from typing import Any
+
+from headwater.api.functions import ProcessContext, RichFunction
+from headwater.api.key_selectors import specialize
+from headwater.runtime.operators.base import Timestamps
+from headwater.runtime.operators.simple import UdfOperator
+
+_MISSING = object()
+
+
+class _KeyedMixin:
+    """Key selector handling and backend access shared by keyed operators."""
+
+    keyed = True
+
+    def _init_keyed(self, key_selector) -> None:
+        if not callable(key_selector):
+            raise TypeError("a keyed operator needs a callable key selector")
+        self.key_selector = key_selector
+        self._key_resolved = not hasattr(key_selector, "specialize")
+
+    def _backend(self):
+        ctx = self.ctx
+        if ctx.keyed_state_backend is None:
+            from headwater.runtime.state.heap import create_keyed_backend
+
+            ctx.keyed_state_backend = create_keyed_backend(ctx)
+        return ctx.keyed_state_backend
+
+    def _resolve_key(self, values: list) -> None:
+        self.key_selector = specialize(self.key_selector, values[0])
+        self._key_resolved = True
+
+
+class KeyedReduceOperator(_KeyedMixin, UdfOperator):
+    """Keyed reduce: emits ``reduce(running, value)`` per record (the first record of a
+    key is emitted as is)."""
+
+    method = "reduce"
+    kind = "ReduceFunction"
+    #: Name of the backend table holding the running values.
+    table_name = "_reduce"
+
+    def __init__(self, function: Any, key_selector) -> None:
+        super().__init__(function)
+        self._init_keyed(key_selector)
+
+    def open(self) -> None:
+        """Open the function and attach the running-value table."""
+        super().open()
+        self.backend = self._backend()
+        self.table = self.backend.get_table(self.table_name)
+        self.rich = isinstance(self.function, RichFunction)
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        if not values:
+            return [], timestamps
+        if not self._key_resolved:
+            self._resolve_key(values)
+        ks, fn, table = self.key_selector, self.call, self.table
+        get = table.get
+        out: list = []
+        append = out.append
+        if self.rich:  # class-based functions may read keyed state: keep the current key
+            backend = self.backend
+            for v in values:
+                k = ks(v)
+                backend.current_key = k
+                cur = get(k, _MISSING)
+                if cur is not _MISSING:
+                    v = fn(cur, v)
+                table[k] = v
+                append(v)
+        else:
+            for v in values:
+                k = ks(v)
+                cur = get(k, _MISSING)
+                if cur is not _MISSING:
+                    v = fn(cur, v)
+                table[k] = v
+                append(v)
+        return out, timestamps
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        for transient in ("backend", "table"):
+            state.pop(transient, None)
+        return state
+
+
+def _min(a, b):
+    return b if b < a else a
+
+
+def _max(a, b):
+    return b if b > a else a
+
+
+class KeyedAggregationOperator(_KeyedMixin, UdfOperator):
+    """``sum``/``min``/``max``/``min_by``/``max_by`` of a field per key.
+
+    ``position`` is a tuple/list index or a dict key / attribute name; position 0 on
+    scalar records aggregates the record itself. sum/min/max emit the key's first record
+    with the field replaced by the aggregate (a new tuple for tuples); min_by/max_by emit
+    the whole record holding the minimum/maximum (the first one on ties).
+    """
+
+    KINDS = ("sum", "min", "max", "min_by", "max_by")
+    table_name = "_aggregate"
+
+    def __init__(self, kind: str, position: int | str, key_selector) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown aggregation {kind!r}")
+        if isinstance(position, bool) or not isinstance(position, (int, str)):
+            raise TypeError("position must be a field index (int) or a field name (str)")
+        self.function = None
+        self.call = None
+        self.agg_kind = kind
+        self.position = position
+        self._init_keyed(key_selector)
+
+    def open(self) -> None:
+        """Attach the running-value table."""
+        self.backend = self._backend()
+        self.table = self.backend.get_table(self.table_name)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # -- field access per record shape -------------------------------------------------
+
+    def _accessors(self, sample: Any):
+        """(get field, replace field) for records shaped like ``sample``."""
+        p = self.position
+        if isinstance(sample, tuple) and isinstance(p, int):
+            def replace(rec, x):
+                return rec[:p] + (x,) + rec[p + 1:]
+            return (lambda rec: rec[p]), replace
+        if isinstance(sample, list) and isinstance(p, int):
+            def replace_list(rec, x):
+                rec = list(rec)
+                rec[p] = x
+                return rec
+            return (lambda rec: rec[p]), replace_list
+        if isinstance(sample, Mapping):
+            return (lambda rec: rec[p]), (lambda rec, x: {**rec, p: x})
+        if isinstance(p, str):
+            def replace_attr(rec, x):
+                rec = copy.copy(rec)
+                setattr(rec, p, x)
+                return rec
+            return (lambda rec: getattr(rec, p)), replace_attr
+        if p == 0:
+            return (lambda rec: rec), (lambda rec, x: x)
+        raise TypeError(f"cannot aggregate field {p!r} of a {type(sample).__name__}")
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        if not values:
+            return [], timestamps
+        if not self._key_resolved:
+            self._resolve_key(values)
+        kind, p = self.agg_kind, self.position
+        if kind == "sum" and type(values[0]) is tuple and type(p) is int:
+            return self._sum_tuples(values, p), timestamps
+        ks, table = self.key_selector, self.table
+        get = table.get
+        field, replace = self._accessors(values[0])
+        out: list = []
+        append = out.append
+        if kind in ("min_by", "max_by"):
+            better = (lambda new, old: new < old) if kind == "min_by" else \
+                (lambda new, old: new > old)
+            for v in values:
+                k = ks(v)
+                cur = get(k, _MISSING)
+                if cur is _MISSING or better(field(v), field(cur)):
+                    table[k] = cur = v
+                append(cur)
+            return out, timestamps
+        combine = {"sum": _add, "min": _min, "max": _max}[kind]
+        for v in values:
+            k = ks(v)
+            cur = get(k, _MISSING)
+            if cur is _MISSING:
+                cur = v
+            else:
+                cur = replace(cur, combine(field(cur), field(v)))
+            table[k] = cur
+            append(cur)
+        return out, timestamps
+
+    def _sum_tuples(self, values: list, p: int) -> list:
+        """The hot path: running sums of field ``p`` of tuple records."""
+        ks, table = self.key_selector, self.table
+        get = table.get
+        out: list = []
+        append = out.append
+        if p == 1:
+            for v in values:
+                k = ks(v)
+                cur = get(k)
+                if cur is not None:
+                    if len(cur) == 2:
+                        cur = (cur[0], cur[1] + v[1])
+                    else:
+                        cur = (cur[0], cur[1] + v[1], *cur[2:])
+                else:
+                    cur = v
+                table[k] = cur
+                append(cur)
+            return out
+        q = p + 1
+        for v in values:
+            k = ks(v)
+            cur = get(k)
+            if cur is not None:
+                cur = (*cur[:p], cur[p] + v[p], *cur[q:])
+            else:
+                cur = v
+            table[k] = cur
+            append(cur)
+        return out
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        for transient in ("backend", "table"):
+            state.pop(transient, None)
+        return state
+
+
+def _add(a, b):
+    return a + b
+
+
+class KeyedProcessOperator(_KeyedMixin, UdfOperator):
+    """``KeyedProcessFunction.process_element(value, ctx)`` with the current key set on
+    the backend and on ``ctx`` (``ctx.get_current_key()``) and keyed state available."""
+
+    method = "process_element"
+    kind = "KeyedProcessFunction"
+
+    def __init__(self, function: Any, key_selector) -> None:
+        super().__init__(function)
+        self._init_keyed(key_selector)
+
+    def open(self) -> None:
+        """Create the backend (if the task has none) before the function opens."""
+        self.backend = self._backend()
+        super().open()
+        self.process_ctx = ProcessContext()
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        if not values:
+            return [], timestamps
+        if not self._key_resolved:
+            self._resolve_key(values)
+        ks, fn, ctx, backend = self.key_selector, self.call, self.process_ctx, self.backend
+        out: list = []
+        extend = out.extend
+        if timestamps is None:
+            ctx._timestamp = None
+            for v in values:
+                k = ks(v)
+                backend.current_key = k
+                ctx._key = k
+                r = fn(v, ctx)
+                if r is not None:
+                    extend(r)
+            return out, None
+        out_ts: list = []
+        extend_ts = out_ts.extend
+        for v, t in zip(values, timestamps, strict=True):
+            k = ks(v)
+            backend.current_key = k
+            ctx._key = k
+            ctx._timestamp = t
+            r = fn(v, ctx)
+            if r is not None:
+                n = len(out)
+                extend(r)
+                extend_ts(repeat(t, len(out) - n))
+        return out, out_ts
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        for transient in ("backend", "process_ctx"):
+            state.pop(transient, None)
+        return state

@@ -1,0 +1,165 @@
+"""Control messages between the JobManager and TaskManagers.
+
+Every message is a msgspec Struct in one tagged union, encoded as msgpack and framed by
+:mod:`headwater.runtime.rpc.framing`. User code travels only inside ``bytes`` blobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Message(msgspec.Struct, tag=True, omit_defaults=True):
+    """Base of every control message."""
+
+
+# --- TaskManager -> JobManager -------------------------------------------------------
+
+
+class RegisterTaskManager(Message):
+    """First message of a TaskManager connection."""
+
+    resource_id: str
+    host: str
+    data_port: int
+    pid: int
+    slots: int
+    hardware: dict[str, int]
+    log_dir: str | None = None
+
+
+class TaskIOReport(Message):
+    """I/O counters of one running attempt (also carried by heartbeats)."""
+
+    attempt_id: str
+    read_bytes: int
+    write_bytes: int
+    read_records: int
+    write_records: int
+    #: Free-form task metrics (per-operator counts, back-pressure time...).
+    metrics: dict[str, Any] = {}
+
+
+class Heartbeat(Message):
+    """Periodic liveness signal with process figures and task I/O."""
+
+    resource_id: str
+    process: dict[str, Any]
+    tasks: list[TaskIOReport] = []
+
+
+class TaskStateUpdate(Message):
+    """An attempt changed state (RUNNING, FINISHED, FAILED, CANCELED)."""
+
+    attempt_id: str
+    state: str
+    io: TaskIOReport | None = None
+    failure: str | None = None  # formatted traceback
+    #: name -> base64 pickle of the accumulator's local value (on final states)
+    accumulators: dict[str, str] = {}
+    timestamp: int = 0
+
+
+# --- JobManager -> TaskManager -------------------------------------------------------
+
+
+class RegistrationAck(Message):
+    """The JobManager accepted a TaskManager."""
+
+    heartbeat_interval: int
+    configuration: dict[str, Any] = {}
+
+
+class RegistrationRejected(Message):
+    """The JobManager refused a TaskManager."""
+
+    reason: str
+
+
+class ChannelDescriptor(msgspec.Struct):
+    """Where a consumer reads one input channel."""
+
+    partition_id: str
+    subpartition_index: int
+    host: str
+    data_port: int
+    resource_id: str
+
+
+class InputGateDescriptor(msgspec.Struct):
+    """One input edge of a task: its channels."""
+
+    input_number: int
+    ship_strategy: str
+    channels: list[ChannelDescriptor]
+
+
+class PartitionDescriptor(msgspec.Struct):
+    """One output edge of a task: the partition it produces."""
+
+    partition_id: str
+    ship_strategy: str
+    num_subpartitions: int
+    consumer_parallelism: int
+    consumer_max_parallelism: int
+    key_selector: bytes | None = None
+
+
+class OperatorBlob(msgspec.Struct):
+    """A pickled operator of the chain."""
+
+    operator_id: str
+    name: str
+    uid: str | None
+    blob: bytes
+
+
+class TaskDeploymentDescriptor(msgspec.Struct):
+    """Everything a TaskManager needs to run one attempt of one subtask."""
+
+    job_id: str
+    job_name: str
+    vertex_id: str
+    vertex_name: str
+    subtask_index: int
+    parallelism: int
+    max_parallelism: int
+    attempt_number: int
+    attempt_id: str
+    slot_index: int
+    operators: list[OperatorBlob]
+    inputs: list[InputGateDescriptor]
+    outputs: list[PartitionDescriptor]
+    configuration: dict[str, Any] = {}
+
+
+class DeployTask(Message):
+    """Run an attempt."""
+
+    tdd: TaskDeploymentDescriptor
+
+
+class CancelTask(Message):
+    """Cancel an attempt (it answers with a CANCELED state update)."""
+
+    attempt_id: str
+
+
+class ShutdownTaskManager(Message):
+    """Stop the TaskManager process."""
+
+    reason: str = ""
+
+
+AnyMessage = (
+    RegisterTaskManager
+    | Heartbeat
+    | TaskStateUpdate
+    | RegistrationAck
+    | RegistrationRejected
+    | DeployTask
+    | CancelTask
+    | ShutdownTaskManager
+)

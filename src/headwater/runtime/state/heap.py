@@ -1,0 +1,304 @@
+"""The heap keyed state backend: per-key state in plain dicts.
+
+Each state name owns a *table*, a dict ``key -> value``. Keyed operators set
+``backend.current_key`` before calling user code, and state handles
+(:class:`HeapValueState`...) read and write the table entry of that key. Built-in
+operators with a fast path (keyed reduce, sum) use a table directly.
+
+Key groups are computed only when snapshotting: ``snapshot()`` returns
+``{key_group: {state_name: {key: value}}}`` and ``restore()`` takes such dicts (from one or
+many subtasks, e.g. after rescaling) and keeps the key groups this backend owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from headwater.api.state import (
+    ListState,
+    MapState,
+    ReducingState,
+    StateDescriptor,
+    ValueState,
+)
+from headwater.runtime.state.key_groups import (
+    KeyGroupRange,
+    assign_to_key_group,
+    key_group_range_for_operator,
+)
+
+#: A snapshot: key group -> state name -> key -> value.
+KeyedSnapshot = dict[int, dict[str, dict[Any, Any]]]
+
+
+class HeapKeyedStateBackend:
+    """Keyed state of one subtask, held in dicts."""
+
+    def __init__(self, max_parallelism: int, key_group_range: KeyGroupRange | Iterable[int]
+                 ) -> None:
+        self.max_parallelism = max_parallelism
+        if not isinstance(key_group_range, KeyGroupRange):
+            groups = list(key_group_range)
+            key_group_range = KeyGroupRange(groups[0], groups[-1]) if groups \
+                else KeyGroupRange(0, -1)
+        self.key_group_range = key_group_range
+        #: The key whose state user code currently sees.
+        self.current_key: Any = None
+        self.tables: dict[str, dict[Any, Any]] = {}
+        self._kinds: dict[str, str] = {}
+        self._handles: dict[str, Any] = {}
+
+    def set_current_key(self, key: Any) -> None:
+        """Select the key that state handles read and write."""
+        self.current_key = key
+
+    def get_current_key(self) -> Any:
+        """The key selected last."""
+        return self.current_key
+
+    def get_table(self, name: str, kind: str = "value") -> dict[Any, Any]:
+        """The dict ``key -> value`` of state ``name`` (created on first use)."""
+        known = self._kinds.get(name)
+        if known is None:
+            self._kinds[name] = kind
+            self.tables[name] = {}
+        elif known != kind:
+            raise ValueError(f"state {name!r} is already registered as {known} state, "
+                             f"not {kind} state")
+        return self.tables[name]
+
+    def get_state(self, descriptor: StateDescriptor):
+        """A state handle for ``descriptor`` (the same handle for the same name)."""
+        handle = self._handles.get(descriptor.name)
+        if handle is not None:
+            if handle.descriptor.kind != descriptor.kind:
+                raise ValueError(f"state {descriptor.name!r} is already registered as "
+                                 f"{handle.descriptor.kind} state")
+            return handle
+        cls = _HANDLES.get(descriptor.kind)
+        if cls is None:
+            raise TypeError(f"unsupported state descriptor {type(descriptor).__name__}")
+        handle = cls(self, descriptor, self.get_table(descriptor.name, descriptor.kind))
+        self._handles[descriptor.name] = handle
+        return handle
+
+    def keys(self, name: str) -> list[Any]:
+        """The keys that have state ``name``."""
+        return list(self.tables.get(name, ()))
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def snapshot(self) -> KeyedSnapshot:
+        """All state grouped by key group. Values are references, not copies: serialize
+        the snapshot before processing continues."""
+        maxp = self.max_parallelism
+        groups: dict[Any, int] = {}
+        out: KeyedSnapshot = {}
+        for name, table in self.tables.items():
+            for key, value in table.items():
+                kg = groups.get(key)
+                if kg is None:
+                    kg = groups[key] = assign_to_key_group(key, maxp)
+                out.setdefault(kg, {}).setdefault(name, {})[key] = value
+        return out
+
+    def restore(self, snapshots: Mapping[int, Mapping[str, Mapping[Any, Any]]]
+                | Iterable[Mapping[int, Mapping[str, Mapping[Any, Any]]]]) -> None:
+        """Load state from one snapshot or many (rescaling); key groups outside this
+        backend's range are skipped."""
+        if isinstance(snapshots, Mapping):
+            snapshots = [snapshots]
+        rng = self.key_group_range
+        for snap in snapshots:
+            for kg, per_state in snap.items():
+                if kg not in rng:
+                    continue
+                for name, entries in per_state.items():
+                    table = self.tables.get(name)
+                    if table is None:
+                        table = self.tables[name] = {}
+                    table.update(entries)
+
+    def dispose(self) -> None:
+        """Drop all state."""
+        self.tables.clear()
+        self._kinds.clear()
+        self._handles.clear()
+
+
+def create_keyed_backend(ctx) -> HeapKeyedStateBackend:
+    """A backend for the subtask described by an ``OperatorContext``."""
+    return HeapKeyedStateBackend(
+        ctx.max_parallelism,
+        key_group_range_for_operator(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index))
+
+
+class HeapValueState(ValueState):
+    """ValueState over a heap table."""
+
+    __slots__ = ("backend", "descriptor", "table", "default")
+
+    def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
+        self.backend = backend
+        self.descriptor = descriptor
+        self.table = table
+        self.default = getattr(descriptor, "default_value", None)
+
+    def value(self) -> Any:
+        """The current key's value."""
+        return self.table.get(self.backend.current_key, self.default)
+
+    def update(self, value: Any) -> None:
+        """Set the current key's value (None clears it, as in Flink)."""
+        if value is None:
+            self.table.pop(self.backend.current_key, None)
+        else:
+            self.table[self.backend.current_key] = value
+
+    def clear(self) -> None:
+        """Remove the current key's value."""
+        self.table.pop(self.backend.current_key, None)
+
+
+class HeapListState(ListState):
+    """ListState over a heap table."""
+
+    __slots__ = ("backend", "descriptor", "table")
+
+    def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
+        self.backend = backend
+        self.descriptor = descriptor
+        self.table = table
+
+    def get(self) -> list[Any]:
+        """The current key's values."""
+        return self.table.get(self.backend.current_key, [])
+
+    def add(self, value: Any) -> None:
+        """Append a value."""
+        key = self.backend.current_key
+        lst = self.table.get(key)
+        if lst is None:
+            self.table[key] = [value]
+        else:
+            lst.append(value)
+
+    def add_all(self, values: Iterable[Any]) -> None:
+        """Append many values."""
+        values = list(values)
+        if values:
+            self.table.setdefault(self.backend.current_key, []).extend(values)
+
+    def update(self, values: Iterable[Any]) -> None:
+        """Replace the values."""
+        values = list(values)
+        if values:
+            self.table[self.backend.current_key] = values
+        else:
+            self.table.pop(self.backend.current_key, None)
+
+    def clear(self) -> None:
+        """Remove the current key's values."""
+        self.table.pop(self.backend.current_key, None)
+
+
+class HeapMapState(MapState):
+    """MapState over a heap table."""
+
+    __slots__ = ("backend", "descriptor", "table")
+
+    def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
+        self.backend = backend
+        self.descriptor = descriptor
+        self.table = table
+
+    def _map(self) -> dict:
+        return self.table.get(self.backend.current_key, _EMPTY)
+
+    def _map_for_write(self) -> dict:
+        key = self.backend.current_key
+        m = self.table.get(key)
+        if m is None:
+            m = self.table[key] = {}
+        return m
+
+    def get(self, key: Any) -> Any:
+        """The entry's value or None."""
+        return self._map().get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        """Set one entry."""
+        self._map_for_write()[key] = value
+
+    def put_all(self, entries: dict) -> None:
+        """Set many entries."""
+        self._map_for_write().update(entries)
+
+    def remove(self, key: Any) -> None:
+        """Delete one entry."""
+        m = self.table.get(self.backend.current_key)
+        if m is not None:
+            m.pop(key, None)
+            if not m:
+                del self.table[self.backend.current_key]
+
+    def contains(self, key: Any) -> bool:
+        """Whether the entry exists."""
+        return key in self._map()
+
+    def items(self):
+        """All entries."""
+        return list(self._map().items())
+
+    def keys(self):
+        """All entry keys."""
+        return list(self._map().keys())
+
+    def values(self):
+        """All entry values."""
+        return list(self._map().values())
+
+    def is_empty(self) -> bool:
+        """Whether the map is empty."""
+        return not self._map()
+
+    def clear(self) -> None:
+        """Remove the whole map of the current key."""
+        self.table.pop(self.backend.current_key, None)
+
+
+class HeapReducingState(ReducingState):
+    """ReducingState over a heap table."""
+
+    __slots__ = ("backend", "descriptor", "table", "reduce")
+
+    def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
+        self.backend = backend
+        self.descriptor = descriptor
+        self.table = table
+        self.reduce = descriptor.reduce_function
+
+    def get(self) -> Any:
+        """The combined value or None."""
+        return self.table.get(self.backend.current_key)
+
+    def add(self, value: Any) -> None:
+        """Combine a value into the state."""
+        key = self.backend.current_key
+        cur = self.table.get(key, _MISSING)
+        self.table[key] = value if cur is _MISSING else self.reduce(cur, value)
+
+    def clear(self) -> None:
+        """Remove the combined value."""
+        self.table.pop(self.backend.current_key, None)
+
+
+_EMPTY: dict = {}
+_MISSING = object()
+_HANDLES = {
+    "value": HeapValueState,
+    "list": HeapListState,
+    "map": HeapMapState,
+    "reducing": HeapReducingState,
+}

@@ -1,0 +1,382 @@
+"""A Task: one attempt of one subtask, running its operator chain in a thread.
+
+The task connects its input gate and result partitions, opens the chain, and then either
+drives the head source operator or consumes input buffers until every input channel has
+ended. It reports RUNNING, then FINISHED, FAILED or CANCELED, to its TaskManager.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+from headwater.runtime.network.events import (
+    END_OF_PARTITION,
+    ChannelError,
+    EndOfPartition,
+    Watermark,
+)
+from headwater.runtime.network.input_gate import InputGate
+from headwater.runtime.network.partition import PartitionRegistry, ResultPartition, TaskCancelled
+from headwater.runtime.network.record_writer import RecordWriter
+from headwater.runtime.operators.base import OperatorContext, SourceOperator
+from headwater.runtime.rpc.messages import TaskDeploymentDescriptor
+
+log = logging.getLogger(__name__)
+
+_CANCEL = object()
+
+
+class TaskMetrics:
+    """I/O counters of a task, written by its thread and read by heartbeats."""
+
+    def __init__(self, num_operators: int) -> None:
+        self.read_records = 0
+        self.read_bytes = 0
+        self.write_records = 0
+        self.write_bytes = 0
+        self.operator_records_in = [0] * num_operators
+        self.operator_records_out = [0] * num_operators
+        self.back_pressured_ns = 0
+
+
+class Task:
+    """Runs one attempt; ``start`` launches its thread."""
+
+    def __init__(self, tdd: TaskDeploymentDescriptor, registry: PartitionRegistry, host: str,
+                 resource_id: str, on_state: Callable[..., None]) -> None:
+        self.tdd = tdd
+        self.attempt_id = tdd.attempt_id
+        self.registry = registry
+        self.host = host
+        self.resource_id = resource_id
+        self.on_state = on_state
+        self.cancelled = threading.Event()
+        self.metrics = TaskMetrics(len(tdd.operators))
+        self.operators: list = []
+        self.accumulators: dict = {}
+        self.state = "DEPLOYING"
+        cfg = tdd.configuration
+        self.batch_size = int(cfg.get("taskmanager.network.batch-size", 1024))
+        self.credits = int(cfg.get("taskmanager.network.credits-per-channel", 4))
+        self.buffer_timeout = float(cfg.get("execution.buffer-timeout", 100)) / 1000.0
+        self.connect_timeout = float(cfg.get("taskmanager.network.request-timeout", 60000)) / 1000
+        self.partitions = [
+            ResultPartition(p.partition_id, p.num_subpartitions, self.cancelled,
+                            self.connect_timeout)
+            for p in tdd.outputs
+        ]
+        for p in self.partitions:
+            registry.register(p)
+        self.gate = InputGate(self.credits, self.cancelled)
+        for gate_desc in tdd.inputs:
+            for ch in gate_desc.channels:
+                self.gate.add_channel(gate_desc.input_number, ch.partition_id,
+                                      ch.subpartition_index, ch.host, ch.data_port,
+                                      local=ch.resource_id == resource_id)
+        self.writers: list[RecordWriter] = []
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"{tdd.vertex_name} ({tdd.subtask_index + 1}/"
+                                             f"{tdd.parallelism})#{tdd.attempt_number}")
+        self._source: SourceOperator | None = None
+        self._lock = threading.RLock()  # the "checkpoint lock" of source tasks
+
+    @property
+    def name(self) -> str:
+        """Flink's task name with subtask: "Map (1/2)#0"."""
+        return self._thread.name
+
+    def start(self) -> None:
+        """Start the task thread."""
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the task thread."""
+        self._thread.join(timeout)
+
+    def cancel(self) -> None:
+        """Ask the task to stop; it reports CANCELED when it has."""
+        if self.cancelled.is_set():
+            return
+        self.cancelled.set()
+        if self._source is not None:
+            try:
+                self._source.cancel()
+            except Exception:  # noqa: BLE001
+                log.exception("source cancel failed")
+        self.gate.queue.put((-1, _CANCEL, None))
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        failure = None
+        try:
+            self._setup()
+            self.state = "RUNNING"
+            self.on_state(self, "RUNNING")
+            if isinstance(self.operators[0], SourceOperator):
+                self._run_source()
+            else:
+                self._run_input_loop()
+            if self.cancelled.is_set():
+                raise TaskCancelled()
+            self._finish_chain(0 if not isinstance(self.operators[0], SourceOperator) else 1)
+            for w in self.writers:
+                w.broadcast_event(END_OF_PARTITION)
+            final = "FINISHED"
+        except TaskCancelled:
+            final = "CANCELED"
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+            if self.cancelled.is_set():
+                final = "CANCELED"
+            else:
+                final = "FAILED"
+                failure = "".join(traceback.format_exception(exc))
+        finally:
+            self._teardown()
+        self._collect_io()
+        self.state = final
+        self.on_state(self, final, failure)
+
+    def _setup(self) -> None:
+        tdd = self.tdd
+        self.operators = [pickle.loads(o.blob) for o in tdd.operators]
+        backend = None
+        if any(getattr(op, "keyed", False) for op in self.operators):
+            from headwater.runtime.state.heap import HeapKeyedStateBackend
+            from headwater.runtime.state.key_groups import key_group_range_for_operator
+
+            backend = HeapKeyedStateBackend(
+                tdd.max_parallelism,
+                key_group_range_for_operator(tdd.max_parallelism, tdd.parallelism,
+                                             tdd.subtask_index))
+        for spec, op in zip(tdd.operators, self.operators, strict=True):
+            op.setup(OperatorContext(
+                job_id=tdd.job_id, vertex_id=tdd.vertex_id, operator_id=spec.operator_id,
+                task_name=tdd.vertex_name, operator_name=spec.name,
+                subtask_index=tdd.subtask_index, parallelism=tdd.parallelism,
+                max_parallelism=tdd.max_parallelism, attempt_number=tdd.attempt_number,
+                keyed_state_backend=backend, accumulators=self.accumulators,
+                extras={"task": self}))
+        for p, desc in zip(self.partitions, tdd.outputs, strict=True):
+            key_selector = pickle.loads(desc.key_selector) if desc.key_selector else None
+            self.writers.append(RecordWriter(
+                p, desc.ship_strategy, self.batch_size, key_selector=key_selector,
+                max_parallelism=desc.consumer_max_parallelism, subtask_index=tdd.subtask_index))
+        self.gate.connect(self.registry, self.connect_timeout)
+        # Flink opens operators from the tail of the chain to the head.
+        for op in reversed(self.operators):
+            if self.cancelled.is_set():
+                raise TaskCancelled()
+            op.open()
+
+    def _push(self, start: int, values: list, timestamps: list | None) -> None:
+        """Run a batch through operators[start:] and emit the result."""
+        ops = self.operators
+        rin = self.metrics.operator_records_in
+        rout = self.metrics.operator_records_out
+        for i in range(start, len(ops)):
+            rin[i] += len(values)
+            values, timestamps = ops[i].process_batch(values, timestamps)
+            rout[i] += len(values)
+            if not values:
+                return
+        for w in self.writers:
+            w.emit(values, timestamps)
+
+    def _push_watermark(self, watermark: int) -> None:
+        ops = self.operators
+        for i, op in enumerate(ops):
+            values, timestamps = op.process_watermark(watermark)
+            if values:
+                self.metrics.operator_records_out[i] += len(values)
+                self._push(i + 1, values, timestamps)
+        for w in self.writers:
+            w.broadcast_event(Watermark(watermark))
+
+    def _finish_chain(self, start: int) -> None:
+        """End of input: let each operator emit its final output, head to tail."""
+        for i in range(start, len(self.operators)):
+            values, timestamps = self.operators[i].end_input()
+            if values:
+                self.metrics.operator_records_out[i] += len(values)
+                self._push(i + 1, values, timestamps)
+        for w in self.writers:
+            w.flush()
+
+    def _flush_writers(self) -> None:
+        for w in self.writers:
+            w.flush()
+
+    # -- sources ------------------------------------------------------------------------
+
+    def _run_source(self) -> None:
+        self._source = self.operators[0]
+        output = _SourceOutput(self)
+        flusher = threading.Thread(target=output.flush_periodically, daemon=True,
+                                   name=f"output-flusher {self.name}")
+        flusher.start()
+        try:
+            try:
+                self._source.run(output)
+            except BaseException:
+                if output.error is not None:
+                    raise output.error from None
+                raise
+            if output.error is not None:
+                raise output.error
+            if self.cancelled.is_set():
+                raise TaskCancelled()
+            with self._lock:
+                output.flush()
+        finally:
+            output.stopped = True
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def _run_input_loop(self) -> None:
+        q = self.gate.queue
+        channels = self.gate.channels
+        remaining = len(channels)
+        metrics = self.metrics
+        push = self._push
+        timeout = self.buffer_timeout
+        last_flush = time.monotonic()
+        while remaining:
+            try:
+                idx, item, timestamps = q.get_nowait()
+            except Exception:  # queue.Empty: idle, so send what we have
+                self._flush_writers()
+                last_flush = time.monotonic()
+                idx, item, timestamps = q.get()
+            if type(item) is list:
+                channels[idx].return_credit()
+                metrics.read_records += len(item)
+                push(0, item, timestamps)
+                now = time.monotonic()
+                if now - last_flush > timeout:
+                    self._flush_writers()
+                    last_flush = now
+            elif item is _CANCEL:
+                raise TaskCancelled()
+            elif isinstance(item, EndOfPartition):
+                remaining -= 1
+            elif isinstance(item, ChannelError):
+                raise ConnectionError(item.message)
+            elif isinstance(item, Watermark):
+                pass  # event time arrives with the time-and-observability issue
+            else:
+                raise TypeError(f"unexpected input {item!r}")
+
+    # -- teardown -----------------------------------------------------------------------
+
+    def _teardown(self) -> None:
+        for op in self.operators:
+            try:
+                op.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing operator failed")
+        self.gate.close()
+        for p in self.partitions:
+            self.registry.unregister(p.partition_id)
+            if self.cancelled.is_set() or any(not sp.closed for sp in p.subpartitions):
+                p.release()
+
+    def _collect_io(self) -> None:
+        m = self.metrics
+        m.write_records = sum(w.records_out for w in self.writers)
+        m.write_bytes = sum(w.bytes_out for w in self.writers)
+        m.read_bytes = self.gate.bytes_received
+        m.back_pressured_ns = sum(p.back_pressured_ns for p in self.partitions)
+
+    def io_snapshot(self) -> dict:
+        """Current I/O counters (called from other threads)."""
+        self._collect_io()
+        m = self.metrics
+        return {"read_bytes": m.read_bytes, "write_bytes": m.write_bytes,
+                "read_records": m.read_records, "write_records": m.write_records}
+
+
+class _SourceOutput:
+    """Buffers a source's records and pushes full batches through the chain."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.buffer: list = []
+        self.ts_buffer: list | None = None
+        self.batch_size = task.batch_size
+        self.lock = task._lock
+        self.last_flush = time.monotonic()
+        self.stopped = False
+        self.error: BaseException | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.task.cancelled.is_set()
+
+    def collect(self, value) -> None:
+        with self.lock:
+            if self.ts_buffer is not None:
+                self.flush()
+            self.buffer.append(value)
+            if len(self.buffer) >= self.batch_size:
+                self.flush()
+
+    def collect_with_timestamp(self, value, timestamp: int) -> None:
+        with self.lock:
+            if self.ts_buffer is None:
+                self.flush()
+                self.ts_buffer = []
+            self.buffer.append(value)
+            self.ts_buffer.append(timestamp)
+            if len(self.buffer) >= self.batch_size:
+                self.flush()
+
+    def collect_batch(self, values: list, timestamps: list | None = None) -> None:
+        with self.lock:
+            self.flush()
+            if values:
+                self.task.metrics.operator_records_out[0] += len(values)
+                self.task._push(1, values, timestamps)
+            if self.task.cancelled.is_set():
+                raise TaskCancelled()
+
+    def flush(self) -> None:
+        """Push buffered records through the chain (caller holds the lock)."""
+        if self.buffer:
+            values, ts = self.buffer, self.ts_buffer
+            self.buffer = []
+            self.ts_buffer = None if ts is None else []
+            self.task.metrics.operator_records_out[0] += len(values)
+            self.task._push(1, values, ts)
+        self.last_flush = time.monotonic()
+        if self.error is not None:
+            raise self.error
+        if self.task.cancelled.is_set():
+            raise TaskCancelled()
+
+    def flush_periodically(self) -> None:
+        """Output flusher: honours the buffer timeout for slow sources."""
+        timeout = self.task.buffer_timeout
+        while not self.stopped and not self.task.cancelled.is_set():
+            time.sleep(timeout)
+            if self.stopped or time.monotonic() - self.last_flush < timeout:
+                continue
+            try:
+                with self.lock:
+                    if self.stopped:
+                        return
+                    self.flush()
+                    self.task._flush_writers()
+            except TaskCancelled:
+                return
+            except BaseException as exc:  # noqa: BLE001 - surfaces in the task thread
+                self.error = exc
+                source = self.task._source
+                if source is not None:
+                    source.cancel()
+                return

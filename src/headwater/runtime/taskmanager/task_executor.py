@@ -1,0 +1,193 @@
+"""The TaskManager process: registers with the JobManager, heartbeats, runs tasks.
+
+Run as ``python -m headwater.runtime.taskmanager.task_executor --jobmanager HOST:PORT``.
+A TaskManager needs only the JobManager's address: it opens its own data server for
+consumers in other processes and reports its host and data port at registration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import logging
+import os
+import pickle
+import signal
+import sys
+import time
+import uuid
+
+from headwater.runtime import process_figures
+from headwater.runtime.network.partition import PartitionRegistry
+from headwater.runtime.network.server import DataServer
+from headwater.runtime.rpc.framing import Connection
+from headwater.runtime.rpc.messages import (
+    CancelTask,
+    DeployTask,
+    Heartbeat,
+    RegisterTaskManager,
+    RegistrationAck,
+    RegistrationRejected,
+    ShutdownTaskManager,
+    TaskIOReport,
+    TaskStateUpdate,
+)
+from headwater.runtime.taskmanager.task import Task
+
+log = logging.getLogger("headwater.taskmanager")
+
+
+def encode_accumulators(accumulators: dict) -> dict[str, str]:
+    """name -> base64 pickle of (class name, local value) for the JobManager to merge."""
+    from headwater.runtime.accumulators import to_wire
+
+    out = {}
+    for name, acc in accumulators.items():
+        out[name] = base64.b64encode(pickle.dumps(to_wire(acc), protocol=5)).decode()
+    return out
+
+
+class TaskExecutor:
+    """One TaskManager: slots, tasks, data server and the JobManager connection."""
+
+    def __init__(self, jobmanager: tuple[str, int], host: str, slots: int, data_port: int = 0,
+                 resource_id: str | None = None, log_dir: str | None = None) -> None:
+        self.jobmanager = jobmanager
+        self.host = host
+        self.slots = slots
+        self.registry = PartitionRegistry()
+        self.data_server = DataServer(self.registry, host, data_port)
+        self.resource_id = resource_id or f"{host}:{self.data_server.port}-{uuid.uuid4().hex[:6]}"
+        self.log_dir = log_dir
+        self.tasks: dict[str, Task] = {}
+        self.conn: Connection | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.heartbeat_interval = 1.0
+        self._stopped: asyncio.Event | None = None
+
+    async def run(self) -> None:
+        """Register, then serve the JobManager until it goes away or says stop."""
+        self.loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        process_figures.install_gc_timer()
+        self.data_server.start()
+        reader, writer = await asyncio.open_connection(*self.jobmanager)
+        self.conn = Connection(reader, writer)
+        await self.conn.send(RegisterTaskManager(
+            resource_id=self.resource_id, host=self.host, data_port=self.data_server.port,
+            pid=os.getpid(), slots=self.slots, hardware=process_figures.hardware(),
+            log_dir=self.log_dir))
+        answer = await self.conn.receive()
+        if isinstance(answer, RegistrationRejected):
+            raise SystemExit(f"registration rejected: {answer.reason}")
+        assert isinstance(answer, RegistrationAck)
+        self.heartbeat_interval = answer.heartbeat_interval / 1000.0
+        log.info("registered at JobManager %s:%s as %s", *self.jobmanager, self.resource_id)
+        hb = asyncio.create_task(self._heartbeat_loop())
+        try:
+            while True:
+                msg = await self.conn.receive()
+                if isinstance(msg, DeployTask):
+                    self._deploy(msg)
+                elif isinstance(msg, CancelTask):
+                    task = self.tasks.get(msg.attempt_id)
+                    if task is not None:
+                        task.cancel()
+                elif isinstance(msg, ShutdownTaskManager):
+                    log.info("shutdown requested: %s", msg.reason)
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            log.warning("lost the connection to the JobManager; stopping")
+        finally:
+            hb.cancel()
+            await self._shutdown()
+
+    def _deploy(self, msg: DeployTask) -> None:
+        tdd = msg.tdd
+        log.info("deploying %s (%d/%d) attempt %d", tdd.vertex_name, tdd.subtask_index + 1,
+                 tdd.parallelism, tdd.attempt_number)
+        try:
+            task = Task(tdd, self.registry, self.host, self.resource_id, self._on_task_state)
+        except Exception as exc:  # noqa: BLE001
+            import traceback
+
+            self.conn.send_nowait(TaskStateUpdate(
+                attempt_id=tdd.attempt_id, state="FAILED",
+                failure="".join(traceback.format_exception(exc)), timestamp=_now()))
+            return
+        self.tasks[tdd.attempt_id] = task
+        task.start()
+
+    def _on_task_state(self, task: Task, state: str, failure: str | None = None) -> None:
+        """Called from task threads."""
+        ts = _now()
+        final = state in ("FINISHED", "FAILED", "CANCELED")
+        accumulators = encode_accumulators(task.accumulators) if final else {}
+        io = self._io_report(task) if final else None
+        update = TaskStateUpdate(attempt_id=task.attempt_id, state=state, io=io, failure=failure,
+                                 accumulators=accumulators, timestamp=ts)
+        self.loop.call_soon_threadsafe(self._send_update, task, update, final)
+
+    def _send_update(self, task: Task, update: TaskStateUpdate, final: bool) -> None:
+        if final:
+            self.tasks.pop(task.attempt_id, None)
+        if self.conn is not None:
+            self.conn.send_nowait(update)
+
+    def _io_report(self, task: Task) -> TaskIOReport:
+        io = task.io_snapshot()
+        m = task.metrics
+        return TaskIOReport(
+            attempt_id=task.attempt_id, **io,
+            metrics={"operatorRecordsIn": list(m.operator_records_in),
+                     "operatorRecordsOut": list(m.operator_records_out),
+                     "backPressuredTimeNs": m.back_pressured_ns})
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                reports = [self._io_report(t) for t in list(self.tasks.values())]
+                await self.conn.send(Heartbeat(resource_id=self.resource_id,
+                                               process=process_figures.process_figures(),
+                                               tasks=reports))
+            except (ConnectionError, RuntimeError):
+                return
+            await asyncio.sleep(self.heartbeat_interval)
+
+    async def _shutdown(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        deadline = time.monotonic() + 5
+        for task in list(self.tasks.values()):
+            await asyncio.to_thread(task.join, max(0.0, deadline - time.monotonic()))
+        self.data_server.close()
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of a TaskManager process."""
+    parser = argparse.ArgumentParser(prog="headwater-taskmanager")
+    parser.add_argument("--jobmanager", required=True, help="JobManager RPC address HOST:PORT")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--slots", type=int, default=1)
+    parser.add_argument("--data-port", type=int, default=0)
+    parser.add_argument("--resource-id")
+    parser.add_argument("--log-dir")
+    args = parser.parse_args(argv)
+    host, port = args.jobmanager.rsplit(":", 1)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s - %(message)s")
+    executor = TaskExecutor((host, int(port)), args.host, args.slots, args.data_port,
+                            args.resource_id, args.log_dir)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    asyncio.run(executor.run())
+
+
+if __name__ == "__main__":
+    main()
