@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "slot.request.timeout": 60000,
     "execution.buffer-timeout": 100,
     "taskmanager.network.batch-size": 1024,
-    "taskmanager.network.credits-per-channel": 4,
+    "taskmanager.network.credits-per-channel": 8,
     "web.submit.enable": True,
     "web.cancel.enable": True,
     "web.refresh-interval": 3000,

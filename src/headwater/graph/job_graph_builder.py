@@ -46,6 +46,8 @@ def default_execution_config(parallelism: int) -> dict:
 
 
 class _Builder:
+    """One StreamGraph -> JobGraph translation."""
+
     def __init__(self, sg: StreamGraph) -> None:
         self.sg = sg
         self.parallelism: dict[int, int] = {}
@@ -55,6 +57,7 @@ class _Builder:
     # -- resolution ---------------------------------------------------------------------
 
     def resolve(self) -> None:
+        """Fix every node's parallelism and max parallelism and every edge's strategy."""
         sg = self.sg
         for node in sg.nodes.values():
             p = node.parallelism or sg.parallelism
@@ -85,6 +88,7 @@ class _Builder:
         return requested
 
     def chainable(self, edge: StreamEdge) -> bool:
+        """Whether the edge's target runs in its source's chain (module docstring)."""
         sg = self.sg
         up, down = sg.node(edge.source_id), sg.node(edge.target_id)
         return (sg.chaining_enabled
@@ -99,6 +103,7 @@ class _Builder:
     # -- hashing (StreamGraphHasherV2) ---------------------------------------------------
 
     def hashes(self) -> dict[int, bytes]:
+        """16-byte hash per node id, by StreamGraphHasherV2's breadth-first walk."""
         sg = self.sg
         hashes: dict[int, bytes] = {}
         visited: set[int] = set()
@@ -147,6 +152,7 @@ class _Builder:
     # -- chains and vertices ------------------------------------------------------------
 
     def build(self, job_name: str, job_id: str) -> JobGraph:
+        """Chain the nodes into vertices and connect them."""
         sg = self.sg
         if not sg.nodes:
             raise ValueError("No operators defined in streaming topology. Cannot execute.")

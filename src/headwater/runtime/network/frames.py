@@ -30,11 +30,14 @@ loads = pickle.loads
 
 
 def send_frame(sock: socket.socket, kind: int, payload: bytes) -> None:
-    """Write one frame (blocking)."""
-    sock.sendall(HEADER.pack(len(payload), kind) + payload if len(payload) < 4096
-                 else HEADER.pack(len(payload), kind))
-    if len(payload) >= 4096:
-        sock.sendall(payload)
+    """Write one frame (blocking) with as few system calls as possible: every call
+    releases the GIL, and getting it back can cost a switch interval."""
+    header = HEADER.pack(len(payload), kind)
+    sent = sock.sendmsg([header, payload])
+    total = len(header) + len(payload)
+    if sent < total:
+        rest = (header + payload)[sent:] if sent < len(header) else payload[sent - len(header):]
+        sock.sendall(rest)
 
 
 def recv_exactly(sock: socket.socket, n: int) -> bytearray:
@@ -48,6 +51,54 @@ def recv_exactly(sock: socket.socket, n: int) -> bytearray:
             raise ConnectionError("connection closed by peer")
         got += r
     return buf
+
+
+class FrameReader:
+    """Reads frames through a large buffer: one system call (one GIL round trip)
+    usually yields many frames."""
+
+    def __init__(self, sock: socket.socket, buffer_size: int = 1 << 20) -> None:
+        self.sock = sock
+        self.buf = bytearray(buffer_size)
+        self.view = memoryview(self.buf)
+        self.start = 0
+        self.end = 0
+
+    def _fill(self, need: int) -> None:
+        """Make at least ``need`` unread bytes available."""
+        if self.start + need > len(self.buf):
+            pending = self.end - self.start
+            if need > len(self.buf):
+                new = bytearray(max(need, 2 * len(self.buf)))
+                new[:pending] = self.buf[self.start:self.end]
+                self.buf = new
+                self.view = memoryview(self.buf)
+            else:
+                self.buf[:pending] = self.buf[self.start:self.end]
+            self.start, self.end = 0, pending
+        while self.end - self.start < need:
+            n = self.sock.recv_into(self.view[self.end:])
+            if n == 0:
+                raise ConnectionError("connection closed by peer")
+            self.end += n
+
+    def read(self) -> tuple[int, bytes]:
+        """The next frame: (kind, payload)."""
+        self._fill(HEADER.size)
+        length, kind = HEADER.unpack_from(self.buf, self.start)
+        self.start += HEADER.size
+        if length:
+            self._fill(length)
+        payload = bytes(self.view[self.start:self.start + length])
+        self.start += length
+        return kind, payload
+
+    def buffered(self) -> bool:
+        """Whether a whole frame is already buffered."""
+        if self.end - self.start < HEADER.size:
+            return False
+        length, _ = HEADER.unpack_from(self.buf, self.start)
+        return self.end - self.start >= HEADER.size + length
 
 
 def recv_frame(sock: socket.socket) -> tuple[int, bytes]:

@@ -57,6 +57,8 @@ class RemoteInputChannel:
         self._reader: threading.Thread | None = None
         self._closing = False
         self.bytes_received = 0
+        self._unannounced = 0
+        self._announce_every = max(1, gate.credits_per_channel // 2)
 
     def connect(self, registry: PartitionRegistry, timeout: float) -> None:
         """Open the connection, request the subpartition and start the reader thread."""
@@ -97,17 +99,15 @@ class RemoteInputChannel:
     def _read_loop(self) -> None:
         q = self.gate.queue
         idx = self.index
-        loads = frames.loads
-        sock = self._sock
+        reader = frames.FrameReader(self._sock)
         try:
             while True:
-                kind, payload = frames.recv_frame(sock)
+                kind, payload = reader.read()
                 self.bytes_received += len(payload)
                 if kind == frames.DATA:
-                    values, timestamps = loads(payload)
-                    q.put((idx, values, timestamps))
+                    q.put((idx, payload, None))  # unpickled by the task thread
                 elif kind == frames.EVENT:
-                    event = loads(payload)
+                    event = frames.loads(payload)
                     q.put((idx, event, None))
                     if type(event).__name__ == "EndOfPartition":
                         return
@@ -119,11 +119,15 @@ class RemoteInputChannel:
                     f"This might indicate that the remote task manager was lost. ({exc})"), None))
 
     def return_credit(self) -> None:
-        """One buffer was consumed: tell the producer."""
-        try:
-            frames.send_frame(self._sock, frames.CREDIT_KIND, frames.CREDIT.pack(1))
-        except OSError:
-            pass
+        """One buffer was consumed; credits go back to the producer in groups of half the
+        window, to spend fewer system calls."""
+        self._unannounced += 1
+        if self._unannounced >= self._announce_every:
+            n, self._unannounced = self._unannounced, 0
+            try:
+                frames.send_frame(self._sock, frames.CREDIT_KIND, frames.CREDIT.pack(n))
+            except OSError:
+                pass
 
     def close(self) -> None:
         """Close the connection."""

@@ -63,13 +63,14 @@ class KeyedReduceOperator(_KeyedMixin, UdfOperator):
         self._init_keyed(key_selector)
 
     def open(self) -> None:
-        """Open the function and attach the running-value table."""
-        super().open()
+        """Open the function (it may use keyed state) and attach the running-value table."""
         self.backend = self._backend()
+        super().open()
         self.table = self.backend.get_table(self.table_name)
         self.rich = isinstance(self.function, RichFunction)
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Reduce per key; one running result per record."""
         if not values:
             return [], timestamps
         if not self._key_resolved:
@@ -172,6 +173,7 @@ class KeyedAggregationOperator(_KeyedMixin, UdfOperator):
         raise TypeError(f"cannot aggregate field {p!r} of a {type(sample).__name__}")
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Aggregate per key; one running record per record."""
         if not values:
             return [], timestamps
         if not self._key_resolved:
@@ -267,6 +269,7 @@ class KeyedProcessOperator(_KeyedMixin, UdfOperator):
         self.process_ctx = ProcessContext()
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Call process_element per record with its key set."""
         if not values:
             return [], timestamps
         if not self._key_resolved:

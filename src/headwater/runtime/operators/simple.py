@@ -79,6 +79,7 @@ class MapOperator(UdfOperator):
     kind = "MapFunction"
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Map every record."""
         return list(map(self.call, values)), timestamps
 
 
@@ -89,6 +90,7 @@ class FlatMapOperator(UdfOperator):
     kind = "FlatMapFunction"
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Flatten the outputs of every record."""
         fn = self.call
         if timestamps is None:
             return list(_from_iterable(map(fn, values))), None
@@ -109,6 +111,7 @@ class FilterOperator(UdfOperator):
     kind = "FilterFunction"
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Keep the records that pass."""
         if timestamps is None:
             return list(filter(self.call, values)), None
         keep = list(map(self.call, values))
@@ -127,6 +130,7 @@ class ProcessOperator(UdfOperator):
         self.process_ctx = ProcessContext()
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Call process_element per record."""
         fn = self.call
         ctx = self.process_ctx
         out: list = []
@@ -168,6 +172,7 @@ class SinkOperator(UdfOperator):
         self.with_context = isinstance(self.function, RichFunction)
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Invoke the sink per record; emits nothing."""
         fn = self.call
         if not self.with_context:
             deque(map(fn, values), 0)
@@ -207,6 +212,7 @@ class PrintSinkOperator(StreamOperator):
         self.prefix = f"{prefix}> " if prefix else ""
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Print the batch in one write."""
         stream = sys.stderr if self.to_stderr else sys.stdout
         prefix = self.prefix
         stream.write("".join([f"{prefix}{v}\n" for v in values]))

@@ -245,6 +245,7 @@ class Task:
         metrics = self.metrics
         push = self._push
         timeout = self.buffer_timeout
+        loads = pickle.loads
         last_flush = time.monotonic()
         while remaining:
             try:
@@ -253,7 +254,17 @@ class Task:
                 self._flush_writers()
                 last_flush = time.monotonic()
                 idx, item, timestamps = q.get()
-            if type(item) is list:
+            kind = type(item)
+            if kind is bytes:  # a remote buffer
+                channels[idx].return_credit()
+                item, timestamps = loads(item)
+                metrics.read_records += len(item)
+                push(0, item, timestamps)
+                now = time.monotonic()
+                if now - last_flush > timeout:
+                    self._flush_writers()
+                    last_flush = now
+            elif kind is list:  # a local buffer
                 channels[idx].return_credit()
                 metrics.read_records += len(item)
                 push(0, item, timestamps)

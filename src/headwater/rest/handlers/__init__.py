@@ -1,0 +1,1 @@
+"""REST handlers, one module per endpoint family (see :mod:`headwater.rest.endpoints`)."""

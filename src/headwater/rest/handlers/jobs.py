@@ -1,0 +1,352 @@
+"""Job endpoints: listing, details, plan, config, exceptions, results, submit and cancel.
+
+Field by field these follow Flink 1.12's handlers (``JobIdsWithStatusOverview``,
+``JobsOverviewHandler``/``JobDetails``, ``JobDetailsHandler``, ``JobPlanHandler``,
+``JobConfigHandler``, ``JobExceptionsHandler``, ``JobExecutionResultHandler``,
+``JobSubmitHandler``, ``JobCancellationHandler``).
+"""
+
+from __future__ import annotations
+
+import base64
+import pickle
+import re
+from typing import Any
+
+import msgspec
+
+from headwater.graph.serialization import deserialize_job_graph
+from headwater.rest.context import HandlerContext
+from headwater.rest.errors import RestError
+from headwater.rest.handlers.common import (
+    UNASSIGNED,
+    aggregate_state,
+    aggregate_times,
+    execution_state_map,
+    io_metrics_info,
+    job,
+    now_ms,
+    state_counts,
+    task_name_with_subtask,
+)
+from headwater.runtime.jobmanager.cluster_view import JobAlreadyTerminated, JobNotFound
+from headwater.runtime.jobmanager.execution_graph import (
+    ExecutionGraph,
+    ExecutionState,
+    FailureInfo,
+    JobStatus,
+)
+
+#: Flink's JobExceptionsHandler.MAX_NUMBER_EXCEPTION_TO_REPORT.
+MAX_EXCEPTIONS = 20
+
+_APPLICATION_STATUS = {
+    JobStatus.FINISHED: "SUCCEEDED",
+    JobStatus.CANCELED: "CANCELED",
+    JobStatus.FAILED: "FAILED",
+}
+
+#: ExecutionConfigInfo defaults for keys the submitted graph does not set.
+_EXECUTION_CONFIG_DEFAULTS: dict[str, Any] = {
+    "execution-mode": "PIPELINED",
+    "restart-strategy": "Cluster level default restart strategy",
+    "job-parallelism": -1,
+    "object-reuse-mode": False,
+    "user-config": {},
+}
+
+
+# -- listings ---------------------------------------------------------------------------
+
+
+async def list_jobs(ctx: HandlerContext) -> dict[str, Any]:
+    """GET /jobs: every job's id and status."""
+    return {"jobs": [{"id": g.job_id, "status": g.state.value}
+                     for g in ctx.cluster.execution_graphs()]}
+
+
+def job_overview(graph: ExecutionGraph, now: int | None = None) -> dict[str, Any]:
+    """Flink's ``JobDetails`` (one entry of /jobs/overview)."""
+    now = now if now is not None else now_ms()
+    start = graph.start_time
+    end = graph.end_time
+    counts = {s: 0 for s in ExecutionState}
+    last_modified = 0
+    total = 0
+    for _, _, ex in graph.all_executions():
+        counts[ex.state] += 1
+        total += 1
+        last_modified = max(last_modified, ex.timestamp(ex.state))
+    tasks = {s.value.lower(): n for s, n in counts.items()}
+    tasks["total"] = total
+    return {
+        "jid": graph.job_id,
+        "name": graph.name,
+        "state": graph.state.value,
+        "start-time": start,
+        "end-time": end,
+        "duration": (end if end >= 0 else now) - start,
+        "last-modification": max(last_modified, end),
+        "tasks": tasks,
+    }
+
+
+async def jobs_overview(ctx: HandlerContext) -> dict[str, Any]:
+    """GET /jobs/overview: a summary of every job."""
+    now = now_ms()
+    return {"jobs": [job_overview(g, now) for g in ctx.cluster.execution_graphs()]}
+
+
+# -- one job ----------------------------------------------------------------------------
+
+
+async def job_details(ctx: HandlerContext) -> dict[str, Any]:
+    """GET /jobs/:jobid: Flink's ``JobDetailsInfo``."""
+    graph = job(ctx)
+    now = now_ms()
+    start = graph.start_time
+    end = graph.end_time
+    vertices = []
+    vertex_states = {s: 0 for s in ExecutionState}
+    for jv in graph.vertices:
+        counts = state_counts(jv.subtasks)
+        state = aggregate_state(counts, jv.parallelism)
+        vertex_states[state] += 1
+        v_start, v_end, v_duration = aggregate_times(jv.subtasks, now)
+        vertices.append({
+            "id": jv.vertex_id,
+            "name": jv.name,
+            "parallelism": jv.parallelism,
+            "status": state.value,
+            "start-time": v_start,
+            "end-time": v_end,
+            "duration": v_duration,
+            "tasks": execution_state_map(counts),
+            "metrics": io_metrics_info(sv.current for sv in jv.subtasks),
+        })
+    return {
+        "jid": graph.job_id,
+        "name": graph.name,
+        "isStoppable": False,
+        "state": graph.state.value,
+        "start-time": start,
+        "end-time": end,
+        "duration": (end if end > 0 else now) - start,
+        "now": now,
+        "timestamps": {s.value: graph.timestamp(s) for s in JobStatus},
+        "vertices": vertices,
+        "status-counts": execution_state_map(vertex_states),
+        "plan": graph.job_graph.plan(),
+    }
+
+
+async def job_plan(ctx: HandlerContext) -> dict[str, Any]:
+    """GET /jobs/:jobid/plan: the dataflow plan."""
+    return {"plan": job(ctx).job_graph.plan()}
+
+
+async def job_config(ctx: HandlerContext) -> dict[str, Any]:
+    """GET /jobs/:jobid/config: the job's execution configuration."""
+    graph = job(ctx)
+    config = {**_EXECUTION_CONFIG_DEFAULTS, **graph.job_graph.execution_config}
+    return {"jid": graph.job_id, "name": graph.name, "execution-config": config}
+
+
+async def job_exceptions(ctx: HandlerContext) -> dict[str, Any]:
+    """GET /jobs/:jobid/exceptions: the root exception and the current task failures."""
+    graph = job(ctx)
+    limit = ctx.first("maxExceptions", MAX_EXCEPTIONS)
+    root = graph.failure
+    exceptions = []
+    truncated = False
+    for jv in graph.vertices:
+        for sv in jv.subtasks:
+            ex = sv.current
+            if ex.failure is None:
+                continue
+            if len(exceptions) >= limit:
+                truncated = True
+                break
+            if ex.failure.location:
+                location = ex.failure.location
+            elif ex.location is not None:
+                location = f"{ex.location.host}:{ex.location.data_port}"
+            else:
+                location = UNASSIGNED
+            failed_at = ex.timestamp(ExecutionState.FAILED)
+            exceptions.append({
+                "exception": ex.failure.exception,
+                "task": task_name_with_subtask(jv, sv.subtask_index),
+                "location": location,
+                "timestamp": failed_at if failed_at else -1,
+            })
+        if truncated:
+            break
+    return {
+        "root-exception": root.exception if root else None,
+        "timestamp": root.timestamp if root else None,
+        "all-exceptions": exceptions,
+        "truncated": truncated,
+    }
+
+
+def _exception_class(failure: FailureInfo) -> str:
+    """The exception's class name, read from the last line of its traceback text."""
+    for line in reversed(failure.exception.strip().splitlines()):
+        m = re.match(r"([A-Za-z_][\w.]*)(?::|$)", line.strip())
+        if m:
+            return m.group(1)
+    return "Exception"
+
+
+def _serialized_value(value: Any) -> str:
+    """An accumulator result as Flink ships it: base64 of the serialized value."""
+    if isinstance(value, str):
+        return value  # the JobMaster already stores the base64 text
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    return base64.b64encode(pickle.dumps(value, protocol=5)).decode("ascii")
+
+
+async def execution_result(ctx: HandlerContext) -> dict[str, Any]:
+    """GET /jobs/:jobid/execution-result: IN_PROGRESS, or the final ``JobResult``."""
+    job_id = ctx.path["jobid"]
+    graph = ctx.cluster.execution_graph(job_id)
+    if graph is None:
+        raise RestError(404, f"Could not find Flink job ({job_id})")
+    if not graph.state.is_globally_terminal:
+        return {"status": {"id": "IN_PROGRESS"}}
+    result: dict[str, Any] = {
+        "id": graph.job_id,
+        "application-status": _APPLICATION_STATUS.get(graph.state, "UNKNOWN"),
+        "accumulator-results": {name: _serialized_value(v)
+                                for name, v in graph.accumulator_results.items()},
+        "net-runtime": graph.timestamp(graph.state) - graph.start_time,
+    }
+    if graph.state == JobStatus.FAILED and graph.failure is not None:
+        result["failure-cause"] = {
+            "class": _exception_class(graph.failure),
+            "stack-trace": graph.failure.exception,
+            "serialized-throwable": base64.b64encode(
+                pickle.dumps(graph.failure.exception, protocol=5)).decode("ascii"),
+        }
+    return {"status": {"id": "COMPLETED"}, "job-execution-result": result}
+
+
+# -- cancel -----------------------------------------------------------------------------
+
+
+async def cancel_job(ctx: HandlerContext) -> dict[str, Any]:
+    """PATCH /jobs/:jobid?mode=cancel: cancel the job (202 once the cancel is issued)."""
+    if not ctx.cluster.configuration.get_bool("web.cancel.enable"):
+        raise RestError(405, "Job cancellation is disabled (web.cancel.enable: false).",
+                        headers={"Allow": "GET"})
+    mode = ctx.first("mode", "cancel")
+    if mode == "stop":
+        raise RestError(308, 'The termination mode "stop" has been removed. For an '
+                             'ungraceful shutdown, please use "cancel" instead. For a graceful '
+                             'shutdown, please use "jobs/:jobId/stop" instead.')
+    try:
+        await ctx.cluster.cancel_job(ctx.path["jobid"])
+    except (JobNotFound, JobAlreadyTerminated) as exc:
+        # Flink 1.12 answers the same for archived (terminated) jobs: there is no
+        # JobMaster left to cancel.
+        raise RestError(404, "Job could not be found.") from exc
+    except TimeoutError as exc:
+        raise RestError(408, "Job cancellation timed out.") from exc
+    return {}
+
+
+# -- submit -----------------------------------------------------------------------------
+
+
+async def _read_multipart(ctx: HandlerContext, limit: int) -> tuple[bytes | None,
+                                                                     dict[str, bytes]]:
+    """The ``request`` field and the uploaded files (by file name), all in memory."""
+    reader = await ctx.request.multipart()
+    request_json: bytes | None = None
+    files: dict[str, bytes] = {}
+    total = 0
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        if not hasattr(part, "read_chunk"):
+            raise RestError(400, "Nested multipart bodies are not supported.")
+        data = bytearray()
+        while chunk := await part.read_chunk(1 << 16):
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(limit)
+            data += chunk
+        if part.filename:
+            if part.filename in files:
+                raise RestError(400, f"The file {part.filename} was uploaded more than once.")
+            files[part.filename] = bytes(data)
+        elif part.name == "request":
+            request_json = bytes(data)
+    return request_json, files
+
+
+def _too_large(limit: int) -> RestError:
+    return RestError(413, f"Request entity too large: the limit is {limit} bytes "
+                          "(rest.server.max-content-length).")
+
+
+def _parse_submit_request(raw: bytes | None) -> tuple[str, list[str], list[str]]:
+    """(jobGraphFileName, jar file names, artifact file names) of a JobSubmitRequestBody."""
+    if raw is None:
+        raise RestError(400, "Request did not match expected format JobSubmitRequestBody: "
+                             "the 'request' field is missing.")
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise RestError(400, "Request did not match expected format JobSubmitRequestBody: "
+                             f"{exc}") from exc
+    if not isinstance(body, dict):
+        raise RestError(400, "Request did not match expected format JobSubmitRequestBody: "
+                             "expected a JSON object.")
+    graph_file = body.get("jobGraphFileName")
+    if graph_file is None:
+        raise RestError(400, "The jobGraphFileName field must not be omitted or be null.")
+    jars = body.get("jobJarFileNames") or []
+    artifacts = body.get("jobArtifactFileNames") or []
+    if (not isinstance(graph_file, str) or not isinstance(jars, list)
+            or not all(isinstance(j, str) for j in jars) or not isinstance(artifacts, list)
+            or not all(isinstance(a, dict) and isinstance(a.get("fileName"), str)
+                       for a in artifacts)):
+        raise RestError(400, "Request did not match expected format JobSubmitRequestBody: "
+                             "jobGraphFileName must be a string, jobJarFileNames a list of "
+                             "strings, jobArtifactFileNames a list of {entryName, fileName}.")
+    return graph_file, jars, [a["fileName"] for a in artifacts]
+
+
+async def submit_job(ctx: HandlerContext) -> dict[str, Any]:
+    """POST /jobs: a multipart upload of the serialized JobGraph (never written to disk)."""
+    limit = int(ctx.cluster.configuration["rest.server.max-content-length"])
+    request = ctx.request
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    if request.content_type.startswith("multipart/"):
+        raw, files = await _read_multipart(ctx, limit)
+    elif request.content_type == "application/json":
+        raw, files = await request.read(), {}
+    else:
+        raise RestError(400, "Request did not match expected format JobSubmitRequestBody: "
+                             "expected a multipart/form-data upload.")
+    graph_file, jars, artifacts = _parse_submit_request(raw)
+    for kind, names in (("JobGraph", [graph_file]), ("Jar", jars), ("Artifact", artifacts)):
+        for name in names:
+            if name not in files:
+                raise RestError(400, f"{kind} file {name} could not be found on the server.")
+    try:
+        job_graph = deserialize_job_graph(files[graph_file])
+    except ValueError as exc:
+        raise RestError(400, f"Failed to deserialize JobGraph: {exc}") from exc
+    try:
+        await ctx.cluster.submit_job(job_graph)
+    except ValueError as exc:
+        raise RestError(400, f"Job submission failed: {exc}") from exc
+    except RuntimeError as exc:
+        raise RestError(500, f"Job submission failed: {exc}") from exc
+    return {"jobUrl": f"/jobs/{job_graph.job_id}"}
