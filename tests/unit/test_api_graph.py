@@ -8,7 +8,6 @@ import operator
 import pickle
 import re
 from itertools import cycle
-from pathlib import Path
 
 import cloudpickle
 import pytest
@@ -32,8 +31,9 @@ from headwater.runtime.operators.base import OperatorContext, SourceOperator
 from headwater.runtime.operators.keyed import KeyedAggregationOperator, KeyedReduceOperator
 from headwater.runtime.state.heap import create_keyed_backend
 from headwater.runtime.state.key_groups import KeyGroupChannelSelector
+from tests.paths import REFERENCE as _REF
 
-REFERENCE = Path("/work/shared/reference/flink-1.12.5/032_GET_jobs_jobid_plan.json")
+REFERENCE = _REF / "032_GET_jobs_jobid_plan.json"
 HEX32 = re.compile(r"[0-9a-f]{32}")
 
 

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from headwater.rest.json_schema import validate
-
-SHARED = Path(os.environ.get("HEADWATER_SHARED", "/work/shared"))
-SPEC = SHARED / "spec" / "rest-api-1.12.json"
-REFERENCE = SHARED / "reference" / "flink-1.12.5"
+from tests.paths import REFERENCE, SPEC
 
 OBJ = {
     "type": "object",
@@ -99,12 +94,17 @@ def test_top_level_array_and_any():
 
 
 def _reference_answers():
-    if not REFERENCE.is_dir():
+    """Flink's 2xx answers of spec endpoints, except the polymorphic (``@class``)
+    checkpoint statistics the generated schema cannot describe."""
+    if not REFERENCE.is_dir() or not SPEC.is_file():
         return []
+    spec = {(e["method"], e["path"]) for e in json.loads(SPEC.read_text())["endpoints"]}
     out = []
     for path in sorted(REFERENCE.glob("*.json")):
         ref = json.loads(path.read_text())
-        if ref["status"] < 300:
+        template = ref["template"].split("#")[0]
+        if (ref["status"] < 300 and (ref["method"], template) in spec
+                and "/checkpoints" not in template):
             out.append(pytest.param(ref, id=path.stem))
     return out
 
@@ -118,8 +118,6 @@ def test_validator_accepts_real_flink_answers_modulo_known_gaps(ref):
 
     spec = {(e["method"], e["path"]): e for e in json.loads(SPEC.read_text())["endpoints"]}
     template = ref["template"].split("#")[0]
-    endpoint = spec.get((ref["method"], template))
-    if endpoint is None or "checkpoints" in template:
-        pytest.skip("not in the spec, or polymorphic (@class) checkpoint statistics")
+    endpoint = spec[(ref["method"], template)]
     body = adapt_to_spec(ref["method"], template, ref["body"])
     assert validate(body, endpoint["response"]) == []

@@ -328,7 +328,10 @@ async def submit_job(ctx: HandlerContext) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     if request.content_type.startswith("multipart/"):
-        raw, files = await _read_multipart(ctx, limit)
+        try:
+            raw, files = await _read_multipart(ctx, limit)
+        except ValueError as exc:  # aiohttp's word for a malformed multipart body
+            raise RestError(400, f"Malformed multipart request: {exc}") from exc
     elif request.content_type == "application/json":
         raw, files = await request.read(), {}
     else:

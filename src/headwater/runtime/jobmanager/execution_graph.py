@@ -181,26 +181,6 @@ class ExecutionJobVertex:
             counts[sv.current.state] += 1
         return counts
 
-    def aggregate_state(self) -> ExecutionState:
-        """Flink's ExecutionJobVertex.getAggregateJobVertexState."""
-        counts = self.state_counts()
-        if counts[ExecutionState.FAILED]:
-            return ExecutionState.FAILED
-        if counts[ExecutionState.CANCELING]:
-            return ExecutionState.CANCELING
-        if counts[ExecutionState.CANCELED]:
-            return ExecutionState.CANCELED
-        if counts[ExecutionState.RUNNING]:
-            return ExecutionState.RUNNING
-        if counts[ExecutionState.FINISHED]:
-            if counts[ExecutionState.FINISHED] == self.parallelism:
-                return ExecutionState.FINISHED
-            return ExecutionState.RUNNING
-        for s in (ExecutionState.DEPLOYING, ExecutionState.SCHEDULED, ExecutionState.RECONCILING):
-            if counts[s]:
-                return s
-        return ExecutionState.CREATED
-
 
 @dataclasses.dataclass
 class ExecutionGraph:
