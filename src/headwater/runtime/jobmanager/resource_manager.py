@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from headwater.config import Configuration
 from headwater.runtime.jobmanager.execution_graph import now_ms
@@ -22,6 +23,8 @@ from headwater.runtime.rpc.messages import (
     RegisterTaskManager,
     RegistrationAck,
     RegistrationRejected,
+    Request,
+    Response,
     TaskStateUpdate,
 )
 
@@ -50,6 +53,8 @@ class ResourceManager:
         self.rpc_port = 0
         self.rpc_host = config["jobmanager.rpc.address"]
         self._counter = 0
+        self._pending: dict[int, asyncio.Future] = {}
+        self._next_request_id = 1
 
     async def start(self) -> int:
         """Open the RPC port; returns it."""
@@ -103,6 +108,13 @@ class ResourceManager:
                     self._on_heartbeat(rid, msg)
                 elif isinstance(msg, TaskStateUpdate):
                     self._on_task_state(rid, msg)
+                elif isinstance(msg, Response):
+                    future = self._pending.pop(msg.request_id, None)
+                    if future is not None and not future.done():
+                        if msg.error is not None:
+                            future.set_exception(RequestFailed(msg.error))
+                        else:
+                            future.set_result(msg.payload)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
         except Exception:  # noqa: BLE001 - a bad peer must not take the JobManager down
@@ -140,6 +152,24 @@ class ResourceManager:
             return False
         conn.send_nowait(message)
         return True
+
+    async def request(self, rid: str, message: Request, timeout: float = 10.0) -> Any:
+        """Send a request to a TaskManager and wait for its answer.
+
+        Raises KeyError for an unknown TaskManager, RequestFailed when it answered with
+        an error, TimeoutError when it did not answer in time."""
+        if rid not in self.connections:
+            raise KeyError(rid)
+        request_id = self._next_request_id
+        self._next_request_id += 1
+        message.request_id = request_id
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self.send(rid, message)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(request_id, None)
 
     # -- slots --------------------------------------------------------------------------
 
@@ -194,6 +224,10 @@ class ResourceManager:
                     await asyncio.wait_for(self.slots_changed.wait(), remaining)
                 except TimeoutError:
                     pass
+
+
+class RequestFailed(Exception):
+    """A TaskManager answered a request with an error."""
 
 
 class NoResourceAvailable(Exception):

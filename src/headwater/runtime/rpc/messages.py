@@ -62,7 +62,41 @@ class TaskStateUpdate(Message):
     timestamp: int = 0
 
 
+class Response(Message):
+    """Answer to a request (either direction): ``payload`` on success, else ``error``."""
+
+    request_id: int
+    payload: Any = None
+    error: str | None = None
+
+
 # --- JobManager -> TaskManager -------------------------------------------------------
+
+
+class Request(Message):
+    """Base of requests that expect a :class:`Response` with the same ``request_id``."""
+
+    request_id: int = 0
+
+
+class RequestThreadDump(Request):
+    """Stacks of every thread of the TaskManager process."""
+
+
+class RequestLogList(Request):
+    """Files in the TaskManager's log directory."""
+
+
+class RequestLogFile(Request):
+    """Contents of one file of the TaskManager's log directory."""
+
+    name: str = ""
+    #: Return at most this many bytes from the end of the file (0: whole file).
+    max_bytes: int = 0
+
+
+class RequestMetrics(Request):
+    """The TaskManager's current metric values."""
 
 
 class RegistrationAck(Message):
@@ -154,7 +188,12 @@ class ShutdownTaskManager(Message):
 
 
 AnyMessage = (
-    RegisterTaskManager
+    Response
+    | RequestThreadDump
+    | RequestLogList
+    | RequestLogFile
+    | RequestMetrics
+    | RegisterTaskManager
     | Heartbeat
     | TaskStateUpdate
     | RegistrationAck

@@ -17,6 +17,8 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from headwater.runtime import process_figures
 from headwater.runtime.network.partition import PartitionRegistry
@@ -29,6 +31,8 @@ from headwater.runtime.rpc.messages import (
     RegisterTaskManager,
     RegistrationAck,
     RegistrationRejected,
+    Request,
+    Response,
     ShutdownTaskManager,
     TaskIOReport,
     TaskStateUpdate,
@@ -36,6 +40,18 @@ from headwater.runtime.rpc.messages import (
 from headwater.runtime.taskmanager.task import Task
 
 log = logging.getLogger("headwater.taskmanager")
+
+#: Request type -> handler(task_executor, request) -> msgpack-able payload. Handlers run
+#: in a worker thread; modules add theirs with :func:`request_handler`.
+REQUEST_HANDLERS: dict[type, Callable[[Any, Any], Any]] = {}
+
+
+def request_handler(request_type: type):
+    """Register the TaskManager's handler for a request type."""
+    def register(fn):
+        REQUEST_HANDLERS[request_type] = fn
+        return fn
+    return register
 
 
 def encode_accumulators(accumulators: dict) -> dict[str, str]:
@@ -94,6 +110,8 @@ class TaskExecutor:
                     task = self.tasks.get(msg.attempt_id)
                     if task is not None:
                         task.cancel()
+                elif isinstance(msg, Request):
+                    asyncio.create_task(self._answer(msg))
                 elif isinstance(msg, ShutdownTaskManager):
                     log.info("shutdown requested: %s", msg.reason)
                     break
@@ -102,6 +120,19 @@ class TaskExecutor:
         finally:
             hb.cancel()
             await self._shutdown()
+
+    async def _answer(self, request: Request) -> None:
+        """Run a request's handler (in a worker thread) and send the Response."""
+        handler = REQUEST_HANDLERS.get(type(request))
+        try:
+            if handler is None:
+                raise NotImplementedError(f"no handler for {type(request).__name__}")
+            payload = await asyncio.to_thread(handler, self, request)
+            response = Response(request_id=request.request_id, payload=payload)
+        except Exception as exc:  # noqa: BLE001 - the error travels back to the JobManager
+            response = Response(request_id=request.request_id, error=f"{type(exc).__name__}: {exc}")
+        if self.conn is not None:
+            self.conn.send_nowait(response)
 
     def _deploy(self, msg: DeployTask) -> None:
         tdd = msg.tdd
