@@ -49,6 +49,8 @@ class JobEdge:
     key_selector: Any = None
     #: Index of this edge among the target vertex's inputs (``num`` in the plan JSON).
     input_number: int = 0
+    #: The OutputTag id when the edge carries a side output instead of the main output.
+    side_output_tag: str | None = None
 
 
 @dataclasses.dataclass

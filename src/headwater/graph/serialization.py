@@ -64,6 +64,7 @@ def _edge_to_dict(e: JobEdge) -> dict:
         "ship_strategy": e.ship_strategy.value,
         "key_selector": _blob(e.key_selector),
         "num": e.input_number,
+        "side_output_tag": e.side_output_tag,
     }
 
 
@@ -74,6 +75,7 @@ def _edge_from_dict(d: dict) -> JobEdge:
         ship_strategy=ShipStrategy(d["ship_strategy"]),
         key_selector=d["key_selector"],
         input_number=d["num"],
+        side_output_tag=d.get("side_output_tag"),
     )
 
 

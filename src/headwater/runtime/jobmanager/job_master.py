@@ -128,7 +128,8 @@ class JobMaster:
             outputs.append(PartitionDescriptor(
                 partition_id=f"{ex.attempt_id}-{k}", ship_strategy=edge.ship_strategy.value,
                 num_subpartitions=len(consumers), consumer_parallelism=target.parallelism,
-                consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector))
+                consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector,
+                side_output_tag=edge.side_output_tag))
         inputs = []
         for edge in jv.inputs:
             source = g.vertex(edge.source_vertex_id)

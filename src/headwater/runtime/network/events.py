@@ -17,6 +17,18 @@ class Watermark:
     timestamp: int
 
 
+#: Flink's Long.MIN_VALUE / Long.MAX_VALUE watermarks.
+MIN_WATERMARK = -(2**63)
+MAX_WATERMARK = 2**63 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class WatermarkStatus:
+    """A channel became idle (excluded from the watermark minimum) or active again."""
+
+    idle: bool
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckpointBarrier:
     """Separates the records before checkpoint ``checkpoint_id`` from those after it."""

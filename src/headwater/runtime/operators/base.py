@@ -32,7 +32,15 @@ class OperatorContext:
     keyed_state_backend: Any = None
     #: Accumulators of this subtask, name -> accumulator object (shared by the chain).
     accumulators: dict[str, Any] = dataclasses.field(default_factory=dict)
-    #: Free for the runtime: metric group, timer service, checkpoint hooks (later issues).
+    #: Processing-time timers of the task (``register_timer(ts, callback)``).
+    processing_time_service: Any = None
+    #: ``emit_watermark(ts)``: sends a watermark from this operator down the chain.
+    emit_watermark: Any = None
+    #: ``emit_side_output(tag_id, values, timestamps)``: records for a side output.
+    emit_side_output: Any = None
+    #: The operator's metric group (``counter``, ``gauge``, ``meter``, ``histogram``).
+    metric_group: Any = None
+    #: Free for the runtime: the task, checkpoint hooks (later issues).
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -59,7 +67,9 @@ class StreamOperator:
         raise NotImplementedError
 
     def process_watermark(self, watermark: int) -> tuple[list, Timestamps]:
-        """Advance event time; return what timers emit. Default: nothing."""
+        """Event time advanced to ``watermark`` (the minimum over the inputs); return what
+        event-time timers emit. The task forwards the watermark itself afterwards.
+        Default: nothing."""
         return [], None
 
     def end_input(self) -> tuple[list, Timestamps]:
@@ -88,6 +98,12 @@ class SourceOutput(Protocol):
 
     def collect_batch(self, values: list, timestamps: Timestamps = None) -> None:
         """Emit many records at once (the fast path for built-in sources)."""
+
+    def emit_watermark(self, timestamp: int) -> None:
+        """Event time of this source reached ``timestamp``."""
+
+    def mark_idle(self) -> None:
+        """This source produces nothing for now: exclude it from watermark minimums."""
 
     @property
     def cancelled(self) -> bool:

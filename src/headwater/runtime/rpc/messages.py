@@ -139,6 +139,8 @@ class PartitionDescriptor(msgspec.Struct):
     consumer_parallelism: int
     consumer_max_parallelism: int
     key_selector: bytes | None = None
+    #: Set for edges that carry a side output (OutputTag id) instead of the main output.
+    side_output_tag: str | None = None
 
 
 class OperatorBlob(msgspec.Struct):

@@ -7,6 +7,7 @@ ended. It reports RUNNING, then FINISHED, FAILED or CANCELED, to its TaskManager
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import threading
@@ -16,15 +17,19 @@ from collections.abc import Callable
 
 from headwater.runtime.network.events import (
     END_OF_PARTITION,
+    MAX_WATERMARK,
+    MIN_WATERMARK,
     ChannelError,
     EndOfPartition,
     Watermark,
+    WatermarkStatus,
 )
 from headwater.runtime.network.input_gate import InputGate
 from headwater.runtime.network.partition import PartitionRegistry, ResultPartition, TaskCancelled
 from headwater.runtime.network.record_writer import RecordWriter
 from headwater.runtime.operators.base import OperatorContext, SourceOperator
 from headwater.runtime.rpc.messages import TaskDeploymentDescriptor
+from headwater.runtime.taskmanager.timers import ProcessingTimeService
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,14 @@ class TaskMetrics:
         self.operator_records_in = [0] * num_operators
         self.operator_records_out = [0] * num_operators
         self.back_pressured_ns = 0
+        #: Time the task thread spent waiting for input.
+        self.idle_ns = 0
+        #: Watermark each operator has seen (its input watermark), Flink's Long.MIN at first.
+        self.operator_watermarks = [MIN_WATERMARK] * num_operators
+        self.input_watermark = MIN_WATERMARK
+        self.output_watermark = MIN_WATERMARK
+        #: When the task started running (perf_counter_ns), for busy-time figures.
+        self.started_ns = 0
 
 
 class Task:
@@ -79,6 +92,10 @@ class Task:
                                       ch.subpartition_index, ch.host, ch.data_port,
                                       local=ch.resource_id == resource_id)
         self.writers: list[RecordWriter] = []
+        #: Writers of side-output edges, by output tag id.
+        self.side_writers: dict[str, list[RecordWriter]] = {}
+        self.all_writers: list[RecordWriter] = []
+        self.timers = ProcessingTimeService()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"{tdd.vertex_name} ({tdd.subtask_index + 1}/"
                                              f"{tdd.parallelism})#{tdd.attempt_number}")
@@ -125,7 +142,7 @@ class Task:
             if self.cancelled.is_set():
                 raise TaskCancelled()
             self._finish_chain(0 if not isinstance(self.operators[0], SourceOperator) else 1)
-            for w in self.writers:
+            for w in self.all_writers:
                 w.broadcast_event(END_OF_PARTITION)
             final = "FINISHED"
         except TaskCancelled:
@@ -154,19 +171,27 @@ class Task:
                 tdd.max_parallelism,
                 key_group_range_for_operator(tdd.max_parallelism, tdd.parallelism,
                                              tdd.subtask_index))
-        for spec, op in zip(tdd.operators, self.operators, strict=True):
+        for i, (spec, op) in enumerate(zip(tdd.operators, self.operators, strict=True)):
             op.setup(OperatorContext(
                 job_id=tdd.job_id, vertex_id=tdd.vertex_id, operator_id=spec.operator_id,
                 task_name=tdd.vertex_name, operator_name=spec.name,
                 subtask_index=tdd.subtask_index, parallelism=tdd.parallelism,
                 max_parallelism=tdd.max_parallelism, attempt_number=tdd.attempt_number,
                 keyed_state_backend=backend, accumulators=self.accumulators,
+                processing_time_service=self.timers,
+                emit_watermark=functools.partial(self._push_watermark, start=i + 1),
+                emit_side_output=functools.partial(self._emit_side_output, i + 1),
                 extras={"task": self}))
         for p, desc in zip(self.partitions, tdd.outputs, strict=True):
             key_selector = pickle.loads(desc.key_selector) if desc.key_selector else None
-            self.writers.append(RecordWriter(
+            writer = RecordWriter(
                 p, desc.ship_strategy, self.batch_size, key_selector=key_selector,
-                max_parallelism=desc.consumer_max_parallelism, subtask_index=tdd.subtask_index))
+                max_parallelism=desc.consumer_max_parallelism, subtask_index=tdd.subtask_index)
+            if desc.side_output_tag is None:
+                self.writers.append(writer)
+            else:
+                self.side_writers.setdefault(desc.side_output_tag, []).append(writer)
+        self.all_writers = self.writers + [w for ws in self.side_writers.values() for w in ws]
         self.gate.connect(self.registry, self.connect_timeout)
         # Flink opens operators from the tail of the chain to the head.
         for op in reversed(self.operators):
@@ -188,15 +213,29 @@ class Task:
         for w in self.writers:
             w.emit(values, timestamps)
 
-    def _push_watermark(self, watermark: int) -> None:
+    def _push_watermark(self, watermark: int, start: int = 0) -> None:
+        """Advance event time in operators[start:], then send the watermark downstream."""
         ops = self.operators
-        for i, op in enumerate(ops):
-            values, timestamps = op.process_watermark(watermark)
+        marks = self.metrics.operator_watermarks
+        for i in range(start, len(ops)):
+            if watermark <= marks[i]:
+                return
+            marks[i] = watermark
+            values, timestamps = ops[i].process_watermark(watermark)
             if values:
                 self.metrics.operator_records_out[i] += len(values)
                 self._push(i + 1, values, timestamps)
-        for w in self.writers:
-            w.broadcast_event(Watermark(watermark))
+        if watermark > self.metrics.output_watermark:
+            self.metrics.output_watermark = watermark
+            event = Watermark(watermark)
+            for w in self.all_writers:
+                w.broadcast_event(event)
+
+    def _emit_side_output(self, start: int, tag: str, values: list,
+                          timestamps: list | None) -> None:
+        """Records an operator sent to a side output (only chain tails have consumers)."""
+        for w in self.side_writers.get(tag, ()):
+            w.emit(values, timestamps)
 
     def _finish_chain(self, start: int) -> None:
         """End of input: let each operator emit its final output, head to tail."""
@@ -205,11 +244,11 @@ class Task:
             if values:
                 self.metrics.operator_records_out[i] += len(values)
                 self._push(i + 1, values, timestamps)
-        for w in self.writers:
+        for w in self.all_writers:
             w.flush()
 
     def _flush_writers(self) -> None:
-        for w in self.writers:
+        for w in self.all_writers:
             w.flush()
 
     # -- sources ------------------------------------------------------------------------
@@ -233,6 +272,9 @@ class Task:
                 raise TaskCancelled()
             with self._lock:
                 output.flush()
+                # A bounded source that ends moves event time to the end (Flink's
+                # Watermark.MAX_WATERMARK), so every pending event-time timer fires.
+                self._push_watermark(MAX_WATERMARK, start=1)
         finally:
             output.stopped = True
 
@@ -244,44 +286,78 @@ class Task:
         remaining = len(channels)
         metrics = self.metrics
         push = self._push
+        timers = self.timers
         timeout = self.buffer_timeout
         loads = pickle.loads
+        channel_marks = [MIN_WATERMARK] * len(channels)
+        idle = [False] * len(channels)
+        ended = [False] * len(channels)
         last_flush = time.monotonic()
         while remaining:
             try:
                 idx, item, timestamps = q.get_nowait()
-            except Exception:  # queue.Empty: idle, so send what we have
+            except Exception:  # queue.Empty: idle, so send what we have and wait
                 self._flush_writers()
+                wait = timers.seconds_to_next()
+                if wait == 0.0:
+                    timers.fire_due()
+                    continue
+                started = time.perf_counter_ns()
+                try:
+                    idx, item, timestamps = q.get(timeout=wait)
+                except Exception:  # timed out: a timer is due
+                    metrics.idle_ns += time.perf_counter_ns() - started
+                    timers.fire_due()
+                    continue
+                metrics.idle_ns += time.perf_counter_ns() - started
                 last_flush = time.monotonic()
-                idx, item, timestamps = q.get()
             kind = type(item)
             if kind is bytes:  # a remote buffer
                 channels[idx].return_credit()
                 item, timestamps = loads(item)
                 metrics.read_records += len(item)
                 push(0, item, timestamps)
-                now = time.monotonic()
-                if now - last_flush > timeout:
-                    self._flush_writers()
-                    last_flush = now
             elif kind is list:  # a local buffer
                 channels[idx].return_credit()
                 metrics.read_records += len(item)
                 push(0, item, timestamps)
-                now = time.monotonic()
-                if now - last_flush > timeout:
-                    self._flush_writers()
-                    last_flush = now
+            elif kind is Watermark:
+                if item.timestamp > channel_marks[idx]:
+                    channel_marks[idx] = item.timestamp
+                    self._advance_input_watermark(channel_marks, idle, ended)
+                continue
+            elif kind is WatermarkStatus:
+                idle[idx] = item.idle
+                self._advance_input_watermark(channel_marks, idle, ended)
+                continue
             elif item is _CANCEL:
                 raise TaskCancelled()
-            elif isinstance(item, EndOfPartition):
+            elif kind is EndOfPartition:
                 remaining -= 1
-            elif isinstance(item, ChannelError):
+                ended[idx] = True
+                continue
+            elif kind is ChannelError:
                 raise ConnectionError(item.message)
-            elif isinstance(item, Watermark):
-                pass  # event time arrives with the time-and-observability issue
             else:
                 raise TypeError(f"unexpected input {item!r}")
+            now = time.monotonic()
+            if now - last_flush > timeout:
+                self._flush_writers()
+                last_flush = now
+            if timers.seconds_to_next() == 0.0:
+                timers.fire_due()
+
+    def _advance_input_watermark(self, marks: list[int], idle: list[bool],
+                                 ended: list[bool]) -> None:
+        """The task's input watermark: the minimum over active channels (Flink's
+        StatusWatermarkValve); ended channels count as MAX."""
+        active = [m for m, i, e in zip(marks, idle, ended, strict=True) if not i and not e]
+        if not active:
+            return
+        combined = min(active)
+        if combined > self.metrics.input_watermark:
+            self.metrics.input_watermark = combined
+            self._push_watermark(combined)
 
     # -- teardown -----------------------------------------------------------------------
 
@@ -299,8 +375,8 @@ class Task:
 
     def _collect_io(self) -> None:
         m = self.metrics
-        m.write_records = sum(w.records_out for w in self.writers)
-        m.write_bytes = sum(w.bytes_out for w in self.writers)
+        m.write_records = sum(w.records_out for w in self.all_writers)
+        m.write_bytes = sum(w.bytes_out for w in self.all_writers)
         m.read_bytes = self.gate.bytes_received
         m.back_pressured_ns = sum(p.back_pressured_ns for p in self.partitions)
 
@@ -356,6 +432,19 @@ class _SourceOutput:
             if self.task.cancelled.is_set():
                 raise TaskCancelled()
 
+    def emit_watermark(self, timestamp: int) -> None:
+        with self.lock:
+            self.flush()
+            self.task.metrics.input_watermark = max(self.task.metrics.input_watermark,
+                                                    timestamp)
+            self.task._push_watermark(timestamp, start=1)
+
+    def mark_idle(self) -> None:
+        with self.lock:
+            self.flush()
+            for w in self.task.all_writers:
+                w.broadcast_event(WatermarkStatus(idle=True))
+
     def flush(self) -> None:
         """Push buffered records through the chain (caller holds the lock)."""
         if self.buffer:
@@ -371,18 +460,26 @@ class _SourceOutput:
             raise TaskCancelled()
 
     def flush_periodically(self) -> None:
-        """Output flusher: honours the buffer timeout for slow sources."""
+        """The source task's timer thread: honours the buffer timeout for slow sources
+        and fires processing-time timers, both under the checkpoint lock."""
         timeout = self.task.buffer_timeout
+        timers = self.task.timers
         while not self.stopped and not self.task.cancelled.is_set():
-            time.sleep(timeout)
-            if self.stopped or time.monotonic() - self.last_flush < timeout:
+            wait = timers.seconds_to_next()
+            time.sleep(timeout if wait is None else min(timeout, wait))
+            flush_due = time.monotonic() - self.last_flush >= timeout
+            timers_due = timers.seconds_to_next() == 0.0
+            if self.stopped or not (flush_due or timers_due):
                 continue
             try:
                 with self.lock:
                     if self.stopped:
                         return
-                    self.flush()
-                    self.task._flush_writers()
+                    if timers_due:
+                        timers.fire_due()
+                    if flush_due:
+                        self.flush()
+                        self.task._flush_writers()
             except TaskCancelled:
                 return
             except BaseException as exc:  # noqa: BLE001 - surfaces in the task thread
