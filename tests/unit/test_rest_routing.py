@@ -8,9 +8,9 @@ import json
 import pytest
 
 from headwater.rest.endpoints import ENDPOINTS, not_implemented
+from tests.paths import SPEC
 from tests.unit.test_rest_handlers import (
     RUNNING_JOB,
-    SPEC,
     SRC,
     TM1,
     StubCluster,

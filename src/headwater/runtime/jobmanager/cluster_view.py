@@ -6,12 +6,14 @@ handler returns is read from these objects, which the engine keeps up to date.
 
 from __future__ import annotations
 
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
+from headwater.runtime.rpc.messages import Request
 
 
 class JobNotFound(KeyError):
@@ -47,3 +49,13 @@ class ClusterView(Protocol):
 
     async def shutdown_cluster(self) -> None:
         """Stop every job, every TaskManager and then the JobManager itself."""
+
+    # Optional (handlers fall back when absent): files and TaskManager requests.
+    #: The cluster's working directory (uploads live below it) and log directory.
+    workdir: Path | None
+    log_dir: Path | None
+
+    async def request_task_manager(self, resource_id: str, request: Request,
+                                   timeout: float = 10.0) -> Any:
+        """Send a request to a TaskManager and return its answer's payload.
+        Raises KeyError (unknown TaskManager), RequestFailed, TimeoutError."""

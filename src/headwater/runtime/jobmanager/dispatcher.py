@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from pathlib import Path
+from typing import Any
 
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
@@ -17,7 +19,7 @@ from headwater.runtime.jobmanager.execution_graph import ExecutionGraph, now_ms
 from headwater.runtime.jobmanager.job_master import JobMaster
 from headwater.runtime.jobmanager.resource_manager import ResourceManager
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
-from headwater.runtime.rpc.messages import Heartbeat, TaskStateUpdate
+from headwater.runtime.rpc.messages import Heartbeat, Request, TaskStateUpdate
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,17 @@ class Dispatcher:
         if running:
             await asyncio.wait([asyncio.ensure_future(jm.terminated.wait()) for jm in running],
                                timeout=timeout)
+
+    # -- files and TaskManager requests (submission and operations) ----------------------
+
+    #: The cluster's working directory and log directory (set by JobManagerRunner).
+    workdir: Path | None = None
+    log_dir: Path | None = None
+
+    async def request_task_manager(self, resource_id: str, request: Request,
+                                   timeout: float = 10.0) -> Any:
+        """Ask a TaskManager (log files, thread dump...); KeyError if it is unknown."""
+        return await self.rm.request(resource_id, request, timeout)
 
     # -- routing ------------------------------------------------------------------------
 

@@ -7,9 +7,11 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from headwater.config import Configuration, parse_dynamic_properties
 from headwater.runtime.jobmanager.runner import JobManagerRunner
+from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,9 +21,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conf-dir")
     parser.add_argument("--taskmanagers", type=int, default=0)
     parser.add_argument("-D", dest="dynamic", action="append", default=[])
+    parser.add_argument("--log-file", help="log file, rotated by size (default: "
+                        "WORKDIR/log/jobmanager.log; '-' for stderr)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s - %(message)s")
+    log_file = args.log_file or str(Path(args.workdir) / "log" / "jobmanager.log")
+    if log_file == "-":
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
+    else:
+        configure_file_logging(log_file)
     config = Configuration.load(args.conf_dir, parse_dynamic_properties(args.dynamic))
     asyncio.run(_run(config, args.workdir, args.taskmanagers))
 

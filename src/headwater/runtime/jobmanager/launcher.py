@@ -1,7 +1,9 @@
 """Starts and stops local TaskManager processes for the ResourceManager.
 
-Each TaskManager is a child process of the JobManager with its log (stderr) and stdout
-in the cluster's log directory. Only the JobManager's RPC address is passed on: the same
+Each TaskManager is a child process of the JobManager with its files in the cluster's log
+directory, named as Flink names them: ``taskmanager-N.log`` (its log, rotated by size by
+the TaskManager itself) and ``taskmanager-N.out`` (its stdout and stderr: what user
+functions print). Only the JobManager's RPC address is passed on: the same
 TaskManager command joins a JobManager on another machine.
 """
 
@@ -37,10 +39,12 @@ class LocalTaskManagerLauncher:
             env["PYTHONUNBUFFERED"] = "1"
             cmd = [sys.executable, "-m", "headwater.runtime.taskmanager.task_executor",
                    "--jobmanager", self.jobmanager_address, "--host", self.host,
-                   "--slots", str(self.slots), "--log-dir", str(self.log_dir)]
-            with open(f"{stem}.out", "ab") as out, open(f"{stem}.log", "ab") as err:
-                proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                        env=env, start_new_session=False)
+                   "--slots", str(self.slots), "--log-dir", str(self.log_dir),
+                   "--log-file", f"{stem}.log", "--stdout-file", f"{stem}.out"]
+            with open(f"{stem}.out", "ab") as out:
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env,
+                                        start_new_session=False)
             self.processes.append(proc)
             log.info("started TaskManager %d (pid %d)", n, proc.pid)
 

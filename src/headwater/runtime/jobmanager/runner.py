@@ -30,6 +30,8 @@ class JobManagerRunner:
         self.taskmanagers = taskmanagers
         self.fallback_to_free_port = fallback_to_free_port
         self.dispatcher = Dispatcher(configuration)
+        self.dispatcher.workdir = self.workdir
+        self.dispatcher.log_dir = self.log_dir
         self.launcher: LocalTaskManagerLauncher | None = None
         self.rest_runner = None
         self.rest_port = 0

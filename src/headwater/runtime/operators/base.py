@@ -38,6 +38,9 @@ class OperatorContext:
     emit_watermark: Any = None
     #: ``emit_side_output(tag_id, values, timestamps)``: records for a side output.
     emit_side_output: Any = None
+    #: ``emit_records(values, timestamps)``: records this operator produces outside
+    #: ``process_batch`` (processing-time timers), pushed down the rest of the chain.
+    emit_records: Any = None
     #: The operator's metric group (``counter``, ``gauge``, ``meter``, ``histogram``).
     metric_group: Any = None
     #: Free for the runtime: the task, checkpoint hooks (later issues).

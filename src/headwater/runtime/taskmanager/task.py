@@ -181,6 +181,7 @@ class Task:
                 processing_time_service=self.timers,
                 emit_watermark=functools.partial(self._push_watermark, start=i + 1),
                 emit_side_output=functools.partial(self._emit_side_output, i + 1),
+                emit_records=functools.partial(self._emit_records, i),
                 extras={"task": self}))
         for p, desc in zip(self.partitions, tdd.outputs, strict=True):
             key_selector = pickle.loads(desc.key_selector) if desc.key_selector else None
@@ -230,6 +231,12 @@ class Task:
             event = Watermark(watermark)
             for w in self.all_writers:
                 w.broadcast_event(event)
+
+    def _emit_records(self, index: int, values: list, timestamps: list | None) -> None:
+        """Records operator ``index`` produced outside process_batch (timers)."""
+        if values:
+            self.metrics.operator_records_out[index] += len(values)
+            self._push(index + 1, values, timestamps)
 
     def _emit_side_output(self, start: int, tag: str, values: list,
                           timestamps: list | None) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater.runtime import process_figures
+from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
 from headwater.runtime.network.partition import PartitionRegistry
 from headwater.runtime.network.server import DataServer
 from headwater.runtime.rpc.framing import Connection
@@ -210,15 +211,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-port", type=int, default=0)
     parser.add_argument("--resource-id")
     parser.add_argument("--log-dir")
+    parser.add_argument("--log-file", help="write the log here, rotated by size "
+                        "(default: stderr)")
+    parser.add_argument("--stdout-file", help="where this process's stdout goes (reported "
+                        "as its stdout file)")
     args = parser.parse_args(argv)
     host, port = args.jobmanager.rsplit(":", 1)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s - %(message)s")
+    if args.log_file:
+        configure_file_logging(args.log_file)
+    else:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
+    diagnostics.PROCESS_FILES.log = os.path.basename(args.log_file) if args.log_file else None
+    diagnostics.PROCESS_FILES.stdout = (os.path.basename(args.stdout_file)
+                                        if args.stdout_file else None)
     executor = TaskExecutor((host, int(port)), args.host, args.slots, args.data_port,
                             args.resource_id, args.log_dir)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     asyncio.run(executor.run())
 
 
+# Registers the log, stdout and thread-dump request handlers (needs request_handler above).
+from headwater.runtime.taskmanager import diagnostics  # noqa: E402
+
 if __name__ == "__main__":
-    main()
+    # Run the importable module's main: its REQUEST_HANDLERS hold the registered handlers.
+    from headwater.runtime.taskmanager.task_executor import main as _main
+
+    _main()
