@@ -36,12 +36,15 @@ DEFAULTS: dict[str, Any] = {
     "taskmanager.network.batch-size": 1024,
     "taskmanager.network.credits-per-channel": 8,
     "web.submit.enable": True,
+    "web.upload.dir": "",  # "": <cluster workdir>/web-upload
+    "web.submit.program-timeout": 60000,  # ms a job program may take to call execute()
     "web.cancel.enable": True,
     "web.refresh-interval": 3000,
     "web.timeout": 600000,
     "jobstore.max-capacity": 1000,
-    "restart-strategy": "none",
     "metrics.fetcher.update-interval": 1000,
+    "metrics.system.enabled": True,  # false: tasks report no metrics, nothing is fetched
+    "metrics.reporter.prom.port": "9249",  # Prometheus endpoint of the JobManager; 0: off
     "cluster.workdir": ".headwater",
 }
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
+from headwater.runtime.checkpoint import storage
 from headwater.runtime.jobmanager.cluster_view import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph, now_ms
 from headwater.runtime.jobmanager.job_master import JobMaster
@@ -69,6 +70,15 @@ class Dispatcher:
         log.info("cluster shutdown requested")
         self.shutdown_requested.set()
 
+    def job_master(self, job_id: str) -> JobMaster | None:
+        """The JobMaster of a job (running or archived)."""
+        return self.job_masters.get(job_id)
+
+    async def dispose_savepoint(self, path: str) -> None:
+        """Delete a savepoint (its directory with ``_metadata`` and state files)."""
+        directory, _ = await asyncio.to_thread(storage.read_metadata, path)
+        await asyncio.to_thread(storage.discard, directory)
+
     # -- helpers for executors ----------------------------------------------------------
 
     async def wait_for_job(self, job_id: str) -> ExecutionGraph:
@@ -106,10 +116,14 @@ class Dispatcher:
                 return jm
         return None
 
-    def _on_task_state(self, rid: str, update: TaskStateUpdate) -> None:
+    def _on_task_state(self, rid: str, update) -> None:
         jm = self._job_of(update.attempt_id)
-        if jm is not None:
+        if jm is None:
+            return
+        if isinstance(update, TaskStateUpdate):
             jm.on_task_state(update)
+        else:
+            jm.on_checkpoint_message(update)
 
     def _on_heartbeat(self, rid: str, heartbeat: Heartbeat) -> None:
         for report in heartbeat.tasks:

@@ -16,18 +16,25 @@ from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.ids import new_id
 from headwater.runtime import accumulators as acc
+from headwater.runtime.checkpoint import storage
+from headwater.runtime.checkpoint.config import CheckpointConfig
+from headwater.runtime.checkpoint.coordinator import CheckpointCoordinator, CheckpointException
+from headwater.runtime.checkpoint.storage import CheckpointStorageError
 from headwater.runtime.jobmanager.connections import consumers_of, producers_of
 from headwater.runtime.jobmanager.execution_graph import (
     Execution,
     ExecutionGraph,
     ExecutionState,
+    ExecutionVertex,
     FailureInfo,
     JobStatus,
     TaskManagerLocation,
     now_ms,
 )
 from headwater.runtime.jobmanager.resource_manager import NoResourceAvailable, ResourceManager
+from headwater.runtime.jobmanager.restart_strategy import restart_strategy_from
 from headwater.runtime.rpc.messages import (
+    AcknowledgeCheckpoint,
     CancelTask,
     ChannelDescriptor,
     DeployTask,
@@ -36,6 +43,7 @@ from headwater.runtime.rpc.messages import (
     PartitionDescriptor,
     TaskDeploymentDescriptor,
     TaskIOReport,
+    TaskRestore,
     TaskStateUpdate,
 )
 
@@ -61,6 +69,18 @@ class JobMaster:
         self.terminated = asyncio.Event()
         self._task_accumulators: dict[str, dict[str, str]] = {}
         self._schedule_task: asyncio.Task | None = None
+        self.checkpoint_config = CheckpointConfig.from_config(self.config)
+        self.coordinator = CheckpointCoordinator(
+            self, self.checkpoint_config, self.checkpoint_config.checkpoints_dir or "")
+        self.checkpoint_stats = self.coordinator.stats
+        self.restart_strategy = restart_strategy_from(self.config,
+                                                      self.checkpoint_config.enabled)
+        self._restart_scheduled = False
+        self._first_schedule = True
+        #: Set by rescale(): the parallelism the next restart deploys with.
+        self._rescale_to: int | None = None
+        #: Resolved when every subtask of the current deployment runs.
+        self._all_running = asyncio.Event()
 
     @property
     def job_id(self) -> str:
@@ -74,7 +94,17 @@ class JobMaster:
 
     async def _schedule(self) -> None:
         g = self.graph
+        if self._first_schedule:
+            self._first_schedule = False
+            if self.job_graph.savepoint_path:
+                try:
+                    self.coordinator.load_savepoint(self.job_graph.savepoint_path,
+                                                    self.job_graph.allow_non_restored_state)
+                except (CheckpointException, CheckpointStorageError) as exc:
+                    self._fail_job(f"java.lang.IllegalStateException: {exc}")
+                    return
         g.transition(JobStatus.RUNNING)
+        self._all_running.clear()
         for _, _, ex in g.all_executions():
             ex.transition(ExecutionState.SCHEDULED)
         needed = max(v.parallelism for v in g.vertices)
@@ -106,15 +136,25 @@ class JobMaster:
                 self._by_attempt[ex.attempt_id] = (v, sv, ex)
         task_config = {k: self.config[k] for k in TASK_CONFIG_KEYS}
         task_config.update(self.job_graph.configuration)
+        point = self.coordinator.restore_point
+        if point is not None:
+            self.coordinator.report_restore(point)
         for v in g.vertices:
+            restore = None
+            if point is not None and v.vertex_id in point.metadata.vertices:
+                restore = TaskRestore(
+                    checkpoint_id=point.checkpoint_id, directory=str(point.directory),
+                    files=list(point.metadata.vertices[v.vertex_id]["files"]))
             for sv in v.subtasks:
                 ex = sv.current
                 tdd = self._deployment_descriptor(v, sv.subtask_index, ex, task_config)
+                tdd.restore = restore
                 ex.transition(ExecutionState.DEPLOYING)
                 if not self.rm.send(ex.location.resource_id, DeployTask(tdd=tdd)):
                     self._task_failed(ex, v, sv.subtask_index,
                                       f"TaskManager {ex.location.resource_id} is gone")
                     return
+        self.coordinator.start_periodic()
 
     def _deployment_descriptor(self, v, index: int, ex: Execution,
                                task_config: dict) -> TaskDeploymentDescriptor:
@@ -164,6 +204,11 @@ class JobMaster:
         """Whether this attempt belongs to this job."""
         return attempt_id in self._by_attempt
 
+    def task_accumulators(self, attempt_id: str) -> dict[str, str] | None:
+        """The accumulators an ended attempt reported last (name -> base64 wire), or
+        None."""
+        return self._task_accumulators.get(attempt_id)
+
     def on_task_io(self, report: TaskIOReport) -> None:
         """Fresh I/O counters of a running attempt."""
         entry = self._by_attempt.get(report.attempt_id)
@@ -198,7 +243,23 @@ class JobMaster:
                               update.timestamp or None)
             return
         ex.transition(state, update.timestamp or None)
+        if state == ExecutionState.RUNNING and all(
+                e.state == ExecutionState.RUNNING for _, _, e in self.graph.all_executions()):
+            self._all_running.set()
         self._check_terminal()
+
+    def on_checkpoint_message(self, msg) -> None:
+        """An acknowledgement or decline from a subtask."""
+        if isinstance(msg, AcknowledgeCheckpoint):
+            self.coordinator.receive_ack(msg)
+        else:
+            self.coordinator.receive_decline(msg)
+
+    def send_to(self, ex: Execution, message) -> bool:
+        """Send a message to the TaskManager running ``ex``."""
+        if ex.location is None:
+            return False
+        return self.rm.send(ex.location.resource_id, message)
 
     def on_task_manager_lost(self, rid: str, reason: str) -> None:
         """Every attempt on a lost TaskManager fails."""
@@ -224,13 +285,133 @@ class JobMaster:
         ex.failure = info
         self.graph.failure_history.append(info)
         if self.graph.state in (JobStatus.RUNNING, JobStatus.CREATED):
-            # Restart strategies plug in here (fault-tolerance issue); today: fail.
             self.graph.failure = info
-            self.graph.transition(JobStatus.FAILING)
-            self._cancel_executions()
+            self._failover()
         self._check_terminal()
 
+    def _failover(self) -> None:
+        """A failure while running: restart (strategy permitting) or fail the job."""
+        if self.restart_strategy.can_restart():
+            log.info("job %s: restarting (restart %d) after: %s", self.job_id,
+                     self.graph.num_restarts + 1,
+                     (self.graph.failure.exception.strip().splitlines() or ["?"])[-1]
+                     if self.graph.failure else "?")
+            self._begin_restart()
+        else:
+            self.graph.transition(JobStatus.FAILING)
+            self.coordinator.stop_periodic()
+            self._cancel_executions()
+
+    def _begin_restart(self, count: bool = True) -> None:
+        """Cancel every attempt; once all ended, redeploy from the latest checkpoint."""
+        self.graph.transition(JobStatus.RESTARTING)
+        self._all_running.clear()
+        if count:
+            self.graph.num_restarts += 1
+        self.coordinator.stop_periodic()
+        self.coordinator.abort_pending("The job is restarting.")
+        self._cancel_executions()
+        self._check_terminal()
+
+    async def _restart(self, delay_ms: int) -> None:
+        await asyncio.sleep(delay_ms / 1000)
+        self._restart_scheduled = False
+        if self.graph.state != JobStatus.RESTARTING:
+            return
+        if self._rescale_to is not None:
+            self._apply_parallelism(self._rescale_to)
+            self._rescale_to = None
+        for v in self.graph.vertices:
+            for sv in v.subtasks:
+                if sv.current.state.is_terminal:
+                    sv.new_attempt()
+        await self._schedule()
+
+    def _apply_parallelism(self, parallelism: int) -> None:
+        """Change every vertex to ``parallelism`` (capped by its max parallelism)."""
+        for v in self.graph.vertices:
+            jv = v.job_vertex
+            new = min(parallelism, jv.max_parallelism)
+            jv.parallelism = new
+            if new < len(v.subtasks):
+                del v.subtasks[new:]
+            for i in range(len(v.subtasks), new):
+                v.subtasks.append(ExecutionVertex(i, Execution(0)))
+
+    def on_checkpoint_failures_exceeded(self, reason: str) -> None:
+        """More consecutive checkpoint failures than tolerated: fail over (as Flink)."""
+        if self.graph.state != JobStatus.RUNNING:
+            return
+        info = FailureInfo(exception="org.apache.flink.util.FlinkRuntimeException: Exceeded "
+                                     f"checkpoint tolerable failure threshold. ({reason})",
+                           timestamp=now_ms())
+        self.graph.failure = info
+        self.graph.failure_history.append(info)
+        self._failover()
+        self._check_terminal()
+
+    # -- savepoints, stop and rescale ---------------------------------------------------
+
+    def _savepoint_target(self, target_directory: str | None) -> str:
+        target = target_directory or self.config.get("state.savepoints.dir")
+        if not target:
+            raise CheckpointException(
+                "No savepoint directory configured. You can either specify a directory "
+                "while cancelling via -s :targetDirectory or configure a cluster-wide "
+                "default via key 'state.savepoints.dir'.")
+        return str(target)
+
+    def _require_running(self, what: str) -> None:
+        if self.graph.state != JobStatus.RUNNING:
+            raise CheckpointException(f"Cannot {what}: job {self.job_id} is not RUNNING "
+                                      f"but {self.graph.state.value}.")
+
+    async def trigger_savepoint(self, target_directory: str | None, cancel_job: bool) -> str:
+        """Take a savepoint (then cancel the job if asked); returns its location."""
+        target = self._savepoint_target(target_directory)
+        self._require_running("trigger a savepoint")
+        completed = await self.coordinator.trigger_savepoint(target)
+        if cancel_job:
+            self.cancel()
+        return completed.external_path
+
+    async def stop_with_savepoint(self, target_directory: str | None, drain: bool) -> str:
+        """Savepoint, then let the sources end: the job finishes (FINISHED)."""
+        target = self._savepoint_target(target_directory)
+        self._require_running("stop with savepoint")
+        completed = await self.coordinator.trigger_savepoint(target, sync=True, stop=True,
+                                                             drain=drain)
+        try:
+            await asyncio.wait_for(self.terminated.wait(), 60)
+        except TimeoutError as exc:
+            raise CheckpointException("the job did not finish after its final savepoint") \
+                from exc
+        return completed.external_path
+
+    async def rescale(self, parallelism: int) -> None:
+        """Savepoint, redeploy every vertex at ``parallelism`` and restore the state there
+        (key groups and operator state redistributed)."""
+        self._require_running("rescale")
+        limit = min(v.max_parallelism for v in self.graph.vertices)
+        if parallelism < 1 or parallelism > limit:
+            raise CheckpointException(f"parallelism {parallelism} is outside [1, {limit}] "
+                                      f"(the job's max parallelism)")
+        base = self.checkpoint_config.checkpoints_dir
+        if not base:
+            raise CheckpointException("rescaling needs state.checkpoints.dir")
+        completed = await self.coordinator.trigger_savepoint(
+            str(storage.to_path(base) / self.job_id / "rescaling"))
+        self._require_running("rescale")
+        self.coordinator.restore_point = completed
+        self._rescale_to = parallelism
+        self._begin_restart(count=False)
+        await asyncio.wait_for(self._all_running.wait(),
+                               int(self.config["slot.request.timeout"]) / 1000 + 60)
+        if self.graph.state != JobStatus.RUNNING:
+            raise CheckpointException(f"the job is {self.graph.state.value} after rescaling")
+
     def _fail_job(self, failure: str) -> None:
+        """Fail the job for good (no restart): bad restore point, no resources..."""
         info = FailureInfo(exception=failure, timestamp=now_ms())
         self.graph.failure = info
         self.graph.failure_history.append(info)
@@ -244,6 +425,7 @@ class JobMaster:
                 JobStatus.CANCELLING, JobStatus.FAILING):
             return
         self.graph.transition(JobStatus.CANCELLING)
+        self.coordinator.stop_periodic()
         self._cancel_executions()
         self._check_terminal()
 
@@ -266,6 +448,13 @@ class JobMaster:
         states = [ex.state for _, _, ex in g.all_executions()]
         if not all(s.is_terminal for s in states):
             return
+        if g.state == JobStatus.RESTARTING:
+            if not self._restart_scheduled:
+                self._restart_scheduled = True
+                self.rm.release(self.job_id)
+                delay = 0 if self._rescale_to is not None else self.restart_strategy.backoff_ms()
+                asyncio.get_running_loop().create_task(self._restart(delay))
+            return
         if g.state == JobStatus.FAILING:
             g.transition(JobStatus.FAILED)
         elif g.state == JobStatus.CANCELLING:
@@ -277,6 +466,7 @@ class JobMaster:
             g.transition(JobStatus.FAILED)
         for _, _, ex in g.all_executions():
             ex.io.complete = True
+        self.coordinator.shutdown(g.state.value)
         self.rm.release(self.job_id)
         self.terminated.set()
         self._on_terminal(self)

@@ -28,12 +28,16 @@ class LocalTaskManagerLauncher:
         self.log_dir = Path(log_dir)
         self.host = host
         self.processes: list[subprocess.Popen] = []
+        #: processes that died and were replaced
+        self.retired: list[subprocess.Popen] = []
+        self._started = 0
 
     def start(self, count: int) -> None:
         """Start ``count`` more TaskManagers."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(count):
-            n = len(self.processes)
+            n = self._started
+            self._started += 1
             stem = self.log_dir / f"taskmanager-{n}"
             env = dict(os.environ)
             env["PYTHONUNBUFFERED"] = "1"
@@ -47,6 +51,19 @@ class LocalTaskManagerLauncher:
                                         start_new_session=False)
             self.processes.append(proc)
             log.info("started TaskManager %d (pid %d)", n, proc.pid)
+
+    def replace_dead(self) -> int:
+        """Start a new TaskManager for every one whose process died (as an active
+        resource manager does); returns how many were started."""
+        dead = [p for p in self.processes if p.poll() is not None]
+        for p in dead:
+            self.processes.remove(p)
+            self.retired.append(p)
+            log.warning("TaskManager process %d exited with %s; starting a replacement",
+                        p.pid, p.returncode)
+        if dead:
+            self.start(len(dead))
+        return len(dead)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate every TaskManager and wait for it."""

@@ -18,6 +18,8 @@ from headwater.runtime.jobmanager.execution_graph import now_ms
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.rpc.framing import Connection
 from headwater.runtime.rpc.messages import (
+    AcknowledgeCheckpoint,
+    DeclineCheckpoint,
     Heartbeat,
     Message,
     RegisterTaskManager,
@@ -97,7 +99,10 @@ class ResourceManager:
             self._counter += 1
             self.task_managers[rid] = info
             self.connections[rid] = conn
-            await conn.send(RegistrationAck(heartbeat_interval=int(self.config["heartbeat.interval"])))
+            await conn.send(RegistrationAck(
+                heartbeat_interval=int(self.config["heartbeat.interval"]),
+                configuration={"metrics.system.enabled":
+                               self.config.get_bool("metrics.system.enabled")}))
             log.info("TaskManager %s registered (%d slots)", rid, msg.slots)
             await self._notify_slots()
             while True:
@@ -106,7 +111,7 @@ class ResourceManager:
                 if isinstance(msg, Heartbeat):
                     info.process = msg.process
                     self._on_heartbeat(rid, msg)
-                elif isinstance(msg, TaskStateUpdate):
+                elif isinstance(msg, TaskStateUpdate | AcknowledgeCheckpoint | DeclineCheckpoint):
                     self._on_task_state(rid, msg)
                 elif isinstance(msg, Response):
                     future = self._pending.pop(msg.request_id, None)

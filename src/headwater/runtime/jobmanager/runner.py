@@ -15,6 +15,8 @@ from pathlib import Path
 from headwater.config import Configuration
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
 from headwater.runtime.jobmanager.launcher import LocalTaskManagerLauncher
+from headwater.runtime.metrics.fetcher import MetricFetcher
+from headwater.runtime.metrics.prometheus import start_prometheus_server
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +26,11 @@ class JobManagerRunner:
 
     def __init__(self, configuration: Configuration, workdir: str | os.PathLike,
                  taskmanagers: int = 0, fallback_to_free_port: bool = False) -> None:
-        self.configuration = configuration
         self.workdir = Path(workdir).absolute()
+        if not configuration.get("state.checkpoints.dir"):
+            configuration = configuration.with_overrides(
+                {"state.checkpoints.dir": str(self.workdir / "checkpoints")})
+        self.configuration = configuration
         self.log_dir = self.workdir / "log"
         self.taskmanagers = taskmanagers
         self.fallback_to_free_port = fallback_to_free_port
@@ -33,7 +38,13 @@ class JobManagerRunner:
         self.dispatcher.workdir = self.workdir
         self.dispatcher.log_dir = self.log_dir
         self.launcher: LocalTaskManagerLauncher | None = None
+        self._supervisor: asyncio.Task | None = None
         self.rest_runner = None
+        #: Pulls TaskManager metrics for the REST API (``dispatcher.metric_fetcher``).
+        self.metric_fetcher = MetricFetcher.from_configuration(self.dispatcher, configuration)
+        self.dispatcher.metric_fetcher = self.metric_fetcher
+        self.prometheus_runner = None
+        self.prometheus_port = 0
         self.rest_port = 0
         self.rest_host = configuration["rest.bind-address"]
 
@@ -49,6 +60,13 @@ class JobManagerRunner:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         rpc_port = await self.dispatcher.rm.start()
+        self.metric_fetcher.start()
+        if self.metric_fetcher.enabled:
+            served = await start_prometheus_server(
+                self.metric_fetcher, self.rest_host,
+                self.configuration["metrics.reporter.prom.port"])
+            if served is not None:
+                self.prometheus_runner, self.prometheus_port = served
         port = int(self.configuration["rest.port"])
         try:
             self.rest_runner, self.rest_port = await start_rest_server(
@@ -64,10 +82,19 @@ class JobManagerRunner:
                 int(self.configuration["taskmanager.numberOfTaskSlots"]), self.log_dir,
                 host=self.configuration["taskmanager.host"])
             self.launcher.start(self.taskmanagers)
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
         info = {"pid": os.getpid(), "rest_url": self.rest_url, "rest_port": self.rest_port,
-                "rpc_port": rpc_port, "log_dir": str(self.log_dir)}
+                "rpc_port": rpc_port, "log_dir": str(self.log_dir),
+                "prometheus_port": self.prometheus_port}
         (self.workdir / "cluster.json").write_text(json.dumps(info))
         log.info("JobManager up: REST %s, RPC port %d", self.rest_url, rpc_port)
+
+    async def _supervise(self) -> None:
+        """Replace TaskManager processes that died (checked every second)."""
+        while not self.dispatcher.shutdown_requested.is_set():
+            await asyncio.sleep(1.0)
+            if not self.dispatcher.shutdown_requested.is_set():
+                await asyncio.to_thread(self.launcher.replace_dead)
 
     async def wait_for_taskmanagers(self, count: int, timeout: float = 30.0) -> None:
         """Wait until ``count`` TaskManagers registered."""
@@ -87,6 +114,8 @@ class JobManagerRunner:
     async def stop(self) -> None:
         """Cancel jobs, stop TaskManagers, close ports, remove ``cluster.json``."""
         self.dispatcher.shutdown_requested.set()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
         await self.dispatcher.cancel_all_jobs()
         from headwater.runtime.rpc.messages import ShutdownTaskManager
 
@@ -98,6 +127,9 @@ class JobManagerRunner:
         await self.dispatcher.rm.stop()
         if self.rest_runner is not None:
             await self.rest_runner.cleanup()
+        self.metric_fetcher.stop()
+        if self.prometheus_runner is not None:
+            await self.prometheus_runner.cleanup()
         try:
             (self.workdir / "cluster.json").unlink()
         except FileNotFoundError:

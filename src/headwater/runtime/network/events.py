@@ -35,6 +35,8 @@ class CheckpointBarrier:
 
     checkpoint_id: int
     timestamp: int
+    #: where every subtask writes its state for this checkpoint
+    directory: str = ""
     is_savepoint: bool = False
 
 

@@ -73,9 +73,13 @@ class Subpartition:
         if self.credits.acquire(blocking=False):
             return
         start = time.perf_counter_ns()
-        while not self.credits.acquire(timeout=0.05):
-            self.partition.check_cancelled()
-        self.partition.back_pressured_ns += time.perf_counter_ns() - start
+        self.partition.blocked_since = start
+        try:
+            while not self.credits.acquire(timeout=0.05):
+                self.partition.check_cancelled()
+        finally:
+            self.partition.blocked_since = 0
+            self.partition.back_pressured_ns += time.perf_counter_ns() - start
 
     def send_batch(self, values: list, timestamps: list | None) -> int:
         """Send a batch (blocks for a credit). Returns the bytes put on the wire."""
@@ -129,6 +133,9 @@ class ResultPartition:
         self.cancelled = cancelled
         self.connect_timeout = connect_timeout
         self.back_pressured_ns = 0
+        #: perf_counter_ns when the producer started waiting for credit (0: not waiting),
+        #: so metrics see a wait while it lasts.
+        self.blocked_since = 0
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelled when the owning task is being cancelled."""

@@ -14,6 +14,14 @@ from typing import Any, Protocol
 #: A batch's optional timestamps: None, or a list as long as the values.
 Timestamps = list[int] | None
 
+#: Non-keyed operator state as operators snapshot it: state name -> (mode, items).
+#: ``mode`` says how a list of items is redistributed when parallelism changes, as
+#: Flink's operator list state: "split" (even-split: the items of all old subtasks are
+#: dealt out among the new ones) or "union" (every new subtask gets all items).
+#: Anything else may be stored under mode "opaque": it is restored only when the
+#: parallelism is unchanged.
+OperatorStateSnapshot = dict[str, tuple[str, Any]]
+
 
 @dataclasses.dataclass
 class OperatorContext:
@@ -82,12 +90,23 @@ class StreamOperator:
     def close(self) -> None:
         """Release resources (calls the user function's ``close``)."""
 
-    def snapshot_state(self) -> Any:
-        """Operator state for a checkpoint (None when stateless)."""
+    def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot | None:
+        """Non-keyed operator state for a checkpoint (None when stateless).
+
+        Called in the task thread while the stream is stopped at the barrier; the runtime
+        pickles the result right away, so returning live objects is fine. Keyed state is
+        snapshot by the task from the keyed state backend, not here."""
         return None
 
-    def initialize_state(self, state: Any) -> None:
-        """Restore operator state from a checkpoint."""
+    def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
+        """Restore non-keyed operator state before ``open`` (also called with None on a
+        fresh start). After rescaling, ``state`` is the redistributed state."""
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Checkpoint ``checkpoint_id`` is complete everywhere (commit side effects)."""
+
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        """Checkpoint ``checkpoint_id`` will never complete."""
 
 
 class SourceOutput(Protocol):

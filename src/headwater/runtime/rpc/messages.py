@@ -70,7 +70,73 @@ class Response(Message):
     error: str | None = None
 
 
+class AcknowledgeCheckpoint(Message):
+    """A subtask wrote its state for a checkpoint."""
+
+    attempt_id: str
+    checkpoint_id: int
+    #: file name of the state inside the checkpoint directory ("" when stateless)
+    state_file: str
+    state_size: int
+    sync_duration: int
+    async_duration: int
+    alignment_duration: int
+    alignment_buffered: int
+    processed_data: int
+    #: when the barrier reached the subtask (ms since epoch)
+    barrier_timestamp: int
+    ack_timestamp: int
+
+
+class DeclineCheckpoint(Message):
+    """A subtask could not take part in a checkpoint."""
+
+    attempt_id: str
+    checkpoint_id: int
+    reason: str
+
+
 # --- JobManager -> TaskManager -------------------------------------------------------
+
+
+class TriggerCheckpoint(Message):
+    """Start a checkpoint at a source task: snapshot and inject a barrier."""
+
+    attempt_id: str
+    checkpoint_id: int
+    timestamp: int
+    #: directory (path) where subtasks write their state files
+    directory: str
+    checkpoint_type: str = "CHECKPOINT"  # SAVEPOINT, SYNC_SAVEPOINT
+    #: stop-with-savepoint: end the source after the barrier
+    stop: bool = False
+    #: with stop: emit the MAX watermark before the barrier (timers fire)
+    drain: bool = False
+
+
+class NotifyCheckpointComplete(Message):
+    """A checkpoint completed: tasks may commit side effects."""
+
+    attempt_id: str
+    checkpoint_id: int
+
+
+class NotifyCheckpointAborted(Message):
+    """A checkpoint will not complete."""
+
+    attempt_id: str
+    checkpoint_id: int
+
+
+class TaskRestore(msgspec.Struct):
+    """State a task restores before it opens its operators."""
+
+    checkpoint_id: int
+    #: directory of the checkpoint or savepoint
+    directory: str
+    #: state file of every old subtask of this vertex, in old subtask order ("" for a
+    #: stateless subtask); operators are matched by operator id inside the files
+    files: list[str]
 
 
 class Request(Message):
@@ -169,6 +235,7 @@ class TaskDeploymentDescriptor(msgspec.Struct):
     inputs: list[InputGateDescriptor]
     outputs: list[PartitionDescriptor]
     configuration: dict[str, Any] = {}
+    restore: TaskRestore | None = None
 
 
 class DeployTask(Message):
@@ -191,6 +258,11 @@ class ShutdownTaskManager(Message):
 
 AnyMessage = (
     Response
+    | AcknowledgeCheckpoint
+    | DeclineCheckpoint
+    | TriggerCheckpoint
+    | NotifyCheckpointComplete
+    | NotifyCheckpointAborted
     | RequestThreadDump
     | RequestLogList
     | RequestLogFile

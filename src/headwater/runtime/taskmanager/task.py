@@ -7,6 +7,7 @@ ended. It reports RUNNING, then FINISHED, FAILED or CANCELED, to its TaskManager
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import pickle
@@ -15,11 +16,13 @@ import time
 import traceback
 from collections.abc import Callable
 
+from headwater.runtime.metrics.task_metrics import register_task_metrics
 from headwater.runtime.network.events import (
     END_OF_PARTITION,
     MAX_WATERMARK,
     MIN_WATERMARK,
     ChannelError,
+    CheckpointBarrier,
     EndOfPartition,
     Watermark,
     WatermarkStatus,
@@ -29,11 +32,37 @@ from headwater.runtime.network.partition import PartitionRegistry, ResultPartiti
 from headwater.runtime.network.record_writer import RecordWriter
 from headwater.runtime.operators.base import OperatorContext, SourceOperator
 from headwater.runtime.rpc.messages import TaskDeploymentDescriptor
+from headwater.runtime.state.key_groups import key_group_range_for_operator
+from headwater.runtime.taskmanager.checkpointing import SubtaskCheckpointer
 from headwater.runtime.taskmanager.timers import ProcessingTimeService
+from headwater.runtime.taskmanager.timers import now_ms as _now_ms
 
 log = logging.getLogger(__name__)
 
 _CANCEL = object()
+
+
+class _SourceStopped(Exception):
+    """Unwinds a source after stop-with-savepoint took its final savepoint."""
+
+
+class _CheckpointNotification:
+    """Marker in the input queue: run notify_checkpoint_complete/aborted in the task thread."""
+
+    def __init__(self, checkpoint_id: int, complete: bool) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.complete = complete
+
+
+def create_keyed_backend(config: dict, max_parallelism: int, key_group_range):
+    """The keyed state backend ``state.backend`` asks for (heap when unset)."""
+    try:
+        from headwater.runtime.state.backends import create_keyed_backend_for
+    except ImportError:
+        from headwater.runtime.state.heap import HeapKeyedStateBackend
+
+        return HeapKeyedStateBackend(max_parallelism, key_group_range)
+    return create_keyed_backend_for(config, max_parallelism, key_group_range)
 
 
 class TaskMetrics:
@@ -61,7 +90,8 @@ class Task:
     """Runs one attempt; ``start`` launches its thread."""
 
     def __init__(self, tdd: TaskDeploymentDescriptor, registry: PartitionRegistry, host: str,
-                 resource_id: str, on_state: Callable[..., None]) -> None:
+                 resource_id: str, on_state: Callable[..., None],
+                 send_message: Callable[[object], None] | None = None) -> None:
         self.tdd = tdd
         self.attempt_id = tdd.attempt_id
         self.registry = registry
@@ -72,6 +102,8 @@ class Task:
         self.metrics = TaskMetrics(len(tdd.operators))
         self.operators: list = []
         self.accumulators: dict = {}
+        #: The task's metric group (created in ``_setup``; operators get their own).
+        self.metric_group = None
         self.state = "DEPLOYING"
         cfg = tdd.configuration
         self.batch_size = int(cfg.get("taskmanager.network.batch-size", 1024))
@@ -96,6 +128,14 @@ class Task:
         self.side_writers: dict[str, list[RecordWriter]] = {}
         self.all_writers: list[RecordWriter] = []
         self.timers = ProcessingTimeService()
+        self.keyed_backend = None
+        self.key_group_range = key_group_range_for_operator(
+            tdd.max_parallelism, tdd.parallelism, tdd.subtask_index)
+        self.checkpointer = SubtaskCheckpointer(self, send_message or (lambda m: None))
+        self.exactly_once = str(tdd.configuration.get(
+            "execution.checkpointing.mode", "EXACTLY_ONCE")).upper() != "AT_LEAST_ONCE"
+        #: Set by stop-with-savepoint: the source ends after the savepoint barrier.
+        self._stop_requested: str | None = None
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"{tdd.vertex_name} ({tdd.subtask_index + 1}/"
                                              f"{tdd.parallelism})#{tdd.attempt_number}")
@@ -127,6 +167,51 @@ class Task:
                 log.exception("source cancel failed")
         self.gate.queue.put((-1, _CANCEL, None))
 
+    # -- checkpoints --------------------------------------------------------------------
+
+    def trigger_checkpoint(self, msg) -> None:
+        """Source tasks: snapshot and inject the barrier (a TaskManager thread calls this;
+        the checkpoint lock keeps the source between two records)."""
+        from headwater.runtime.rpc.messages import DeclineCheckpoint
+
+        with self._lock:
+            output = getattr(self, "_output", None)
+            if self.state != "RUNNING" or output is None or self._stop_requested is not None:
+                self.checkpointer.send(DeclineCheckpoint(
+                    attempt_id=self.attempt_id, checkpoint_id=msg.checkpoint_id,
+                    reason=f"task {self.name} is not running"))
+                return
+            output.flush()
+            if msg.stop and msg.drain:
+                self._push_watermark(MAX_WATERMARK, start=1)
+            self.checkpointer.checkpoint(msg.checkpoint_id, msg.directory, _now_ms())
+            barrier = CheckpointBarrier(msg.checkpoint_id, msg.timestamp, msg.directory,
+                                        is_savepoint=msg.checkpoint_type != "CHECKPOINT")
+            for w in self.all_writers:
+                w.broadcast_event(barrier)
+            if msg.stop:
+                self._stop_requested = "drain" if msg.drain else "suspend"
+                try:
+                    self._source.cancel()
+                except Exception:  # noqa: BLE001
+                    log.exception("source cancel failed")
+
+    def notify_checkpoint(self, checkpoint_id: int, complete: bool) -> None:
+        """A checkpoint completed (or was aborted): tell the operators, in the task's
+        own thread for input tasks, under the checkpoint lock for sources."""
+        if isinstance(self.operators[0] if self.operators else None, SourceOperator):
+            with self._lock:
+                self._notify_operators(checkpoint_id, complete)
+        else:
+            self.gate.queue.put((-1, _CheckpointNotification(checkpoint_id, complete), None))
+
+    def _notify_operators(self, checkpoint_id: int, complete: bool) -> None:
+        for op in self.operators:
+            if complete:
+                op.notify_checkpoint_complete(checkpoint_id)
+            else:
+                op.notify_checkpoint_aborted(checkpoint_id)
+
     # -- the thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -155,6 +240,8 @@ class Task:
                 failure = "".join(traceback.format_exception(exc))
         finally:
             self._teardown()
+        if final == "FINISHED":
+            self.checkpointer.wait_for_writes()
         self._collect_io()
         self.state = final
         self.on_state(self, final, failure)
@@ -164,13 +251,12 @@ class Task:
         self.operators = [pickle.loads(o.blob) for o in tdd.operators]
         backend = None
         if any(getattr(op, "keyed", False) for op in self.operators):
-            from headwater.runtime.state.heap import HeapKeyedStateBackend
-            from headwater.runtime.state.key_groups import key_group_range_for_operator
-
-            backend = HeapKeyedStateBackend(
-                tdd.max_parallelism,
-                key_group_range_for_operator(tdd.max_parallelism, tdd.parallelism,
-                                             tdd.subtask_index))
+            backend = create_keyed_backend(tdd.configuration, tdd.max_parallelism,
+                                           self.key_group_range)
+        self.keyed_backend = backend
+        self.metric_group, operator_groups = register_task_metrics(
+            self, isinstance(self.operators[0], SourceOperator))
+        self.metrics.started_ns = time.perf_counter_ns()
         for i, (spec, op) in enumerate(zip(tdd.operators, self.operators, strict=True)):
             op.setup(OperatorContext(
                 job_id=tdd.job_id, vertex_id=tdd.vertex_id, operator_id=spec.operator_id,
@@ -182,6 +268,7 @@ class Task:
                 emit_watermark=functools.partial(self._push_watermark, start=i + 1),
                 emit_side_output=functools.partial(self._emit_side_output, i + 1),
                 emit_records=functools.partial(self._emit_records, i),
+                metric_group=operator_groups[i],
                 extras={"task": self}))
         for p, desc in zip(self.partitions, tdd.outputs, strict=True):
             key_selector = pickle.loads(desc.key_selector) if desc.key_selector else None
@@ -193,6 +280,7 @@ class Task:
             else:
                 self.side_writers.setdefault(desc.side_output_tag, []).append(writer)
         self.all_writers = self.writers + [w for ws in self.side_writers.values() for w in ws]
+        self.checkpointer.restore(tdd.restore)
         self.gate.connect(self.registry, self.connect_timeout)
         # Flink opens operators from the tail of the chain to the head.
         for op in reversed(self.operators):
@@ -266,22 +354,29 @@ class Task:
         flusher = threading.Thread(target=output.flush_periodically, daemon=True,
                                    name=f"output-flusher {self.name}")
         flusher.start()
+        self._output = output
         try:
             try:
                 self._source.run(output)
+            except _SourceStopped:
+                pass
             except BaseException:
                 if output.error is not None:
                     raise output.error from None
-                raise
+                if self._stop_requested is not None:
+                    pass  # the source broke off after stop-with-savepoint
+                else:
+                    raise
             if output.error is not None:
                 raise output.error
             if self.cancelled.is_set():
                 raise TaskCancelled()
             with self._lock:
-                output.flush()
-                # A bounded source that ends moves event time to the end (Flink's
-                # Watermark.MAX_WATERMARK), so every pending event-time timer fires.
-                self._push_watermark(MAX_WATERMARK, start=1)
+                if self._stop_requested is None:
+                    output.flush()
+                    # A bounded source that ends moves event time to the end (Flink's
+                    # Watermark.MAX_WATERMARK), so every pending event-time timer fires.
+                    self._push_watermark(MAX_WATERMARK, start=1)
         finally:
             output.stopped = True
 
@@ -299,28 +394,38 @@ class Task:
         channel_marks = [MIN_WATERMARK] * len(channels)
         idle = [False] * len(channels)
         ended = [False] * len(channels)
+        align = _Alignment(len(channels), self.exactly_once)
+        replay = align.replay
         last_flush = time.monotonic()
         while remaining:
-            try:
-                idx, item, timestamps = q.get_nowait()
-            except Exception:  # queue.Empty: idle, so send what we have and wait
-                self._flush_writers()
-                wait = timers.seconds_to_next()
-                if wait == 0.0:
-                    timers.fire_due()
-                    continue
-                started = time.perf_counter_ns()
+            if replay:
+                idx, item, timestamps = replay.popleft()
+            else:
                 try:
-                    idx, item, timestamps = q.get(timeout=wait)
-                except Exception:  # timed out: a timer is due
+                    idx, item, timestamps = q.get_nowait()
+                except Exception:  # queue.Empty: idle, so send what we have and wait
+                    self._flush_writers()
+                    wait = timers.seconds_to_next()
+                    if wait == 0.0:
+                        timers.fire_due()
+                        continue
+                    started = time.perf_counter_ns()
+                    try:
+                        idx, item, timestamps = q.get(timeout=wait)
+                    except Exception:  # timed out: a timer is due
+                        metrics.idle_ns += time.perf_counter_ns() - started
+                        timers.fire_due()
+                        continue
                     metrics.idle_ns += time.perf_counter_ns() - started
-                    timers.fire_due()
+                    last_flush = time.monotonic()
+                if idx >= 0 and align.blocked[idx]:
+                    align.hold(idx, item, timestamps)
                     continue
-                metrics.idle_ns += time.perf_counter_ns() - started
-                last_flush = time.monotonic()
             kind = type(item)
             if kind is bytes:  # a remote buffer
                 channels[idx].return_credit()
+                if align.active:
+                    align.processed += len(item)
                 item, timestamps = loads(item)
                 metrics.read_records += len(item)
                 push(0, item, timestamps)
@@ -333,6 +438,13 @@ class Task:
                     channel_marks[idx] = item.timestamp
                     self._advance_input_watermark(channel_marks, idle, ended)
                 continue
+            elif kind is CheckpointBarrier:
+                if align.on_barrier(idx, item, ended):
+                    self._checkpoint_aligned(align)
+                continue
+            elif kind is _CheckpointNotification:
+                self._notify_operators(item.checkpoint_id, item.complete)
+                continue
             elif kind is WatermarkStatus:
                 idle[idx] = item.idle
                 self._advance_input_watermark(channel_marks, idle, ended)
@@ -342,6 +454,8 @@ class Task:
             elif kind is EndOfPartition:
                 remaining -= 1
                 ended[idx] = True
+                if align.active and align.complete(ended):
+                    self._checkpoint_aligned(align)
                 continue
             elif kind is ChannelError:
                 raise ConnectionError(item.message)
@@ -353,6 +467,17 @@ class Task:
                 last_flush = now
             if timers.seconds_to_next() == 0.0:
                 timers.fire_due()
+
+    def _checkpoint_aligned(self, align: _Alignment) -> None:
+        """Every input delivered the barrier: snapshot, pass the barrier on, unblock."""
+        barrier = align.barrier
+        self.checkpointer.checkpoint(
+            barrier.checkpoint_id, barrier.directory, align.barrier_timestamp,
+            alignment_ns=time.perf_counter_ns() - align.started_ns,
+            alignment_buffered=align.buffered, processed_data=align.processed)
+        for w in self.all_writers:
+            w.broadcast_event(barrier)
+        align.finish()
 
     def _advance_input_watermark(self, marks: list[int], idle: list[bool],
                                  ended: list[bool]) -> None:
@@ -369,6 +494,8 @@ class Task:
     # -- teardown -----------------------------------------------------------------------
 
     def _teardown(self) -> None:
+        if self.metric_group is not None:
+            self.metric_group.close()
         for op in self.operators:
             try:
                 op.close()
@@ -395,6 +522,73 @@ class Task:
                 "read_records": m.read_records, "write_records": m.write_records}
 
 
+class _Alignment:
+    """Barrier alignment of an input task (Flink's CheckpointBarrierAligner/Tracker).
+
+    EXACTLY_ONCE: a channel that delivered the barrier is blocked (its buffers are held
+    back, and their credits with them) until every channel has; AT_LEAST_ONCE: nothing is
+    blocked, the snapshot is taken when the last barrier arrives."""
+
+    def __init__(self, channels: int, exactly_once: bool) -> None:
+        self.channels = channels
+        self.exactly_once = exactly_once
+        self.blocked = [False] * channels
+        self.seen = [False] * channels
+        self.held: list[list] = [[] for _ in range(channels)]
+        self.replay: collections.deque = collections.deque()
+        self.barrier: CheckpointBarrier | None = None
+        self.last_completed = -1
+        self.started_ns = 0
+        self.barrier_timestamp = 0
+        self.buffered = 0
+        self.processed = 0
+
+    @property
+    def active(self) -> bool:
+        return self.barrier is not None
+
+    def on_barrier(self, idx: int, barrier: CheckpointBarrier, ended: list[bool]) -> bool:
+        """Record a barrier; True when alignment is complete."""
+        cid = barrier.checkpoint_id
+        if cid <= self.last_completed:
+            return False  # late barrier of a checkpoint this task already took
+        if self.barrier is None or cid > self.barrier.checkpoint_id:
+            if self.barrier is not None:
+                self.finish(completed=False)  # a newer checkpoint overtakes the old one
+            self.barrier = barrier
+            self.started_ns = time.perf_counter_ns()
+            self.barrier_timestamp = _now_ms()
+            self.buffered = self.processed = 0
+        elif cid < self.barrier.checkpoint_id:
+            return False
+        self.seen[idx] = True
+        if self.exactly_once:
+            self.blocked[idx] = True
+        return self.complete(ended)
+
+    def complete(self, ended: list[bool]) -> bool:
+        """Whether every channel delivered the barrier or ended."""
+        return all(s or e for s, e in zip(self.seen, ended, strict=True))
+
+    def hold(self, idx: int, item, timestamps) -> None:
+        """Keep a buffer of a blocked channel until the alignment completes."""
+        if type(item) is bytes:
+            self.buffered += len(item)
+        self.held[idx].append((idx, item, timestamps))
+
+    def finish(self, completed: bool = True) -> None:
+        """Unblock every channel; held buffers are processed next, in arrival order."""
+        if completed and self.barrier is not None:
+            self.last_completed = self.barrier.checkpoint_id
+        for i in range(self.channels):
+            self.blocked[i] = False
+            self.seen[i] = False
+            if self.held[i]:
+                self.replay.extend(self.held[i])
+                self.held[i] = []
+        self.barrier = None
+
+
 class _SourceOutput:
     """Buffers a source's records and pushes full batches through the chain."""
 
@@ -414,6 +608,8 @@ class _SourceOutput:
 
     def collect(self, value) -> None:
         with self.lock:
+            if self.task._stop_requested is not None:
+                raise _SourceStopped()
             if self.ts_buffer is not None:
                 self.flush()
             self.buffer.append(value)
@@ -432,7 +628,7 @@ class _SourceOutput:
 
     def collect_batch(self, values: list, timestamps: list | None = None) -> None:
         with self.lock:
-            self.flush()
+            self.flush()  # raises _SourceStopped after stop-with-savepoint
             if values:
                 self.task.metrics.operator_records_out[0] += len(values)
                 self.task._push(1, values, timestamps)
@@ -454,6 +650,9 @@ class _SourceOutput:
 
     def flush(self) -> None:
         """Push buffered records through the chain (caller holds the lock)."""
+        if self.task._stop_requested is not None:
+            self.buffer = []  # after the final savepoint nothing more is emitted
+            raise _SourceStopped()
         if self.buffer:
             values, ts = self.buffer, self.ts_buffer
             self.buffer = []

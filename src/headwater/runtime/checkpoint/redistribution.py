@@ -1,0 +1,62 @@
+"""How state moves when a vertex restores at another parallelism.
+
+Keyed state moves by key group: new subtask i takes the key groups of its range from
+whichever old subtasks held them. Operator list state is redistributed as Flink does:
+"split" deals the items of all old subtasks out evenly, "union" gives every new
+subtask all items; "opaque" state is only restored at unchanged parallelism.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headwater.runtime.operators.base import OperatorStateSnapshot
+
+
+class StateMismatch(ValueError):
+    """Checkpointed state cannot be mapped onto the new job."""
+
+
+def redistribute_operator_state(old: list[OperatorStateSnapshot | None], new_parallelism: int,
+                                new_index: int) -> OperatorStateSnapshot | None:
+    """The operator state subtask ``new_index`` of ``new_parallelism`` restores.
+
+    ``old`` holds the snapshots of all old subtasks in subtask order."""
+    if len(old) == new_parallelism:
+        return old[new_index]
+    present = [s for s in old if s]
+    if not present:
+        return None
+    merged: dict[str, tuple[str, list[Any]]] = {}
+    for snapshot in present:
+        for name, (mode, items) in snapshot.items():
+            if mode == "opaque":
+                raise StateMismatch(
+                    f"operator state {name!r} cannot be redistributed from parallelism "
+                    f"{len(old)} to {new_parallelism}")
+            if mode not in ("split", "union"):
+                raise StateMismatch(f"unknown redistribution mode {mode!r} of state {name!r}")
+            merged.setdefault(name, (mode, []))[1].extend(items)
+    out: OperatorStateSnapshot = {}
+    for name, (mode, items) in merged.items():
+        if mode == "union":
+            out[name] = (mode, list(items))
+        else:
+            start = new_index * len(items) // new_parallelism
+            end = (new_index + 1) * len(items) // new_parallelism
+            out[name] = (mode, items[start:end])
+    return out
+
+
+def select_key_groups(old_keyed: list[dict[int, Any] | None],
+                      key_groups: range) -> dict[int, Any]:
+    """The key groups of ``key_groups`` gathered from the old subtasks' keyed snapshots."""
+    wanted = set(key_groups)
+    out: dict[int, Any] = {}
+    for snapshot in old_keyed:
+        if not snapshot:
+            continue
+        for group, tables in snapshot.items():
+            if group in wanted:
+                out[group] = tables
+    return out

@@ -1,0 +1,122 @@
+"""A task's part in checkpoints: snapshot its chain, write the state, acknowledge; and
+restore its chain from a checkpoint before the operators open.
+
+A subtask's state file holds ``{"operators": {operator id: operator state},
+"keyed": {key group: {state name: {key: value}}}}``. The snapshot is taken in the task
+thread while the stream stands still at the barrier (the *synchronous* part: the chain's
+state is pickled into bytes); the file is written by a separate thread (the
+*asynchronous* part) while the task goes on processing.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from headwater.runtime.checkpoint import storage
+from headwater.runtime.checkpoint.redistribution import (
+    redistribute_operator_state,
+    select_key_groups,
+)
+from headwater.runtime.rpc.messages import AcknowledgeCheckpoint, DeclineCheckpoint, TaskRestore
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SubtaskCheckpointer:
+    """Snapshots and restores one task's operator chain."""
+
+    def __init__(self, task, send: Callable[[object], None]) -> None:
+        self.task = task
+        self.send = send
+        self._writers: list[threading.Thread] = []
+
+    # -- snapshot -----------------------------------------------------------------------
+
+    def checkpoint(self, checkpoint_id: int, directory: str, barrier_timestamp: int,
+                   alignment_ns: int = 0, alignment_buffered: int = 0,
+                   processed_data: int = 0) -> None:
+        """Take the synchronous snapshot now and write it in the background.
+        Called in the task thread (or under a source task's checkpoint lock)."""
+        task = self.task
+        start = time.perf_counter()
+        try:
+            operators = {}
+            for spec, op in zip(task.tdd.operators, task.operators, strict=True):
+                snap = op.snapshot_state(checkpoint_id)
+                if snap is not None:
+                    operators[spec.operator_id] = snap
+            backend = task.keyed_backend
+            keyed = backend.snapshot() if backend is not None else None
+            has_state = bool(operators) or bool(keyed)
+            data = pickle.dumps({"operators": operators, "keyed": keyed}, protocol=5) \
+                if has_state else b""
+        except Exception as exc:  # noqa: BLE001 - user snapshot code may raise
+            self.send(DeclineCheckpoint(attempt_id=task.attempt_id, checkpoint_id=checkpoint_id,
+                                        reason=f"snapshot failed: {type(exc).__name__}: {exc}"))
+            return
+        sync_ms = int((time.perf_counter() - start) * 1000)
+        writer = threading.Thread(
+            target=self._write, name=f"checkpoint-writer {task.name}", daemon=True,
+            args=(checkpoint_id, Path(directory), data, sync_ms, barrier_timestamp,
+                  alignment_ns // 1_000_000, alignment_buffered, processed_data))
+        self._writers = [w for w in self._writers if w.is_alive()]
+        self._writers.append(writer)
+        writer.start()
+
+    def _write(self, checkpoint_id: int, directory: Path, data: bytes, sync_ms: int,
+               barrier_timestamp: int, alignment_ms: int, alignment_buffered: int,
+               processed_data: int) -> None:
+        task = self.task
+        start = time.perf_counter()
+        name = ""
+        try:
+            if data:
+                name = storage.state_file_name(task.tdd.vertex_id, task.tdd.subtask_index)
+                storage.write_state(directory, name, data)
+        except OSError as exc:
+            self.send(DeclineCheckpoint(attempt_id=task.attempt_id, checkpoint_id=checkpoint_id,
+                                        reason=str(exc)))
+            return
+        self.send(AcknowledgeCheckpoint(
+            attempt_id=task.attempt_id, checkpoint_id=checkpoint_id, state_file=name,
+            state_size=len(data), sync_duration=sync_ms,
+            async_duration=int((time.perf_counter() - start) * 1000),
+            alignment_duration=alignment_ms, alignment_buffered=alignment_buffered,
+            processed_data=processed_data, barrier_timestamp=barrier_timestamp,
+            ack_timestamp=_now_ms()))
+
+    def wait_for_writes(self, timeout: float = 60.0) -> None:
+        """Wait until every background write has acknowledged (before a final state)."""
+        deadline = time.monotonic() + timeout
+        for w in self._writers:
+            w.join(max(0.0, deadline - time.monotonic()))
+
+    # -- restore ------------------------------------------------------------------------
+
+    def restore(self, restore: TaskRestore | None) -> None:
+        """Give every operator its state (None on a fresh start) and fill the keyed
+        backend with this subtask's key groups. Called before the operators open."""
+        task = self.task
+        tdd = task.tdd
+        if restore is None:
+            for op in task.operators:
+                op.initialize_state(None)
+            return
+        directory = storage.to_path(restore.directory)
+        old = [storage.read_state(directory, f) if f else {} for f in restore.files]
+        old = [o or {} for o in old]
+        for spec, op in zip(tdd.operators, task.operators, strict=True):
+            snapshots = [o.get("operators", {}).get(spec.operator_id) for o in old]
+            state = redistribute_operator_state(snapshots, tdd.parallelism, tdd.subtask_index)
+            op.initialize_state(state)
+        backend = task.keyed_backend
+        if backend is not None:
+            keyed = [o.get("keyed") for o in old]
+            groups = task.key_group_range
+            backend.restore(select_key_groups(keyed, range(groups.start, groups.end + 1)))
