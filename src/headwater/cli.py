@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import signal
 import subprocess
 import sys
@@ -15,10 +14,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import click
 import psutil
 
-from headwater.client import RestClient, RestError
+from headwater.client import OperationFailed, RestClient, RestError
 
 DEFAULT_WORKDIR = ".headwater"
 
@@ -101,13 +101,15 @@ def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
     if Path("conf").is_dir():
         cmd += ["--conf-dir", "conf"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log_dir / "jobmanager.out", "ab") as out, open(log_dir / "jobmanager.log", "ab") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+    with open(log_dir / "jobmanager.out", "ab") as out:  # the log itself: jobmanager.log
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = (log_dir / "jobmanager.log").read_text()[-2000:]
+            tail = "".join(p.read_text(errors="replace")[-2000:] for p in
+                           (log_dir / "jobmanager.log", log_dir / "jobmanager.out")
+                           if p.is_file())
             _fail(f"the JobManager exited with code {proc.returncode}:\n{tail}")
         info = _cluster_info(workdir)
         if info:
@@ -154,14 +156,46 @@ def cluster_stop(workdir, timeout) -> None:
 # -- jobs -------------------------------------------------------------------------------
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+def _rest_failure(exc: Exception) -> None:
+    """Exit 1 with the server's messages (or the connection problem)."""
+    if isinstance(exc, RestError):
+        detail = "\n".join(exc.errors[1:] + exc.errors[0].splitlines()[1:]).strip()
+        _fail(f"{exc}" + (f"\n{detail}" if detail else ""))
+    _fail(f"could not reach the cluster: {exc}")
+
+
+_PROGRAM_ARGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+entry_option = click.option("-c", "--class", "entry", metavar="MODULE[:FUNCTION]",
+                            help="Entry point: a module of the artifact (run as __main__) or "
+                                 "module:function (called with the program arguments).")
+parallelism_option = click.option("-p", "--parallelism", type=click.IntRange(min=1),
+                                  help="Default parallelism of the job.")
+savepoint_option = click.option("-s", "--fromSavepoint", "from_savepoint", metavar="PATH",
+                                help="Savepoint to restore the job from.")
+non_restored_option = click.option("-n", "--allowNonRestoredState", "allow_non_restored",
+                                   is_flag=True, help="Allow savepoint state that cannot be "
+                                   "mapped to the new program.")
+
+
+@main.command(context_settings=_PROGRAM_ARGS)
 @jobmanager_option
-@click.option("-p", "--parallelism", type=int, help="Default parallelism of the job.")
+@parallelism_option
 @click.option("-d", "--detached", is_flag=True, help="Submit and return; print the job id.")
+@savepoint_option
+@non_restored_option
+@entry_option
 @click.argument("program", type=click.Path(exists=True, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(jobmanager, parallelism, detached, program, args) -> None:
-    """Run PROGRAM (a Python job file) on the cluster; its execute() submits there."""
+def run(jobmanager, parallelism, detached, from_savepoint, allow_non_restored, entry, program,
+        args) -> None:
+    """Run PROGRAM (a .py file or a zip/.pyz/.jar artifact) on the cluster.
+
+    The program runs here; its execute() submits the job through POST /jobs. Attached
+    (default) it waits for the job and prints the result; -d prints the job id and
+    returns. Exit status 1 when the job or the submission fails.
+    """
+    from headwater.artifacts import executors
+    from headwater.artifacts.program import EntryPointError, run_program
     from headwater.runtime import minicluster
 
     os.environ[minicluster.JOBMANAGER_ENV] = _rest_url(jobmanager)
@@ -169,14 +203,38 @@ def run(jobmanager, parallelism, detached, program, args) -> None:
         os.environ[minicluster.DETACHED_ENV] = "1"
     if parallelism:
         os.environ[minicluster.PARALLELISM_ENV] = str(parallelism)
-    sys.argv = [program, *args]
-    sys.path.insert(0, str(Path(program).parent.absolute()))
+    if from_savepoint:
+        os.environ[executors.SAVEPOINT_PATH_ENV] = from_savepoint
+    if allow_non_restored:
+        os.environ[executors.ALLOW_NON_RESTORED_ENV] = "1"
     try:
-        runpy.run_path(program, run_name="__main__")
+        run_program(Path(program), entry, list(args), display_name=program)
     except minicluster.JobExecutionException as exc:
         _fail(str(exc), 1)
-    except RestError as exc:
+    except (RestError, aiohttp.ClientError) as exc:
+        _rest_failure(exc)
+    except EntryPointError as exc:
         _fail(str(exc), 1)
+
+
+@main.command(context_settings=_PROGRAM_ARGS)
+@parallelism_option
+@entry_option
+@click.argument("program", type=click.Path(exists=True, dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def info(parallelism, entry, program, args) -> None:
+    """Print the plan (JSON) of the job PROGRAM builds, without running the job.
+
+    The program runs in a separate process whose execute() only hands the job graph back.
+    """
+    from headwater.artifacts.extraction import ProgramError, extract_job_graph
+
+    try:
+        graph = extract_job_graph(Path(program), entry, list(args), display_name=program,
+                                  parallelism=parallelism)
+    except (ProgramError, ValueError) as exc:
+        _fail(str(exc), 1)
+    click.echo(json.dumps(graph.plan(), indent=2))
 
 
 def _format_job(job: dict) -> str:
@@ -218,16 +276,149 @@ def list_jobs(jobmanager, running, scheduled, show_all) -> None:
         click.echo("-" * (40 + len(title)))
 
 
+timeout_option = click.option("--timeout", type=float, default=600.0, show_default=True,
+                              help="Seconds to wait for the savepoint.")
+
+
 @main.command()
 @jobmanager_option
+@click.option("-s", "--withSavepoint", "savepoint_dir", metavar="DIR",
+              help="Take a savepoint into DIR, then cancel (POST /jobs/:id/savepoints).")
+@timeout_option
 @click.argument("job_id")
-def cancel(jobmanager, job_id) -> None:
-    """Cancel the job JOB_ID."""
+def cancel(jobmanager, savepoint_dir, timeout, job_id) -> None:
+    """Cancel the job JOB_ID (optionally with a savepoint)."""
+    client = _client(jobmanager)
     try:
-        _client(jobmanager).cancel_job(job_id)
-    except RestError as exc:
-        _fail(str(exc), 1)
+        if savepoint_dir:
+            location = client.savepoint(job_id, savepoint_dir, cancel_job=True, timeout=timeout)
+            click.echo(f"Cancelled job {job_id}. Savepoint stored in {location}.")
+            return
+        client.cancel_job(job_id)
+    except (RestError, OSError, OperationFailed) as exc:
+        _rest_failure(exc)
     click.echo(f"Cancelled job {job_id}.")
+
+
+@main.command()
+@jobmanager_option
+@click.option("-d", "--dispose", "dispose_path", metavar="PATH",
+              help="Dispose of the savepoint at PATH instead of taking one.")
+@timeout_option
+@click.argument("job_id", required=False)
+@click.argument("target_directory", required=False)
+def savepoint(jobmanager, dispose_path, timeout, job_id, target_directory) -> None:
+    """Trigger a savepoint of JOB_ID (into TARGET_DIRECTORY, else the cluster default)."""
+    client = _client(jobmanager)
+    try:
+        if dispose_path:
+            client.dispose_savepoint(dispose_path, timeout=timeout)
+            click.echo(f"Savepoint '{dispose_path}' disposed.")
+            return
+        if not job_id:
+            raise click.UsageError("JOB_ID is required (or --dispose PATH).")
+        click.echo(f"Triggering savepoint for job {job_id}.", err=True)
+        location = client.savepoint(job_id, target_directory, timeout=timeout)
+    except (RestError, OSError, OperationFailed) as exc:
+        _rest_failure(exc)
+    click.echo(f"Savepoint completed. Path: {location}")
+
+
+@main.command()
+@jobmanager_option
+@click.option("-p", "--savepointPath", "--savepoint-path", "savepoint_path", metavar="DIR",
+              help="Directory for the savepoint (else the cluster default).")
+@click.option("-d", "--drain", is_flag=True,
+              help="Emit MAX_WATERMARK before stopping (end event time windows).")
+@timeout_option
+@click.argument("job_id")
+def stop(jobmanager, savepoint_path, drain, timeout, job_id) -> None:
+    """Stop JOB_ID gracefully with a savepoint (POST /jobs/:id/stop)."""
+    try:
+        location = _client(jobmanager).stop_job(job_id, savepoint_path, drain, timeout=timeout)
+    except (RestError, OSError, OperationFailed) as exc:
+        _rest_failure(exc)
+    click.echo(f"Savepoint completed. Path: {location}")
+
+
+# -- jars -------------------------------------------------------------------------------
+
+
+@main.group()
+def jars() -> None:
+    """Upload, list, run and delete job artifacts on the cluster (/jars)."""
+
+
+@jars.command("upload")
+@jobmanager_option
+@click.argument("artifact", type=click.Path(exists=True, dir_okay=False))
+def jars_upload(jobmanager, artifact) -> None:
+    """Upload ARTIFACT (.py, .zip, .pyz or .jar); prints its jar id."""
+    try:
+        click.echo(_client(jobmanager).upload_jar(artifact))
+    except (RestError, OSError) as exc:
+        _rest_failure(exc)
+
+
+@jars.command("list")
+@jobmanager_option
+def jars_list(jobmanager) -> None:
+    """List uploaded artifacts: id, name and entry points."""
+    try:
+        files = _client(jobmanager).list_jars()["files"]
+    except (RestError, OSError) as exc:
+        _rest_failure(exc)
+    if not files:
+        click.echo("No uploaded jars.")
+    for f in files:
+        entries = ", ".join(e["name"] for e in f["entry"]) or "-"
+        click.echo(f"{f['id']}\t{f['name']}\tentry points: {entries}")
+
+
+@jars.command("plan", context_settings=_PROGRAM_ARGS)
+@jobmanager_option
+@parallelism_option
+@entry_option
+@click.argument("jar_id")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def jars_plan(jobmanager, parallelism, entry, jar_id, args) -> None:
+    """Print the plan (JSON) of the job an uploaded artifact builds."""
+    try:
+        plan = _client(jobmanager).jar_plan(jar_id, entry, list(args), parallelism)
+    except (RestError, OSError) as exc:
+        _rest_failure(exc)
+    click.echo(json.dumps(plan["plan"], indent=2))
+
+
+@jars.command("run", context_settings=_PROGRAM_ARGS)
+@jobmanager_option
+@parallelism_option
+@savepoint_option
+@non_restored_option
+@entry_option
+@click.argument("jar_id")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def jars_run(jobmanager, parallelism, from_savepoint, allow_non_restored, entry, jar_id,
+             args) -> None:
+    """Run an uploaded artifact on the cluster (POST /jars/:id/run); prints the job id."""
+    try:
+        job_id = _client(jobmanager).run_jar(jar_id, entry, list(args), parallelism,
+                                             from_savepoint, allow_non_restored or None)
+    except (RestError, OSError) as exc:
+        _rest_failure(exc)
+    click.echo(f"Job has been submitted with JobID {job_id}")
+
+
+@jars.command("delete")
+@jobmanager_option
+@click.argument("jar_id")
+def jars_delete(jobmanager, jar_id) -> None:
+    """Delete an uploaded artifact."""
+    try:
+        _client(jobmanager).delete_jar(jar_id)
+    except (RestError, OSError) as exc:
+        _rest_failure(exc)
+    click.echo(f"Deleted jar {jar_id}.")
 
 
 if __name__ == "__main__":

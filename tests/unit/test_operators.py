@@ -190,14 +190,14 @@ def test_process_function_may_return_list_or_none():
     assert op.process_batch([0, 1, 2], None) == ([1, 2], None)
 
 
-def test_timer_registration_is_not_implemented_yet():
+def test_timers_need_a_keyed_stream():
     class Timers(ProcessFunction):
         def process_element(self, value, ctx):
             ctx.timer_service().register_event_time_timer(10)
             return []
 
     op = opened(ProcessOperator(Timers()))
-    with pytest.raises(NotImplementedError, match="timers"):
+    with pytest.raises(RuntimeError, match="only supported on a keyed streams"):
         op.process_batch([1], None)
 
 

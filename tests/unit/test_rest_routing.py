@@ -75,7 +75,9 @@ def test_every_endpoint_is_routed_with_and_without_v1():
             assert a.status == 501, where
             assert a.body == {"errors": [f"{ep.method} {ep.path} is not implemented yet"]}
         else:
-            assert a.status not in (404, 405, 501), (where, a)
+            assert a.status not in (405, 501), (where, a)
+            # A handler's own 404 (unknown jar, log file...) is fine; the router's is not.
+            assert a.status != 404 or "Unable to load" not in a.body["errors"][0], (where, a)
             assert a.status < 500 or ep.path == "/jobs", (where, a)
 
 
@@ -115,11 +117,11 @@ def test_wrong_verb_is_405(method, path):
 
 def test_literal_segments_beat_parameters():
     assert request(StubCluster(), "GET", "/jobs/overview").body.keys() == {"jobs"}
-    assert request(StubCluster(), "GET", "/taskmanagers/metrics").body == {
-        "errors": ["GET /taskmanagers/metrics is not implemented yet"]}
+    # The aggregating metric handlers answer (an empty list without a metric store),
+    # not /taskmanagers/:taskmanagerid or .../subtasks/:subtaskindex.
+    assert request(StubCluster(), "GET", "/taskmanagers/metrics").body == []
     a = request(StubCluster(), "GET", f"/jobs/{RUNNING_JOB}/vertices/{SRC}/subtasks/metrics")
-    assert a.body == {"errors": [
-        "GET /jobs/:jobid/vertices/:vertexid/subtasks/metrics is not implemented yet"]}
+    assert (a.status, a.body) == (200, [])
     # A verb only the parameter template has: the parameter must then parse.
     b = request(StubCluster(), "PATCH", "/jobs/overview")
     assert b.status == 400
@@ -173,7 +175,7 @@ def test_valid_query_parameters_reach_the_handler():
     ok = [f"/jobs/{RUNNING_JOB}/vertices/{SRC}/subtasks/metrics?subtasks=0,1-3&agg=MIN,max",
           "/jobs/metrics?get=a,b&get=c"]
     for path in ok:
-        assert request(StubCluster(), "GET", path).status == 501
+        assert request(StubCluster(), "GET", path).status == 200
     unknown_params_are_ignored = request(StubCluster(), "GET", "/overview?whatever=1")
     assert unknown_params_are_ignored.status == 200
 

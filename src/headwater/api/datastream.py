@@ -23,6 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.api.functions import KeyedProcessFunction
 from headwater.api.key_selectors import to_key_selector
+from headwater.api.side_outputs import OutputTag
+from headwater.api.time import to_millis
+from headwater.api.watermarks import WatermarkStrategy
+from headwater.api.windowing import (
+    CountTrigger,
+    GlobalWindows,
+    MergingWindowAssigner,
+    PurgingTrigger,
+    Trigger,
+    WindowAssigner,
+)
 from headwater.graph.job_graph import ShipStrategy
 from headwater.graph.stream_graph import StreamNode
 from headwater.runtime.operators.keyed import (
@@ -38,12 +49,21 @@ from headwater.runtime.operators.simple import (
     ProcessOperator,
     SinkOperator,
 )
+from headwater.runtime.operators.timestamps import TimestampsAndWatermarksOperator
+from headwater.runtime.operators.window import (
+    AggregateContents,
+    ListContents,
+    ReduceContents,
+    WindowFunctionAdapter,
+    WindowOperator,
+)
 
 if TYPE_CHECKING:
     from headwater.api.environment import StreamExecutionEnvironment
 
-#: One upstream connection of a stream: (node, requested strategy, key selector).
-_Input = tuple[StreamNode, ShipStrategy | None, Any]
+#: One upstream connection of a stream: (node, requested strategy, key selector, side
+#: output tag id or None for the node's main output).
+_Input = tuple[StreamNode, ShipStrategy | None, Any, str | None]
 
 
 class _OperatorSettings:
@@ -114,7 +134,7 @@ class DataStream(_OperatorSettings):
 
     @classmethod
     def _of(cls, env: StreamExecutionEnvironment, node: StreamNode) -> DataStream:
-        return cls(env, [(node, None, None)], node)
+        return cls(env, [(node, None, None, None)], node)
 
     def get_execution_environment(self) -> StreamExecutionEnvironment:
         """The environment the stream belongs to."""
@@ -123,8 +143,8 @@ class DataStream(_OperatorSettings):
     def _add(self, name: str, operator: Any, name_prefix: str = "") -> StreamNode:
         graph = self._env._graph
         node = graph.add_node(name, operator, name_prefix)
-        for src, partitioner, key_selector in self._inputs:
-            graph.add_edge(src, node, partitioner, key_selector)
+        for src, partitioner, key_selector, side_tag in self._inputs:
+            graph.add_edge(src, node, partitioner, key_selector, side_tag)
         return node
 
     def _transform(self, name: str, operator: Any) -> DataStream:
@@ -150,10 +170,33 @@ class DataStream(_OperatorSettings):
             raise TypeError("a KeyedProcessFunction needs a keyed stream: call key_by() first")
         return self._transform("Process", ProcessOperator(func))
 
+    def assign_timestamps_and_watermarks(self, watermark_strategy: WatermarkStrategy
+                                         ) -> DataStream:
+        """Give records event timestamps and emit watermarks (see WatermarkStrategy);
+        the generator emits every ``env.get_config().get_auto_watermark_interval()`` ms::
+
+            stream.assign_timestamps_and_watermarks(
+                WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(5))
+                .with_timestamp_assigner(lambda event, ts: event["time"]))
+        """
+        if not isinstance(watermark_strategy, WatermarkStrategy):
+            raise TypeError("expected a WatermarkStrategy")
+        op = TimestampsAndWatermarksOperator(watermark_strategy,
+                                             config=self._env.get_config())
+        return self._transform("Timestamps/Watermarks", op)
+
+    def get_side_output(self, output_tag: OutputTag) -> DataStream:
+        """The records this stream's operator sent to ``output_tag`` (``yield tag, value``
+        in a process function, late records of a window)."""
+        if not isinstance(output_tag, OutputTag):
+            raise TypeError("expected an OutputTag")
+        node = self._require_node("get_side_output")
+        return DataStream(self._env, [(node, None, None, output_tag.tag_id)])
+
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
         """Partition by key: a callable, a KeySelector, a tuple index or a field name."""
         ks = to_key_selector(key_selector)
-        inputs = [(node, ShipStrategy.HASH, ks) for node, _, _ in self._inputs]
+        inputs = [(node, ShipStrategy.HASH, ks, tag) for node, _, _, tag in self._inputs]
         return KeyedStream(self._env, inputs, ks)
 
     def union(self, *streams: DataStream) -> DataStream:
@@ -166,7 +209,8 @@ class DataStream(_OperatorSettings):
         return DataStream(self._env, inputs)
 
     def _partition(self, strategy: ShipStrategy) -> DataStream:
-        return DataStream(self._env, [(node, strategy, None) for node, _, _ in self._inputs])
+        return DataStream(self._env, [(node, strategy, None, tag)
+                                      for node, _, _, tag in self._inputs])
 
     def rebalance(self) -> DataStream:
         """Round-robin to all downstream subtasks."""
@@ -198,6 +242,13 @@ class DataStream(_OperatorSettings):
     def add_sink(self, sink_func: Any) -> DataStreamSink:
         """Consume records with a SinkFunction (``invoke(value, context)``) or a callable."""
         return DataStreamSink(self._add("Unnamed", SinkOperator(sink_func), "Sink: "))
+
+    def sink_to(self, sink: Any) -> DataStreamSink:
+        """Write records to a sink object such as ``FileSink.for_row_format(path)``."""
+        create = getattr(sink, "create_operator", None)
+        if not callable(create):
+            raise TypeError(f"not a sink: {type(sink).__name__} (expected e.g. a FileSink)")
+        return DataStreamSink(self._add("Unnamed", create(), "Sink: "))
 
 
 class KeyedStream(DataStream):
@@ -245,9 +296,104 @@ class KeyedStream(DataStream):
         return self._aggregate("max_by", position_to_max_by)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
-        """Per-record processing with a KeyedProcessFunction: keyed state and the key in
-        ``ctx.get_current_key()``."""
+        """Per-record processing with a KeyedProcessFunction: keyed state, the key in
+        ``ctx.get_current_key()``, timers (``on_timer``) and side outputs."""
         return self._transform("KeyedProcess", KeyedProcessOperator(func, self._key_selector))
+
+    def window(self, window_assigner: WindowAssigner) -> WindowedStream:
+        """Group each key's records into windows::
+
+            keyed.window(TumblingEventTimeWindows.of(Time.seconds(10))).reduce(add)
+        """
+        if not isinstance(window_assigner, WindowAssigner):
+            raise TypeError("expected a WindowAssigner")
+        return WindowedStream(self, window_assigner)
+
+    def count_window(self, size: int) -> WindowedStream:
+        """Windows of ``size`` records per key (fired and purged at each ``size``-th)."""
+        return self.window(GlobalWindows.create()).trigger(
+            PurgingTrigger.of(CountTrigger.of(size)))
+
+
+class WindowedStream:
+    """A keyed stream cut into windows; a window function (``reduce``, ``aggregate``,
+    ``process``, ``apply``) turns each fired window into results::
+
+        (keyed.window(TumblingEventTimeWindows.of(Time.seconds(10)))
+            .allowed_lateness(Time.seconds(5))
+            .side_output_late_data(late_tag)
+            .aggregate(Average()))
+    """
+
+    def __init__(self, keyed_stream: KeyedStream, window_assigner: WindowAssigner) -> None:
+        self._keyed = keyed_stream
+        self._assigner = window_assigner
+        self._trigger: Trigger | None = None
+        self._allowed_lateness = 0
+        self._late_tag: OutputTag | None = None
+
+    def trigger(self, trigger: Trigger) -> WindowedStream:
+        """Replace the assigner's default trigger."""
+        if not isinstance(trigger, Trigger):
+            raise TypeError("expected a Trigger")
+        if isinstance(self._assigner, MergingWindowAssigner) and not trigger.can_merge():
+            raise ValueError("A merging window assigner cannot be used with a trigger that "
+                             f"does not support merging: {trigger!r}")
+        self._trigger = trigger
+        return self
+
+    def allowed_lateness(self, time_ms: Any) -> WindowedStream:
+        """Keep windows ``time_ms`` (ms or Time) past their end: late records within it
+        fire the window again."""
+        lateness = to_millis(time_ms, "allowed lateness")
+        if lateness < 0:
+            raise ValueError("The allowed lateness cannot be negative.")
+        self._allowed_lateness = lateness
+        return self
+
+    def side_output_late_data(self, output_tag: OutputTag) -> WindowedStream:
+        """Send records too late for their windows to ``output_tag`` instead of dropping
+        them (read with ``get_side_output`` on the result)."""
+        if not isinstance(output_tag, OutputTag):
+            raise TypeError("expected an OutputTag")
+        self._late_tag = output_tag
+        return self
+
+    def _build(self, contents: Any, window_function: Any, what: str) -> DataStream:
+        keyed = self._keyed
+        trigger = self._trigger or self._assigner.get_default_trigger()
+        op = WindowOperator(self._assigner, keyed.get_key_selector(), contents,
+                            window_function, trigger, self._allowed_lateness, self._late_tag)
+        name = f"Window({self._assigner!r}, {trigger!r}, {what})"
+        return keyed._transform(name, op)
+
+    def reduce(self, reduce_function: Any, window_function: Any = None,
+               output_type: Any = None) -> DataStream:
+        """Reduce each window incrementally (``reduce(a, b)``); emit the reduced value,
+        or what ``window_function`` (WindowFunction / ProcessWindowFunction) makes of
+        it."""
+        return self._build(ReduceContents(reduce_function),
+                           WindowFunctionAdapter(window_function), "reduce")
+
+    def aggregate(self, aggregate_function: Any, window_function: Any = None,
+                  accumulator_type: Any = None, output_type: Any = None) -> DataStream:
+        """Aggregate each window incrementally with an AggregateFunction; emit
+        ``get_result``, or what ``window_function`` makes of it."""
+        return self._build(AggregateContents(aggregate_function),
+                           WindowFunctionAdapter(window_function), "aggregate")
+
+    def process(self, process_window_function: Any, output_type: Any = None) -> DataStream:
+        """Evaluate each window with a ProcessWindowFunction
+        (``process(key, context, elements)``) over all its records."""
+        return self._build(ListContents(),
+                           WindowFunctionAdapter(process_window_function, "process"),
+                           "process")
+
+    def apply(self, window_function: Any, result_type: Any = None) -> DataStream:
+        """Evaluate each window with a WindowFunction (``apply(key, window, inputs)``)
+        over all its records."""
+        return self._build(ListContents(), WindowFunctionAdapter(window_function, "apply"),
+                           "apply")
 
 
 class DataStreamSink(_OperatorSettings):

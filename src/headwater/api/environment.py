@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from headwater.api.checkpoint_config import CheckpointConfig, CheckpointingMode
 from headwater.api.datastream import DataStream
 from headwater.api.execution import JobClient, JobExecutionResult
+from headwater.api.execution_config import ExecutionConfig
 from headwater.graph.job_graph import JobGraph
 from headwater.graph.job_graph_builder import DEFAULT_JOB_NAME, build_job_graph
 from headwater.graph.stream_graph import StreamGraph
@@ -50,6 +52,10 @@ class StreamExecutionEnvironment:
         default = os.environ.get(PARALLELISM_ENV)
         self._graph.parallelism = int(default) if default else 1
         self._executor: Any = None
+        self._checkpoint_config = CheckpointConfig()
+        self._state_backend: Any = None
+        self._restart_strategy: Any = None
+        self._config = ExecutionConfig()
 
     @staticmethod
     def get_execution_environment() -> StreamExecutionEnvironment:
@@ -57,6 +63,10 @@ class StreamExecutionEnvironment:
         return StreamExecutionEnvironment()
 
     # -- settings -----------------------------------------------------------------------
+
+    def get_config(self) -> ExecutionConfig:
+        """The job's ExecutionConfig (e.g. ``set_auto_watermark_interval``)."""
+        return self._config
 
     def set_parallelism(self, parallelism: int) -> StreamExecutionEnvironment:
         """Default parallelism of operators without their own."""
@@ -94,6 +104,64 @@ class StreamExecutionEnvironment:
         self._executor = executor
         return self
 
+    # -- fault tolerance ----------------------------------------------------------------
+
+    def enable_checkpointing(self, interval: int,
+                             mode: CheckpointingMode = CheckpointingMode.EXACTLY_ONCE
+                             ) -> StreamExecutionEnvironment:
+        """Checkpoint every ``interval`` ms with ``mode`` (see ``get_checkpoint_config``)."""
+        self._checkpoint_config.set_checkpoint_interval(interval)
+        self._checkpoint_config.set_checkpointing_mode(mode)
+        return self
+
+    def get_checkpoint_config(self) -> CheckpointConfig:
+        """The checkpoint settings (timeout, pauses, retention, storage...)."""
+        return self._checkpoint_config
+
+    def get_checkpoint_interval(self) -> int:
+        """The checkpoint interval in ms (-1 when checkpointing is disabled)."""
+        return self._checkpoint_config.get_checkpoint_interval()
+
+    def get_checkpointing_mode(self) -> CheckpointingMode:
+        """EXACTLY_ONCE or AT_LEAST_ONCE."""
+        return self._checkpoint_config.get_checkpointing_mode()
+
+    def set_state_backend(self, state_backend: Any) -> StreamExecutionEnvironment:
+        """Keep keyed state in ``HashMapStateBackend()`` or ``EmbeddedRocksDBStateBackend()``."""
+        if not callable(getattr(state_backend, "to_configuration", None)):
+            raise TypeError("expected a state backend such as HashMapStateBackend() or "
+                            "EmbeddedRocksDBStateBackend()")
+        self._state_backend = state_backend
+        return self
+
+    def get_state_backend(self) -> Any:
+        """The state backend set with ``set_state_backend`` (None: the cluster's)."""
+        return self._state_backend
+
+    def set_restart_strategy(self, restart_strategy_configuration: Any
+                             ) -> StreamExecutionEnvironment:
+        """How the job restarts after failures, e.g.
+        ``RestartStrategies.fixed_delay_restart(3, 1000)``."""
+        if not callable(getattr(restart_strategy_configuration, "get_description", None)):
+            raise TypeError("expected a RestartStrategies configuration")
+        self._restart_strategy = restart_strategy_configuration
+        return self
+
+    def get_restart_strategy(self) -> Any:
+        """The restart strategy set with ``set_restart_strategy`` (None: the cluster's)."""
+        return self._restart_strategy
+
+    def _apply_fault_tolerance(self, job_graph: JobGraph) -> None:
+        """Write checkpointing, state backend and restart settings as Flink config keys."""
+        config = job_graph.configuration
+        if self._state_backend is not None:
+            config.update(self._state_backend.to_configuration())
+        config.update(self._checkpoint_config.to_configuration())
+        if self._restart_strategy is not None:
+            config.update(self._restart_strategy.to_configuration())
+            job_graph.execution_config["restart-strategy"] = \
+                self._restart_strategy.get_description()
+
     # -- sources ------------------------------------------------------------------------
 
     def _source(self, name: str, operator: Any) -> DataStream:
@@ -113,11 +181,38 @@ class StreamExecutionEnvironment:
         subtask runs its own copy)."""
         return self._source(source_name, UserSource(source_function))
 
+    def from_source(self, source: Any, watermark_strategy: Any = None,
+                    source_name: str = "Custom Source") -> DataStream:
+        """A stream from a source object such as ``FileSource.for_path(path)``; with a
+        watermark strategy, its timestamps and watermarks are assigned right after it."""
+        create = getattr(source, "create_operator", None)
+        if not callable(create):
+            raise TypeError(f"not a source: {type(source).__name__} (expected e.g. a "
+                            "FileSource)")
+        stream = self._source(source_name, create())
+        if watermark_strategy is not None:
+            assign = getattr(stream, "assign_timestamps_and_watermarks", None)
+            if assign is None:
+                raise NotImplementedError("watermark strategies on from_source are not "
+                                          "supported yet")
+            stream = assign(watermark_strategy)
+        return stream
+
+    def read_text_file(self, file_path: str, charset_name: str = "UTF-8") -> DataStream:
+        """The lines of a file (or of the files of a directory), checkpointed by byte
+        offset so a restored job reads every line once."""
+        from headwater.connectors.file import FileSource
+
+        return self.from_source(FileSource.for_path(file_path, charset=charset_name), None,
+                                "Custom File Source")
+
     # -- execution ----------------------------------------------------------------------
 
     def get_job_graph(self, job_name: str | None = None) -> JobGraph:
         """Build the JobGraph of the operators declared so far (nothing runs)."""
-        return build_job_graph(self._graph, job_name or DEFAULT_JOB_NAME)
+        job_graph = build_job_graph(self._graph, job_name or DEFAULT_JOB_NAME)
+        self._apply_fault_tolerance(job_graph)
+        return job_graph
 
     def _take_job_graph(self, job_name: str | None) -> JobGraph:
         job_graph = self.get_job_graph(job_name)

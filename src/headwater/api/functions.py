@@ -18,6 +18,7 @@ Class-based functions get ``open(runtime_context)`` before the first record and
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -77,6 +78,7 @@ class RuntimeContext:
     get_list_state = get_state
     get_map_state = get_state
     get_reducing_state = get_state
+    get_aggregating_state = get_state
 
     def add_accumulator(self, name: str, accumulator) -> None:
         """Register an accumulator under ``name`` (unique within the subtask)."""
@@ -88,6 +90,16 @@ class RuntimeContext:
     def get_accumulator(self, name: str):
         """A registered accumulator (KeyError if unknown)."""
         return self._ctx.accumulators[name]
+
+    def get_metrics_group(self):
+        """This operator's metric group: ``counter``, ``gauge``, ``meter``, ``histogram``
+        and ``add_group``; what is registered there shows in the REST API's metrics."""
+        group = self._ctx.metric_group
+        if group is None:  # an operator run outside a task (unit tests)
+            from headwater.runtime.metrics.groups import MetricGroup, Scope
+
+            group = self._ctx.metric_group = MetricGroup(None, Scope.OPERATOR)
+        return group
 
 
 class RichFunction:
@@ -144,8 +156,19 @@ class KeySelector(RichFunction):
         raise NotImplementedError
 
 
+class TimeDomain(enum.Enum):
+    """Which clock a timer belongs to (``ctx.time_domain()`` in ``on_timer``)."""
+
+    EVENT_TIME = 0
+    PROCESSING_TIME = 1
+
+
 class TimerService:
-    """Time queries of a process function. Registering timers is not supported yet."""
+    """Time queries and timers of a process function.
+
+    On keyed streams the operator provides a service whose timers belong to the current
+    key; here (non-keyed streams) registering a timer fails, as in Flink.
+    """
 
     def __init__(self) -> None:
         self.watermark = -(2**63)
@@ -158,21 +181,24 @@ class TimerService:
         """The operator's current event-time watermark."""
         return self.watermark
 
+    def _no_timers(self) -> None:
+        raise RuntimeError("Setting timers is only supported on a keyed streams.")
+
     def register_processing_time_timer(self, timestamp: int) -> None:
-        """Not implemented yet (timers arrive with a later issue)."""
-        raise NotImplementedError("timers are not supported yet")
+        """Call ``on_timer`` when processing time reaches ``timestamp`` (keyed only)."""
+        self._no_timers()
 
     def register_event_time_timer(self, timestamp: int) -> None:
-        """Not implemented yet (timers arrive with a later issue)."""
-        raise NotImplementedError("timers are not supported yet")
+        """Call ``on_timer`` when the watermark reaches ``timestamp`` (keyed only)."""
+        self._no_timers()
 
     def delete_processing_time_timer(self, timestamp: int) -> None:
-        """Not implemented yet (timers arrive with a later issue)."""
-        raise NotImplementedError("timers are not supported yet")
+        """Forget a processing-time timer of the current key (keyed only)."""
+        self._no_timers()
 
     def delete_event_time_timer(self, timestamp: int) -> None:
-        """Not implemented yet (timers arrive with a later issue)."""
-        raise NotImplementedError("timers are not supported yet")
+        """Forget an event-time timer of the current key (keyed only)."""
+        self._no_timers()
 
 
 class ProcessContext:
@@ -190,7 +216,7 @@ class ProcessContext:
         return self._timestamp
 
     def timer_service(self) -> TimerService:
-        """Time queries (timers are a later issue)."""
+        """Time queries and (on keyed streams) timers of the current key."""
         return self._timer_service
 
     def get_current_key(self) -> Any:
@@ -198,26 +224,132 @@ class ProcessContext:
         return self._key
 
 
+class OnTimerContext(ProcessContext):
+    """The ``ctx`` of ``on_timer``: ``timestamp()`` is the timer's time,
+    ``get_current_key()`` its key, ``time_domain()`` its clock."""
+
+    __slots__ = ("_time_domain",)
+
+    def __init__(self, timer_service: TimerService | None = None) -> None:
+        super().__init__(timer_service)
+        self._time_domain = TimeDomain.EVENT_TIME
+
+    def time_domain(self) -> TimeDomain:
+        """EVENT_TIME or PROCESSING_TIME."""
+        return self._time_domain
+
+
 class ProcessFunction(RichFunction):
     """Low-level per-record processing: ``process_element(value, ctx)`` yields outputs.
 
     Returning a list (or None for nothing) works too. ``ctx.timestamp()`` is the record's
-    event time.
+    event time; ``yield output_tag, value`` sends ``value`` to a side output. On keyed
+    streams ``ctx.timer_service()`` registers timers, and ``on_timer(timestamp, ctx)``
+    yields what they produce::
+
+        class Timeout(KeyedProcessFunction):
+            def process_element(self, value, ctx):
+                ctx.timer_service().register_event_time_timer(ctx.timestamp() + 1000)
+                yield value
+
+            def on_timer(self, timestamp, ctx):
+                yield ("timeout", ctx.get_current_key(), timestamp)
     """
 
     Context = ProcessContext
+    OnTimerContext = OnTimerContext
 
     def process_element(self, value: Any, ctx: ProcessContext) -> Iterable[Any] | None:
         """Outputs for one record."""
         raise NotImplementedError
 
-    def on_timer(self, timestamp: int, ctx: ProcessContext) -> Iterable[Any] | None:
-        """Called when a timer fires (timers are a later issue)."""
+    def on_timer(self, timestamp: int, ctx: OnTimerContext) -> Iterable[Any] | None:
+        """Outputs when a timer of ``ctx.get_current_key()`` fires at ``timestamp``."""
         return None
 
 
 class KeyedProcessFunction(ProcessFunction):
-    """Like ProcessFunction, on a keyed stream: ``ctx.get_current_key()`` and keyed state."""
+    """Like ProcessFunction, on a keyed stream: ``ctx.get_current_key()``, keyed state
+    and timers."""
+
+
+class AggregateFunction(RichFunction):
+    """Incremental aggregation of a window (or any group): an accumulator is created,
+    values are added, accumulators merge (session windows), and ``get_result`` reads it::
+
+        class Average(AggregateFunction):
+            def create_accumulator(self):
+                return (0, 0)
+
+            def add(self, value, accumulator):
+                return accumulator[0] + value[1], accumulator[1] + 1
+
+            def get_result(self, accumulator):
+                return accumulator[0] / accumulator[1]
+
+            def merge(self, a, b):
+                return a[0] + b[0], a[1] + b[1]
+    """
+
+    def create_accumulator(self) -> Any:
+        """A new, empty accumulator."""
+        raise NotImplementedError
+
+    def add(self, value: Any, accumulator: Any) -> Any:
+        """The accumulator with ``value`` added (may be the same object)."""
+        raise NotImplementedError
+
+    def get_result(self, accumulator: Any) -> Any:
+        """The aggregate of an accumulator."""
+        raise NotImplementedError
+
+    def merge(self, acc_a: Any, acc_b: Any) -> Any:
+        """Two accumulators combined."""
+        raise NotImplementedError
+
+
+class WindowFunction(RichFunction):
+    """Evaluates a fired window: ``apply(key, window, inputs)`` yields the results."""
+
+    def apply(self, key: Any, window: Any, inputs: Iterable[Any]) -> Iterable[Any]:
+        """Results for the window's contents."""
+        raise NotImplementedError
+
+
+class ProcessWindowContext:
+    """The ``context`` of ``ProcessWindowFunction.process``."""
+
+    def window(self) -> Any:
+        """The window being evaluated."""
+        raise NotImplementedError
+
+    def current_processing_time(self) -> int:
+        """Wall-clock milliseconds."""
+        raise NotImplementedError
+
+    def current_watermark(self) -> int:
+        """The operator's current watermark."""
+        raise NotImplementedError
+
+    def global_state(self) -> Any:
+        """Keyed state of the current key across windows (``get_state(descriptor)``)."""
+        raise NotImplementedError
+
+
+class ProcessWindowFunction(RichFunction):
+    """Evaluates a fired window with context: ``process(key, context, elements)`` yields
+    the results; ``context.window()`` is the window. ``clear(context)`` runs when the
+    window's state is removed."""
+
+    Context = ProcessWindowContext
+
+    def process(self, key: Any, context: ProcessWindowContext, elements: Iterable[Any]
+                ) -> Iterable[Any]:
+        """Results for the window's contents."""
+        raise NotImplementedError
+
+    def clear(self, context: ProcessWindowContext) -> None:
+        """The window is purged for good."""
 
 
 class SourceContext:
@@ -239,8 +371,9 @@ class SourceContext:
         self._output.collect_with_timestamp(value, timestamp)
 
     def emit_watermark(self, watermark: Any) -> None:
-        """Not implemented yet (watermarks arrive with the event-time issue)."""
-        raise NotImplementedError("watermarks from sources are not supported yet")
+        """Event time of this source reached ``watermark`` (an int of ms, or an object
+        with a ``timestamp``)."""
+        self._output.emit_watermark(int(getattr(watermark, "timestamp", watermark)))
 
     def get_checkpoint_lock(self):
         """The lock to hold while changing state that checkpoints read."""

@@ -20,6 +20,14 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from headwater.api.state_ttl import StateTtlConfig
+
+__all__ = [
+    "AggregatingState", "AggregatingStateDescriptor", "ListState", "ListStateDescriptor",
+    "MapState", "MapStateDescriptor", "ReducingState", "ReducingStateDescriptor", "State",
+    "StateDescriptor", "StateTtlConfig", "ValueState", "ValueStateDescriptor",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class StateDescriptor:
@@ -31,6 +39,16 @@ class StateDescriptor:
 
     #: The kind of state, used by backends to check that a name is used consistently.
     kind = "state"
+
+    def enable_time_to_live(self, ttl_config: StateTtlConfig) -> None:
+        """Let entries of this state expire (see :class:`StateTtlConfig`)."""
+        if not isinstance(ttl_config, StateTtlConfig):
+            raise TypeError("enable_time_to_live expects a StateTtlConfig")
+        object.__setattr__(self, "ttl_config", ttl_config)
+
+    def get_ttl_config(self) -> StateTtlConfig | None:
+        """The TTL configuration, or None when entries never expire."""
+        return self.__dict__.get("ttl_config")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +92,24 @@ class ReducingStateDescriptor(StateDescriptor):
         if not callable(fn):
             raise TypeError("reduce_function must be a ReduceFunction or a callable")
         object.__setattr__(self, "reduce_function", fn)
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregatingStateDescriptor(StateDescriptor):
+    """Describes an :class:`AggregatingState`: values are added into an accumulator of an
+    ``AggregateFunction`` (``create_accumulator``/``add``/``get_result``/``merge``)."""
+
+    agg_function: Any = None
+
+    kind = "aggregating"
+
+    def __init__(self, name: str, agg_function: Any, state_type_info: Any = None) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "type_info", state_type_info)
+        for method in ("create_accumulator", "add", "get_result"):
+            if not callable(getattr(agg_function, method, None)):
+                raise TypeError(f"agg_function must be an AggregateFunction (no {method}())")
+        object.__setattr__(self, "agg_function", agg_function)
 
 
 class State:
@@ -165,4 +201,17 @@ class ReducingState(State):
 
     def add(self, value: Any) -> None:
         """Combine a value into the state."""
+        raise NotImplementedError
+
+
+class AggregatingState(State):
+    """A single aggregate per key: values are added into an accumulator, ``get`` returns
+    the AggregateFunction's result."""
+
+    def get(self) -> Any:
+        """The aggregate (None if nothing was added)."""
+        raise NotImplementedError
+
+    def add(self, value: Any) -> None:
+        """Add a value into the accumulator."""
         raise NotImplementedError

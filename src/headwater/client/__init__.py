@@ -1,5 +1,5 @@
 """Python client for the REST API."""
 
-from headwater.client.rest_client import RestClient, RestError
+from headwater.client.rest_client import OperationFailed, RestClient, RestError
 
-__all__ = ["RestClient", "RestError"]
+__all__ = ["OperationFailed", "RestClient", "RestError"]

@@ -7,7 +7,10 @@ Chaining rule: an edge A -> B is chained (B runs in A's task, no exchange) when
   edge without a requested strategy between different parallelisms becomes REBALANCE);
 * A and B have the same parallelism;
 * B has exactly one input and A exactly one output (a simplification of Flink, which also
-  chains one of several outputs: our chains are linear lists of operators);
+  chains one of several outputs: our chains are linear lists of operators); side-output
+  edges count as outputs;
+* the edge carries A's main output, not a side output (side outputs always cross to
+  another vertex, so an operator with side-output consumers ends its chain);
 * neither A nor B called ``disable_chaining()``, B did not call ``start_new_chain()``, and
   chaining is enabled on the environment.
 
@@ -92,6 +95,7 @@ class _Builder:
         sg = self.sg
         up, down = sg.node(edge.source_id), sg.node(edge.target_id)
         return (sg.chaining_enabled
+                and edge.side_output_tag is None
                 and len(down.in_edges) == 1
                 and len(up.out_edges) == 1
                 and self.strategy[id(edge)] == ShipStrategy.FORWARD
@@ -185,6 +189,7 @@ class _Builder:
                     target_vertex_id=hashes[edge.target_id].hex(),
                     ship_strategy=strategy,
                     key_selector=edge.key_selector if strategy == ShipStrategy.HASH else None,
+                    side_output_tag=edge.side_output_tag,
                 ))
         by_id = {v.vertex_id: v for v in vertices.values()}
         sources = [vertices[sid] for sid in sg.source_ids]

@@ -3,7 +3,8 @@
 The DataStream API appends a :class:`StreamNode` per operator (source, map, sink...) and a
 :class:`StreamEdge` per connection. Partitioning calls (``key_by``, ``rebalance``...) add
 no node: they set the ship strategy of the edges that the next operator creates, like
-Flink's virtual partition nodes. An edge without an explicit strategy becomes FORWARD or
+Flink's virtual partition nodes; ``get_side_output`` adds no node either: the next
+operator's edge names the side output (Flink's virtual side-output node). An edge without an explicit strategy becomes FORWARD or
 REBALANCE when the JobGraph is built, once parallelisms are final.
 """
 
@@ -25,6 +26,9 @@ class StreamEdge:
     partitioner: ShipStrategy | None = None
     #: For HASH: the key selector (record -> key).
     key_selector: Any = None
+    #: The OutputTag id when the edge carries a side output of the source node (such an
+    #: edge is never chained).
+    side_output_tag: str | None = None
 
 
 @dataclasses.dataclass(eq=False)
@@ -79,12 +83,12 @@ class StreamGraph:
         return node
 
     def add_edge(self, source: StreamNode, target: StreamNode,
-                 partitioner: ShipStrategy | None = None, key_selector: Any = None
-                 ) -> StreamEdge:
-        """Connect two nodes."""
+                 partitioner: ShipStrategy | None = None, key_selector: Any = None,
+                 side_output_tag: str | None = None) -> StreamEdge:
+        """Connect two nodes (``side_output_tag``: the edge reads that side output)."""
         if partitioner == ShipStrategy.HASH and key_selector is None:
             raise ValueError("a HASH edge needs a key selector")
-        edge = StreamEdge(source.id, target.id, partitioner, key_selector)
+        edge = StreamEdge(source.id, target.id, partitioner, key_selector, side_output_tag)
         source.out_edges.append(edge)
         target.in_edges.append(edge)
         return edge

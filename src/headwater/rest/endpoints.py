@@ -23,7 +23,20 @@ from typing import Any
 from headwater.ids import parse_hex_id
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
-from headwater.rest.handlers import cluster, jobs, taskmanagers, vertices
+from headwater.rest.handlers import (
+    accumulators,
+    checkpoints,
+    cluster,
+    jars,
+    jobs,
+    logs,
+    metrics,
+    rescaling,
+    savepoints,
+    taskmanagers,
+    thread_dumps,
+    vertices,
+)
 
 Handler = Callable[[HandlerContext], Awaitable[Any]]
 
@@ -215,16 +228,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Returns the status for the delete operation of a cluster data set."),
     _ep("DELETE", "/datasets/:datasetid", 202, _NI,
         "Triggers the deletion of a cluster data set."),
-    _ep("GET", "/jars", 200, _NI, "Returns a list of all jars previously uploaded via "
+    _ep("GET", "/jars", 200, jars.list_jars, "Returns a list of all jars previously uploaded via "
         "'/jars/upload'."),
-    _ep("POST", "/jars/upload", 200, _NI, "Uploads a jar to the cluster."),
-    _ep("DELETE", "/jars/:jarid", 200, _NI, "Deletes a jar previously uploaded via "
+    _ep("POST", "/jars/upload", 200, jars.upload_jar, "Uploads a jar to the cluster."),
+    _ep("DELETE", "/jars/:jarid", 200, jars.delete_jar, "Deletes a jar previously uploaded via "
         "'/jars/upload'."),
-    _ep("GET", "/jars/:jarid/plan", 200, _NI, "Returns the dataflow plan of a job contained "
+    _ep("GET", "/jars/:jarid/plan", 200, jars.jar_plan, "Returns the dataflow plan of a job contained "
         "in a jar previously uploaded via '/jars/upload'.", _JAR_PLAN_QUERY),
-    _ep("POST", "/jars/:jarid/plan", 200, _NI, "Returns the dataflow plan of a job contained "
+    _ep("POST", "/jars/:jarid/plan", 200, jars.jar_plan, "Returns the dataflow plan of a job contained "
         "in a jar previously uploaded via '/jars/upload'.", _JAR_PLAN_QUERY),
-    _ep("POST", "/jars/:jarid/run", 200, _NI, "Submits a job by running a jar previously "
+    _ep("POST", "/jars/:jarid/run", 200, jars.run_jar, "Submits a job by running a jar previously "
         "uploaded via '/jars/upload'.", (
             QueryParam("allowNonRestoredState", parse_bool,
                        "Boolean value that specifies whether the job submission should be "
@@ -236,14 +249,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             *_JAR_PLAN_QUERY)),
     _ep("GET", "/jobmanager/config", 200, cluster.jobmanager_config,
         "Returns the cluster configuration."),
-    _ep("GET", "/jobmanager/logs", 200, _NI, "Returns the list of log files on the JobManager."),
-    _ep("GET", "/jobmanager/metrics", 200, _NI, "Provides access to job manager metrics.",
+    _ep("GET", "/jobmanager/logs", 200, logs.jobmanager_logs, "Returns the list of log files on the JobManager."),
+    _ep("GET", "/jobmanager/metrics", 200, metrics.jobmanager_metrics,
+        "Provides access to job manager metrics.",
         (_GET,)),
     _ep("GET", "/jobs", 200, jobs.list_jobs,
         "Returns an overview over all jobs and their current state."),
     _ep("POST", "/jobs", 202, jobs.submit_job, "Submits a job. This call is primarily intended "
         "to be used by the Flink client."),
-    _ep("GET", "/jobs/metrics", 200, _NI, "Provides access to aggregated job metrics.", (
+    _ep("GET", "/jobs/metrics", 200, metrics.aggregated_job_metrics,
+        "Provides access to aggregated job metrics.", (
         _GET, _AGG,
         QueryParam("jobs", parse_hex_id, "Comma-separated list of 32-character hexadecimal "
                    "strings to select specific jobs."))),
@@ -252,18 +267,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _ep("PATCH", "/jobs/:jobid", 202, jobs.cancel_job, "Terminates a job.", (
         QueryParam("mode", parse_termination_mode, "String value that specifies the "
                    'termination mode. The only supported value is: "cancel".'),)),
-    _ep("GET", "/jobs/:jobid/accumulators", 200, _NI, "Returns the accumulators for all tasks "
+    _ep("GET", "/jobs/:jobid/accumulators", 200, accumulators.job_accumulators,
+        "Returns the accumulators for all tasks "
         "of a job, aggregated across the respective subtasks.", (
             QueryParam("includeSerializedValue", parse_bool, "Boolean value that specifies "
                        "whether serialized user task accumulators should be included in the "
                        "response."),)),
-    _ep("GET", "/jobs/:jobid/checkpoints", 200, _NI,
+    _ep("GET", "/jobs/:jobid/checkpoints", 200, checkpoints.checkpointing_statistics,
         "Returns checkpointing statistics for a job."),
-    _ep("GET", "/jobs/:jobid/checkpoints/config", 200, _NI,
+    _ep("GET", "/jobs/:jobid/checkpoints/config", 200, checkpoints.checkpoint_config,
         "Returns the checkpointing configuration."),
-    _ep("GET", "/jobs/:jobid/checkpoints/details/:checkpointid", 200, _NI,
+    _ep("GET", "/jobs/:jobid/checkpoints/details/:checkpointid", 200,
+        checkpoints.checkpoint_details,
         "Returns details for a checkpoint."),
-    _ep("GET", "/jobs/:jobid/checkpoints/details/:checkpointid/subtasks/:vertexid", 200, _NI,
+    _ep("GET", "/jobs/:jobid/checkpoints/details/:checkpointid/subtasks/:vertexid", 200,
+        checkpoints.task_checkpoint_details,
         "Returns checkpoint statistics for a task and its subtasks."),
     _ep("GET", "/jobs/:jobid/config", 200, jobs.job_config,
         "Returns the configuration of a job."),
@@ -274,29 +292,36 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                        "return."),)),
     _ep("GET", "/jobs/:jobid/execution-result", 200, jobs.execution_result,
         "Returns the result of a job execution."),
-    _ep("GET", "/jobs/:jobid/metrics", 200, _NI, "Provides access to job metrics.", (_GET,)),
+    _ep("GET", "/jobs/:jobid/metrics", 200, metrics.job_metrics,
+        "Provides access to job metrics.", (_GET,)),
     _ep("GET", "/jobs/:jobid/plan", 200, jobs.job_plan, "Returns the dataflow plan of a job."),
-    _ep("PATCH", "/jobs/:jobid/rescaling", 200, _NI, "Triggers the rescaling of a job.", (
+    _ep("PATCH", "/jobs/:jobid/rescaling", 200, rescaling.trigger_rescaling,
+        "Triggers the rescaling of a job.", (
         QueryParam("parallelism", parse_positive_int, "Positive integer value that specifies "
                    "the desired parallelism.", required=True),)),
-    _ep("GET", "/jobs/:jobid/rescaling/:triggerid", 200, _NI,
+    _ep("GET", "/jobs/:jobid/rescaling/:triggerid", 200, rescaling.rescaling_status,
         "Returns the status of a rescaling operation."),
-    _ep("POST", "/jobs/:jobid/savepoints", 202, _NI,
+    _ep("POST", "/jobs/:jobid/savepoints", 202, savepoints.trigger_savepoint,
         "Triggers a savepoint, and optionally cancels the job afterwards."),
-    _ep("GET", "/jobs/:jobid/savepoints/:triggerid", 200, _NI,
+    _ep("GET", "/jobs/:jobid/savepoints/:triggerid", 200, savepoints.savepoint_status,
         "Returns the status of a savepoint operation."),
-    _ep("POST", "/jobs/:jobid/stop", 202, _NI, "Stops a job with a savepoint."),
+    _ep("POST", "/jobs/:jobid/stop", 202, savepoints.stop_with_savepoint,
+        "Stops a job with a savepoint."),
     _ep("GET", "/jobs/:jobid/vertices/:vertexid", 200, vertices.vertex_details,
         "Returns details for a task, with a summary for each of its subtasks."),
-    _ep("GET", "/jobs/:jobid/vertices/:vertexid/accumulators", 200, _NI,
+    _ep("GET", "/jobs/:jobid/vertices/:vertexid/accumulators", 200,
+        accumulators.vertex_accumulators,
         "Returns user-defined accumulators of a task, aggregated across all subtasks."),
-    _ep("GET", "/jobs/:jobid/vertices/:vertexid/backpressure", 200, _NI,
+    _ep("GET", "/jobs/:jobid/vertices/:vertexid/backpressure", 200,
+        metrics.vertex_backpressure,
         "Returns back-pressure information for a job."),
-    _ep("GET", "/jobs/:jobid/vertices/:vertexid/metrics", 200, _NI,
+    _ep("GET", "/jobs/:jobid/vertices/:vertexid/metrics", 200, metrics.vertex_metrics,
         "Provides access to task metrics.", (_GET,)),
-    _ep("GET", "/jobs/:jobid/vertices/:vertexid/subtasks/accumulators", 200, _NI,
+    _ep("GET", "/jobs/:jobid/vertices/:vertexid/subtasks/accumulators", 200,
+        accumulators.subtasks_accumulators,
         "Returns all user-defined accumulators for all subtasks of a task."),
-    _ep("GET", "/jobs/:jobid/vertices/:vertexid/subtasks/metrics", 200, _NI,
+    _ep("GET", "/jobs/:jobid/vertices/:vertexid/subtasks/metrics", 200,
+        metrics.aggregated_subtask_metrics,
         "Provides access to aggregated subtask metrics.", (
             _GET, _AGG,
             QueryParam("subtasks", parse_int_range, "Comma-separated list of integer ranges "
@@ -308,49 +333,56 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         vertices.subtask_attempt, "Returns details of an execution attempt of a subtask."),
     _ep("GET",
         "/jobs/:jobid/vertices/:vertexid/subtasks/:subtaskindex/attempts/:attempt/accumulators",
-        200, _NI, "Returns the accumulators of an execution attempt of a subtask."),
-    _ep("GET", "/jobs/:jobid/vertices/:vertexid/subtasks/:subtaskindex/metrics", 200, _NI,
+        200, accumulators.attempt_accumulators,
+        "Returns the accumulators of an execution attempt of a subtask."),
+    _ep("GET", "/jobs/:jobid/vertices/:vertexid/subtasks/:subtaskindex/metrics", 200,
+        metrics.subtask_metrics,
         "Provides access to subtask metrics.", (_GET,)),
     _ep("GET", "/jobs/:jobid/vertices/:vertexid/subtasktimes", 200, vertices.subtask_times,
         "Returns time-related information for all subtasks of a task."),
     _ep("GET", "/jobs/:jobid/vertices/:vertexid/taskmanagers", 200,
         vertices.vertex_taskmanagers, "Returns task information aggregated by task manager."),
-    _ep("GET", "/jobs/:jobid/vertices/:vertexid/watermarks", 200, _NI,
+    _ep("GET", "/jobs/:jobid/vertices/:vertexid/watermarks", 200,
+        metrics.vertex_watermarks,
         "Returns the watermarks for all subtasks of a task."),
     _ep("GET", "/overview", 200, cluster.cluster_overview,
         "Returns an overview over the Flink cluster."),
-    _ep("POST", "/savepoint-disposal", 200, _NI, "Triggers the desposal of a savepoint."),
-    _ep("GET", "/savepoint-disposal/:triggerid", 200, _NI,
+    _ep("POST", "/savepoint-disposal", 200, savepoints.trigger_disposal,
+        "Triggers the desposal of a savepoint."),
+    _ep("GET", "/savepoint-disposal/:triggerid", 200, savepoints.disposal_status,
         "Returns the status of a savepoint disposal operation."),
     _ep("GET", "/taskmanagers", 200, taskmanagers.list_taskmanagers,
         "Returns an overview over all task managers."),
-    _ep("GET", "/taskmanagers/metrics", 200, _NI,
+    _ep("GET", "/taskmanagers/metrics", 200, metrics.aggregated_taskmanager_metrics,
         "Provides access to aggregated task manager metrics.", (
             _GET, _AGG,
             QueryParam("taskmanagers", parse_string, "Comma-separated list of 32-character "
                        "hexadecimal strings to select specific task managers."))),
     _ep("GET", "/taskmanagers/:taskmanagerid", 200, taskmanagers.taskmanager_details,
         "Returns details for a task manager."),
-    _ep("GET", "/taskmanagers/:taskmanagerid/logs", 200, _NI,
+    _ep("GET", "/taskmanagers/:taskmanagerid/logs", 200, logs.taskmanager_logs,
         "Returns the list of log files on a TaskManager."),
-    _ep("GET", "/taskmanagers/:taskmanagerid/metrics", 200, _NI,
+    _ep("GET", "/taskmanagers/:taskmanagerid/metrics", 200,
+        metrics.taskmanager_metrics,
         "Provides access to task manager metrics.", (_GET,)),
-    _ep("GET", "/taskmanagers/:taskmanagerid/thread-dump", 200, _NI,
+    _ep("GET", "/taskmanagers/:taskmanagerid/thread-dump", 200,
+        thread_dumps.taskmanager_thread_dump,
         "Returns the thread dump of the requested TaskManager."),
     # Beyond the spec: what the Flink dashboard also calls.
-    _ep("GET", "/jobmanager/log", 200, _NI, "Returns the JobManager's log file.",
+    _ep("GET", "/jobmanager/log", 200, logs.jobmanager_log, "Returns the JobManager's log file.",
         in_spec=False),
-    _ep("GET", "/jobmanager/stdout", 200, _NI, "Returns the JobManager's stdout file.",
+    _ep("GET", "/jobmanager/stdout", 200, logs.jobmanager_stdout, "Returns the JobManager's stdout file.",
         in_spec=False),
-    _ep("GET", "/jobmanager/logs/:logname", 200, _NI, "Returns one JobManager log file.",
+    _ep("GET", "/jobmanager/logs/:logname", 200, logs.jobmanager_log_file, "Returns one JobManager log file.",
         in_spec=False),
-    _ep("GET", "/jobmanager/thread-dump", 200, _NI, "Returns the JobManager's thread dump.",
+    _ep("GET", "/jobmanager/thread-dump", 200, thread_dumps.jobmanager_thread_dump, "Returns the JobManager's thread dump.",
         in_spec=False),
-    _ep("GET", "/taskmanagers/:taskmanagerid/log", 200, _NI, "Returns a TaskManager's log file.",
+    _ep("GET", "/taskmanagers/:taskmanagerid/log", 200, logs.taskmanager_log, "Returns a TaskManager's log file.",
         in_spec=False),
-    _ep("GET", "/taskmanagers/:taskmanagerid/stdout", 200, _NI,
+    _ep("GET", "/taskmanagers/:taskmanagerid/stdout", 200, logs.taskmanager_stdout,
         "Returns a TaskManager's stdout file.", in_spec=False),
-    _ep("GET", "/taskmanagers/:taskmanagerid/logs/:logname", 200, _NI,
+    _ep("GET", "/taskmanagers/:taskmanagerid/logs/:logname", 200,
+        logs.taskmanager_log_file,
         "Returns one TaskManager log file.", in_spec=False),
 )
 

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from headwater.rest.async_operations import OPERATIONS_KEY, AsyncOperations
 from headwater.rest.context import HandlerContext
 from headwater.rest.endpoints import ENDPOINTS, Endpoint
 from headwater.rest.errors import RestError, bad_request
@@ -134,6 +135,13 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
     app = web.Application(client_max_size=max_size)
     app[_CLUSTER_KEY] = cluster
     app[_TASKS_KEY] = set()
+    operations = AsyncOperations()
+    app[OPERATIONS_KEY] = operations
+
+    async def close_operations(_: web.Application) -> None:
+        await operations.close()
+
+    app.on_cleanup.append(close_operations)
     router = Router()
 
     async def dispatch(request: web.Request) -> web.StreamResponse:

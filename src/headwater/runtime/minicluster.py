@@ -225,7 +225,14 @@ class RemoteExecutor:
 
 
 def default_executor():
-    """The executor ``env.execute()`` uses when none was set explicitly."""
+    """The executor ``env.execute()`` uses when none was set explicitly (a plan-capturing
+    one in a job artifact's extraction process, see headwater.artifacts.executors)."""
+    from headwater.artifacts.executors import executor_from_env
+
+    return executor_from_env(_cluster_executor)
+
+
+def _cluster_executor():
     url = os.environ.get(JOBMANAGER_ENV)
     if url:
         return RemoteExecutor(url, detached=os.environ.get(DETACHED_ENV) == "1")

@@ -1,7 +1,8 @@
 """Measured figures of the current Python process and its host (psutil + gc).
 
 These stand in for the JVM figures Flink reports: the resident set size for heap use,
-the gc module's per-generation collection counts and the time spent in them.
+the gc module's per-generation collection counts and the time spent in them. The
+metric system (:mod:`headwater.runtime.metrics.system`) reads the same figures.
 """
 
 from __future__ import annotations
@@ -69,3 +70,26 @@ def process_figures() -> dict:
         ],
         "timestamp": int(time.time() * 1000),
     }
+
+
+def memory_info():
+    """psutil's memory figures of this process (rss, vms, shared on Linux...)."""
+    return _process.memory_info()
+
+
+def cpu_time_ns() -> int:
+    """CPU time (user + system) this process used so far, in nanoseconds."""
+    cpu = _process.cpu_times()
+    return int((cpu.user + cpu.system) * 1e9)
+
+
+def num_threads() -> int:
+    """OS threads of this process."""
+    return _process.num_threads()
+
+
+def gc_figures() -> list[tuple[str, int, int]]:
+    """(name, collections, milliseconds spent) per garbage-collector generation (the time
+    counts once :func:`install_gc_timer` ran)."""
+    return [(f"generation{i}", s.get("collections", 0), _gc_time_ns[i] // 1_000_000)
+            for i, s in enumerate(gc.get_stats())]

@@ -8,9 +8,11 @@ Field by field these follow Flink 1.12's handlers (``JobIdsWithStatusOverview``,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import pickle
 import re
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -321,8 +323,28 @@ def _parse_submit_request(raw: bytes | None) -> tuple[str, list[str], list[str]]
     return graph_file, jars, [a["fileName"] for a in artifacts]
 
 
+async def _save_job_files(ctx: HandlerContext, job_id: str, files: dict[str, bytes],
+                          jars: list[str], artifacts: list[str]) -> list[Path]:
+    """Keep a submission's jars and artifacts in ``<workdir>/job-files/<job id>/`` under
+    server-chosen names (see headwater.artifacts.job_files); 400 for an invalid jar."""
+    from headwater.artifacts.inspection import InvalidArtifact
+    from headwater.artifacts.job_files import save_job_files
+    from headwater.rest.handlers.jars import upload_dir
+
+    workdir = getattr(ctx.cluster, "workdir", None)
+    base = Path(workdir) / "job-files" if workdir else upload_dir(ctx.cluster).parent / "job-files"
+    try:
+        return await asyncio.to_thread(save_job_files, base, job_id, files, jars, artifacts)
+    except InvalidArtifact as exc:
+        raise RestError(400, f"Invalid jar or artifact file: {exc}") from exc
+    except FileExistsError as exc:
+        raise RestError(400, f"Job has already been submitted: {job_id}") from exc
+
+
 async def submit_job(ctx: HandlerContext) -> dict[str, Any]:
-    """POST /jobs: a multipart upload of the serialized JobGraph (never written to disk)."""
+    """POST /jobs: a multipart upload of the serialized JobGraph (kept in memory) plus
+    optional jars and distributed-cache artifacts (validated, stored by server-chosen
+    names)."""
     limit = int(ctx.cluster.configuration["rest.server.max-content-length"])
     request = ctx.request
     if request.content_length is not None and request.content_length > limit:
@@ -346,10 +368,14 @@ async def submit_job(ctx: HandlerContext) -> dict[str, Any]:
         job_graph = deserialize_job_graph(files[graph_file])
     except ValueError as exc:
         raise RestError(400, f"Failed to deserialize JobGraph: {exc}") from exc
+    stored = []
+    if jars or artifacts:
+        stored = await _save_job_files(ctx, job_graph.job_id, files, jars, artifacts)
     try:
         await ctx.cluster.submit_job(job_graph)
-    except ValueError as exc:
-        raise RestError(400, f"Job submission failed: {exc}") from exc
-    except RuntimeError as exc:
-        raise RestError(500, f"Job submission failed: {exc}") from exc
+    except (ValueError, RuntimeError) as exc:
+        for path in stored:  # the job was not accepted: keep none of its files
+            path.unlink(missing_ok=True)
+        status = 400 if isinstance(exc, ValueError) else 500
+        raise RestError(status, f"Job submission failed: {exc}") from exc
     return {"jobUrl": f"/jobs/{job_graph.job_id}"}

@@ -7,6 +7,7 @@ CREDIT payloads a ``!I`` count; REQUEST payloads msgpack.
 
 from __future__ import annotations
 
+import marshal
 import pickle
 import socket
 import struct
@@ -14,16 +15,26 @@ import struct
 HEADER = struct.Struct("!IB")
 CREDIT = struct.Struct("!I")
 
-DATA = 0
+DATA = 0  # a pickled batch
 EVENT = 1
 CREDIT_KIND = 2
 REQUEST = 3
 RESPONSE = 4
+DATA_MARSHAL = 5  # a batch of plain built-in values, marshalled (about twice as fast)
 
 
 def dumps(obj) -> bytes:
     """Serialize a batch or event."""
     return pickle.dumps(obj, protocol=5)
+
+
+def dumps_batch(batch: tuple) -> tuple[int, bytes]:
+    """Serialize ``(values, timestamps)``: marshal when every value is a plain built-in
+    (exact tuples, lists, dicts, str, bytes, numbers...), else pickle."""
+    try:
+        return DATA_MARSHAL, marshal.dumps(batch, 4)
+    except ValueError:
+        return DATA, pickle.dumps(batch, protocol=5)
 
 
 loads = pickle.loads

@@ -7,6 +7,8 @@ data buffer returns one credit to the channel's producer.
 
 from __future__ import annotations
 
+import marshal
+import pickle
 import queue
 import socket
 import threading
@@ -17,6 +19,9 @@ import msgspec
 from headwater.runtime.network import frames
 from headwater.runtime.network.events import ChannelError
 from headwater.runtime.network.partition import PartitionRegistry, TaskCancelled
+
+marshal_loads = marshal.loads
+pickle_loads = pickle.loads
 
 
 class LocalInputChannel:
@@ -104,8 +109,10 @@ class RemoteInputChannel:
             while True:
                 kind, payload = reader.read()
                 self.bytes_received += len(payload)
-                if kind == frames.DATA:
-                    q.put((idx, payload, None))  # unpickled by the task thread
+                if kind == frames.DATA_MARSHAL:
+                    q.put((idx, payload, marshal_loads))  # decoded by the task thread
+                elif kind == frames.DATA:
+                    q.put((idx, payload, pickle_loads))
                 elif kind == frames.EVENT:
                     event = frames.loads(payload)
                     q.put((idx, event, None))

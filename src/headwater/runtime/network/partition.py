@@ -90,9 +90,9 @@ class Subpartition:
             q, idx = self._local
             q.put((idx, values, timestamps))
             return 0
-        payload = frames.dumps((values, timestamps))
+        kind, payload = frames.dumps_batch((values, timestamps))
         with self._send_lock:
-            frames.send_frame(self._sock, frames.DATA, payload)
+            frames.send_frame(self._sock, kind, payload)
         return len(payload)
 
     def send_event(self, event) -> None:

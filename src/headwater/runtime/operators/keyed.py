@@ -17,10 +17,19 @@ from collections.abc import Mapping
 from itertools import repeat
 from typing import Any
 
-from headwater.api.functions import ProcessContext, RichFunction
+from headwater.api.functions import (
+    OnTimerContext,
+    ProcessContext,
+    RichFunction,
+    TimeDomain,
+    TimerService,
+)
 from headwater.api.key_selectors import specialize
 from headwater.runtime.operators.base import Timestamps
+from headwater.runtime.operators.side_outputs import split_side_outputs
 from headwater.runtime.operators.simple import UdfOperator
+from headwater.runtime.operators.timer_service import KeyedTimerService, TimersStateMixin
+from headwater.runtime.taskmanager.timers import now_ms
 
 _MISSING = object()
 
@@ -251,9 +260,48 @@ def _add(a, b):
     return a + b
 
 
-class KeyedProcessOperator(_KeyedMixin, UdfOperator):
+class _KeyedTimerService(TimerService):
+    """The ``ctx.timer_service()`` of a keyed process function: timers of the current
+    key, in the operator's :class:`KeyedTimerService`."""
+
+    def __init__(self, timers: KeyedTimerService, backend, now) -> None:
+        self._timers = timers
+        self._backend = backend
+        self.current_processing_time = now
+
+    def current_watermark(self) -> int:
+        """The operator's current watermark."""
+        return self._timers.current_watermark
+
+    def register_event_time_timer(self, timestamp: int) -> None:
+        """Call ``on_timer`` once the watermark reaches ``timestamp``."""
+        self._timers.register_event_time_timer(self._backend.current_key, None, int(timestamp))
+
+    def register_processing_time_timer(self, timestamp: int) -> None:
+        """Call ``on_timer`` once processing time reaches ``timestamp``."""
+        self._timers.register_processing_time_timer(self._backend.current_key, None,
+                                                    int(timestamp))
+
+    def delete_event_time_timer(self, timestamp: int) -> None:
+        """Forget the current key's event-time timer at ``timestamp``."""
+        self._timers.delete_event_time_timer(self._backend.current_key, None, int(timestamp))
+
+    def delete_processing_time_timer(self, timestamp: int) -> None:
+        """Forget the current key's processing-time timer at ``timestamp``."""
+        self._timers.delete_processing_time_timer(self._backend.current_key, None,
+                                                  int(timestamp))
+
+
+class KeyedProcessOperator(TimersStateMixin, _KeyedMixin, UdfOperator):
     """``KeyedProcessFunction.process_element(value, ctx)`` with the current key set on
-    the backend and on ``ctx`` (``ctx.get_current_key()``) and keyed state available."""
+    the backend and on ``ctx`` (``ctx.get_current_key()``), keyed state, timers
+    (``on_timer``) and side outputs (``yield output_tag, value``).
+
+    Event-time timers fire in ``process_watermark`` (their outputs carry the timer's
+    time); processing-time timers fire from the task's processing-time service and their
+    outputs (without timestamps, as in Flink) go down the chain through
+    ``ctx.emit_records``.
+    """
 
     method = "process_element"
     kind = "KeyedProcessFunction"
@@ -262,11 +310,25 @@ class KeyedProcessOperator(_KeyedMixin, UdfOperator):
         super().__init__(function)
         self._init_keyed(key_selector)
 
+    def setup(self, ctx) -> None:
+        """Attach the context and create the timer service (before any restore)."""
+        super().setup(ctx)
+        self.timers = KeyedTimerService(self._on_event_time, self._on_processing_time,
+                                        ctx.processing_time_service,
+                                        self._emit_processing_output)
+        self._timer_out: list = []
+        self._timer_ts: list = []
+
     def open(self) -> None:
         """Create the backend (if the task has none) before the function opens."""
         self.backend = self._backend()
         super().open()
-        self.process_ctx = ProcessContext()
+        pts = self.ctx.processing_time_service
+        now = pts.current_processing_time if pts is not None else now_ms
+        service = _KeyedTimerService(self.timers, self.backend, now)
+        self.process_ctx = ProcessContext(service)
+        self.timer_ctx = OnTimerContext(service)
+        self.on_timer = getattr(self.function, "on_timer", None)
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
         """Call process_element per record with its key set."""
@@ -286,7 +348,7 @@ class KeyedProcessOperator(_KeyedMixin, UdfOperator):
                 r = fn(v, ctx)
                 if r is not None:
                     extend(r)
-            return out, None
+            return split_side_outputs(out, None, self.ctx.emit_side_output)
         out_ts: list = []
         extend_ts = out_ts.extend
         for v, t in zip(values, timestamps, strict=True):
@@ -299,10 +361,57 @@ class KeyedProcessOperator(_KeyedMixin, UdfOperator):
                 n = len(out)
                 extend(r)
                 extend_ts(repeat(t, len(out) - n))
-        return out, out_ts
+        return split_side_outputs(out, out_ts, self.ctx.emit_side_output)
+
+    # -- timers -------------------------------------------------------------------------
+
+    def _fire(self, key: Any, time: int, domain: TimeDomain) -> None:
+        if self.on_timer is None:
+            return
+        self.backend.current_key = key
+        ctx = self.timer_ctx
+        ctx._key = key
+        ctx._timestamp = time
+        ctx._time_domain = domain
+        r = self.on_timer(time, ctx)
+        if r is not None:
+            out = self._timer_out
+            n = len(out)
+            out.extend(r)
+            self._timer_ts.extend(repeat(time, len(out) - n))
+
+    def _on_event_time(self, key: Any, namespace: Any, time: int) -> None:
+        self._fire(key, time, TimeDomain.EVENT_TIME)
+
+    def _on_processing_time(self, key: Any, namespace: Any, time: int) -> None:
+        self._fire(key, time, TimeDomain.PROCESSING_TIME)
+
+    def _take_timer_output(self, with_timestamps: bool) -> tuple[list, Timestamps]:
+        out, out_ts = self._timer_out, self._timer_ts
+        self._timer_out, self._timer_ts = [], []
+        if not out:
+            return [], None
+        return split_side_outputs(out, out_ts if with_timestamps else None,
+                                  self.ctx.emit_side_output)
+
+    def process_watermark(self, watermark: int) -> tuple[list, Timestamps]:
+        """Fire event-time timers up to ``watermark``; their outputs carry the timer
+        time as timestamp."""
+        self.timers.advance_watermark(watermark)
+        return self._take_timer_output(True)
+
+    def _emit_processing_output(self) -> None:
+        values, _ = self._take_timer_output(False)
+        if values:
+            emit = self.ctx.emit_records
+            if emit is None:
+                raise RuntimeError("this runtime cannot emit records from timers "
+                                   "(OperatorContext.emit_records is missing)")
+            emit(values, None)
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        for transient in ("backend", "process_ctx"):
+        for transient in ("backend", "process_ctx", "timer_ctx", "on_timer", "timers",
+                          "_timer_out", "_timer_ts"):
             state.pop(transient, None)
         return state

@@ -24,7 +24,9 @@ from headwater.api.functions import (
     SinkContext,
     resolve_function,
 )
-from headwater.runtime.operators.base import StreamOperator, Timestamps
+from headwater.runtime.operators.base import OperatorStateSnapshot, StreamOperator, Timestamps
+from headwater.runtime.operators.side_outputs import split_side_outputs
+from headwater.runtime.state.operator_state import FunctionStateBinding
 
 _from_iterable = chain.from_iterable
 
@@ -33,7 +35,9 @@ class UdfOperator(StreamOperator):
     """An operator around one user function: opens and closes it with the task.
 
     Subclasses name the function method they call per record (``method``) and a
-    description for error messages (``kind``).
+    description for error messages (``kind``). A function that is a
+    ``CheckpointedFunction`` gets its operator state restored before ``open`` and
+    snapshot at checkpoints; ``notify_checkpoint_complete``/``_aborted`` are forwarded.
     """
 
     method = ""
@@ -49,8 +53,34 @@ class UdfOperator(StreamOperator):
         """The function's RuntimeContext (created at open)."""
         return self._runtime_context
 
+    def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
+        """Restore the function's operator state (CheckpointedFunction) before ``open``."""
+        self._fn_state = FunctionStateBinding(getattr(self, "function", None),
+                                             getattr(self, "ctx", None))
+        self._fn_state.initialize(state)
+
+    def _function_state(self) -> FunctionStateBinding:
+        binding = getattr(self, "_fn_state", None)
+        if binding is None:
+            self.initialize_state(None)
+            binding = self._fn_state
+        return binding
+
+    def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot | None:
+        """The function's operator state (None unless it is a CheckpointedFunction)."""
+        return self._function_state().snapshot(checkpoint_id)
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Tell the function (if it listens) that a checkpoint is complete."""
+        self._function_state().notify_complete(checkpoint_id)
+
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        """Tell the function (if it listens) that a checkpoint was aborted."""
+        self._function_state().notify_aborted(checkpoint_id)
+
     def open(self) -> None:
         """Open the user function and bind its per-record method."""
+        self._function_state()  # initialize_state(None) unless the task restored state
         self._runtime_context = RuntimeContext(self.ctx)
         if isinstance(self.function, RichFunction):
             self.function.open(self._runtime_context)
@@ -63,7 +93,7 @@ class UdfOperator(StreamOperator):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        for transient in ("call", "ctx", "_runtime_context"):
+        for transient in ("call", "ctx", "_runtime_context", "_fn_state"):
             state.pop(transient, None)
         return state
 
@@ -119,7 +149,8 @@ class FilterOperator(UdfOperator):
 
 
 class ProcessOperator(UdfOperator):
-    """``ProcessFunction.process_element(value, ctx)``: yields (or returns) outputs."""
+    """``ProcessFunction.process_element(value, ctx)``: yields (or returns) outputs;
+    ``yield output_tag, value`` goes to a side output. Timers need a keyed stream."""
 
     method = "process_element"
     kind = "ProcessFunction"
@@ -141,7 +172,7 @@ class ProcessOperator(UdfOperator):
                 r = fn(v, ctx)
                 if r is not None:
                     extend(r)
-            return out, None
+            return split_side_outputs(out, None, self.ctx.emit_side_output)
         out_ts: list = []
         extend_ts = out_ts.extend
         for v, t in zip(values, timestamps, strict=True):
@@ -151,7 +182,12 @@ class ProcessOperator(UdfOperator):
                 n = len(out)
                 extend(r)
                 extend_ts(repeat(t, len(out) - n))
-        return out, out_ts
+        return split_side_outputs(out, out_ts, self.ctx.emit_side_output)
+
+    def process_watermark(self, watermark: int) -> tuple[list, Timestamps]:
+        """Remember the watermark for ``ctx.timer_service().current_watermark()``."""
+        self.process_ctx.timer_service().watermark = watermark
+        return [], None
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

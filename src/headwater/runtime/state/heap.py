@@ -8,6 +8,8 @@ operators with a fast path (keyed reduce, sum) use a table directly.
 Key groups are computed only when snapshotting: ``snapshot()`` returns
 ``{key_group: {state_name: {key: value}}}`` and ``restore()`` takes such dicts (from one or
 many subtasks, e.g. after rescaling) and keeps the key groups this backend owns.
+States whose descriptor enables TTL get the handles of :mod:`headwater.runtime.state.ttl`
+(values wrapped with timestamps); their expired entries are dropped from snapshots.
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from headwater.api.state import (
+    AggregatingState,
     ListState,
     MapState,
     ReducingState,
     StateDescriptor,
     ValueState,
 )
+from headwater.runtime.state.handles import make_handle
 from headwater.runtime.state.key_groups import (
     KeyGroupRange,
     assign_to_key_group,
     key_group_range_for_operator,
 )
+from headwater.runtime.state.ttl import drop_expired, processing_time_ms
 
 #: A snapshot: key group -> state name -> key -> value.
 KeyedSnapshot = dict[int, dict[str, dict[Any, Any]]]
@@ -48,6 +53,10 @@ class HeapKeyedStateBackend:
         self.tables: dict[str, dict[Any, Any]] = {}
         self._kinds: dict[str, str] = {}
         self._handles: dict[str, Any] = {}
+        #: State name -> TTL in ms, for states registered with TTL.
+        self._ttl: dict[str, int] = {}
+        #: Processing-time clock of TTL (ms); replaceable in tests.
+        self.ttl_clock = processing_time_ms
 
     def set_current_key(self, key: Any) -> None:
         """Select the key that state handles read and write."""
@@ -62,7 +71,7 @@ class HeapKeyedStateBackend:
         known = self._kinds.get(name)
         if known is None:
             self._kinds[name] = kind
-            self.tables[name] = {}
+            self.tables.setdefault(name, {})  # restore() may have filled it already
         elif known != kind:
             raise ValueError(f"state {name!r} is already registered as {known} state, "
                              f"not {kind} state")
@@ -76,10 +85,11 @@ class HeapKeyedStateBackend:
                 raise ValueError(f"state {descriptor.name!r} is already registered as "
                                  f"{handle.descriptor.kind} state")
             return handle
-        cls = _HANDLES.get(descriptor.kind)
-        if cls is None:
-            raise TypeError(f"unsupported state descriptor {type(descriptor).__name__}")
-        handle = cls(self, descriptor, self.get_table(descriptor.name, descriptor.kind))
+        handle = make_handle(self, descriptor, self.get_table(descriptor.name, descriptor.kind),
+                             _HANDLES)
+        ttl = descriptor.get_ttl_config()
+        if ttl is not None and ttl.is_enabled():
+            self._ttl[descriptor.name] = ttl.ttl
         self._handles[descriptor.name] = handle
         return handle
 
@@ -91,7 +101,8 @@ class HeapKeyedStateBackend:
 
     def snapshot(self) -> KeyedSnapshot:
         """All state grouped by key group. Values are references, not copies: serialize
-        the snapshot before processing continues."""
+        the snapshot before processing continues. Expired TTL entries are removed first."""
+        self._drop_expired()
         maxp = self.max_parallelism
         groups: dict[Any, int] = {}
         out: KeyedSnapshot = {}
@@ -102,6 +113,22 @@ class HeapKeyedStateBackend:
                     kg = groups[key] = assign_to_key_group(key, maxp)
                 out.setdefault(kg, {}).setdefault(name, {})[key] = value
         return out
+
+    def _drop_expired(self) -> None:
+        if not self._ttl:
+            return
+        now = self.ttl_clock()
+        for name, ttl in self._ttl.items():
+            table = self.tables.get(name)
+            if not table:
+                continue
+            kind = self._kinds[name]
+            for key, value in list(table.items()):
+                live = drop_expired(kind, value, ttl, now)
+                if live is None:
+                    del table[key]
+                elif live is not value:
+                    table[key] = live
 
     def restore(self, snapshots: Mapping[int, Mapping[str, Mapping[Any, Any]]]
                 | Iterable[Mapping[int, Mapping[str, Mapping[Any, Any]]]]) -> None:
@@ -125,6 +152,7 @@ class HeapKeyedStateBackend:
         self.tables.clear()
         self._kinds.clear()
         self._handles.clear()
+        self._ttl.clear()
 
 
 def create_keyed_backend(ctx) -> HeapKeyedStateBackend:
@@ -294,6 +322,35 @@ class HeapReducingState(ReducingState):
         self.table.pop(self.backend.current_key, None)
 
 
+class HeapAggregatingState(AggregatingState):
+    """AggregatingState over a heap table (the table holds accumulators)."""
+
+    __slots__ = ("backend", "descriptor", "table", "fn")
+
+    def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
+        self.backend = backend
+        self.descriptor = descriptor
+        self.table = table
+        self.fn = descriptor.agg_function
+
+    def get(self) -> Any:
+        """The aggregate of the current key, or None."""
+        acc = self.table.get(self.backend.current_key, _MISSING)
+        return None if acc is _MISSING else self.fn.get_result(acc)
+
+    def add(self, value: Any) -> None:
+        """Add a value into the current key's accumulator."""
+        key = self.backend.current_key
+        acc = self.table.get(key, _MISSING)
+        if acc is _MISSING:
+            acc = self.fn.create_accumulator()
+        self.table[key] = self.fn.add(value, acc)
+
+    def clear(self) -> None:
+        """Remove the current key's accumulator."""
+        self.table.pop(self.backend.current_key, None)
+
+
 _EMPTY: dict = {}
 _MISSING = object()
 _HANDLES = {
@@ -301,4 +358,5 @@ _HANDLES = {
     "list": HeapListState,
     "map": HeapMapState,
     "reducing": HeapReducingState,
+    "aggregating": HeapAggregatingState,
 }

@@ -390,7 +390,6 @@ class Task:
         push = self._push
         timers = self.timers
         timeout = self.buffer_timeout
-        loads = pickle.loads
         channel_marks = [MIN_WATERMARK] * len(channels)
         idle = [False] * len(channels)
         ended = [False] * len(channels)
@@ -422,11 +421,11 @@ class Task:
                     align.hold(idx, item, timestamps)
                     continue
             kind = type(item)
-            if kind is bytes:  # a remote buffer
+            if kind is bytes:  # a remote buffer; its decoder travels in the third slot
                 channels[idx].return_credit()
                 if align.active:
                     align.processed += len(item)
-                item, timestamps = loads(item)
+                item, timestamps = timestamps(item)
                 metrics.read_records += len(item)
                 push(0, item, timestamps)
             elif kind is list:  # a local buffer

@@ -29,6 +29,8 @@ from headwater.runtime.rpc.messages import (
     CancelTask,
     DeployTask,
     Heartbeat,
+    NotifyCheckpointAborted,
+    NotifyCheckpointComplete,
     RegisterTaskManager,
     RegistrationAck,
     RegistrationRejected,
@@ -37,6 +39,7 @@ from headwater.runtime.rpc.messages import (
     ShutdownTaskManager,
     TaskIOReport,
     TaskStateUpdate,
+    TriggerCheckpoint,
 )
 from headwater.runtime.taskmanager.task import Task
 
@@ -82,6 +85,7 @@ class TaskExecutor:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.heartbeat_interval = 1.0
         self._stopped: asyncio.Event | None = None
+        self.metric_registry = None
 
     async def run(self) -> None:
         """Register, then serve the JobManager until it goes away or says stop."""
@@ -100,6 +104,7 @@ class TaskExecutor:
             raise SystemExit(f"registration rejected: {answer.reason}")
         assert isinstance(answer, RegistrationAck)
         self.heartbeat_interval = answer.heartbeat_interval / 1000.0
+        self.metric_registry = query_service.start_taskmanager_metrics(answer.configuration)
         log.info("registered at JobManager %s:%s as %s", *self.jobmanager, self.resource_id)
         hb = asyncio.create_task(self._heartbeat_loop())
         try:
@@ -111,6 +116,11 @@ class TaskExecutor:
                     task = self.tasks.get(msg.attempt_id)
                     if task is not None:
                         task.cancel()
+                elif isinstance(msg, TriggerCheckpoint):
+                    self._in_thread(msg.attempt_id, "trigger_checkpoint", msg)
+                elif isinstance(msg, NotifyCheckpointComplete | NotifyCheckpointAborted):
+                    self._in_thread(msg.attempt_id, "notify_checkpoint", msg.checkpoint_id,
+                                    isinstance(msg, NotifyCheckpointComplete))
                 elif isinstance(msg, Request):
                     asyncio.create_task(self._answer(msg))
                 elif isinstance(msg, ShutdownTaskManager):
@@ -121,6 +131,25 @@ class TaskExecutor:
         finally:
             hb.cancel()
             await self._shutdown()
+
+    def send_threadsafe(self, message) -> None:
+        """Send a message to the JobManager from any thread."""
+        if self.loop is not None and self.conn is not None:
+            self.loop.call_soon_threadsafe(self.conn.send_nowait, message)
+
+    def _in_thread(self, attempt_id: str, method: str, *args) -> None:
+        """Call a task method in a worker thread (it may wait for the checkpoint lock)."""
+        task = self.tasks.get(attempt_id)
+        if task is None:
+            return
+
+        def call() -> None:
+            try:
+                getattr(task, method)(*args)
+            except Exception:  # noqa: BLE001 - a failing notification must not kill the TM
+                log.exception("%s of %s failed", method, task.name)
+
+        self.loop.run_in_executor(None, call)
 
     async def _answer(self, request: Request) -> None:
         """Run a request's handler (in a worker thread) and send the Response."""
@@ -140,7 +169,8 @@ class TaskExecutor:
         log.info("deploying %s (%d/%d) attempt %d", tdd.vertex_name, tdd.subtask_index + 1,
                  tdd.parallelism, tdd.attempt_number)
         try:
-            task = Task(tdd, self.registry, self.host, self.resource_id, self._on_task_state)
+            task = Task(tdd, self.registry, self.host, self.resource_id, self._on_task_state,
+                        self.send_threadsafe)
         except Exception as exc:  # noqa: BLE001
             import traceback
 
@@ -229,6 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     asyncio.run(executor.run())
 
+
+# Registers the RequestMetrics handler (the TaskManager's metric query service).
+from headwater.runtime.metrics import query_service  # noqa: E402
 
 # Registers the log, stdout and thread-dump request handlers (needs request_handler above).
 from headwater.runtime.taskmanager import diagnostics  # noqa: E402

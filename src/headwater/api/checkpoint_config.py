@@ -1,0 +1,186 @@
+"""Checkpointing settings of a job (PyFlink's ``CheckpointConfig``).
+
+    env.enable_checkpointing(10_000)                      # every 10 s, exactly once
+    config = env.get_checkpoint_config()
+    config.set_min_pause_between_checkpoints(5_000)
+    config.set_checkpoint_timeout(60_000)
+    config.enable_externalized_checkpoints(
+        ExternalizedCheckpointCleanup.RETAIN_ON_CANCELLATION)
+    config.set_checkpoint_storage_dir("file:///data/checkpoints")
+
+Every setting becomes a Flink configuration key of the job (``execution.checkpointing.*``,
+``state.checkpoints.dir``; durations in ms), which the JobManager reads with
+:meth:`headwater.runtime.checkpoint.config.CheckpointConfig.from_config`. Only settings
+that were made are written, so the cluster's configuration provides the rest.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class CheckpointingMode(enum.Enum):
+    """Consistency guarantee of checkpoints."""
+
+    EXACTLY_ONCE = 0
+    AT_LEAST_ONCE = 1
+
+
+class ExternalizedCheckpointCleanup(enum.Enum):
+    """What happens to a job's retained checkpoint when the job is cancelled."""
+
+    DELETE_ON_CANCELLATION = 0
+    RETAIN_ON_CANCELLATION = 1
+
+
+INTERVAL = "execution.checkpointing.interval"
+MODE = "execution.checkpointing.mode"
+TIMEOUT = "execution.checkpointing.timeout"
+MIN_PAUSE = "execution.checkpointing.min-pause"
+MAX_CONCURRENT = "execution.checkpointing.max-concurrent-checkpoints"
+TOLERABLE_FAILURES = "execution.checkpointing.tolerable-failed-checkpoints"
+EXTERNALIZED = "execution.checkpointing.externalized-checkpoint-retention"
+CHECKPOINTS_DIR = "state.checkpoints.dir"
+
+_DEFAULTS: dict[str, Any] = {
+    INTERVAL: -1,
+    MODE: "EXACTLY_ONCE",
+    TIMEOUT: 600_000,
+    MIN_PAUSE: 0,
+    MAX_CONCURRENT: 1,
+    TOLERABLE_FAILURES: 0,
+    EXTERNALIZED: None,
+    CHECKPOINTS_DIR: None,
+}
+
+
+def _ms(value: Any, what: str) -> int:
+    if hasattr(value, "total_seconds"):  # datetime.timedelta
+        return int(value.total_seconds() * 1000)
+    from headwater.api.time import to_millis
+
+    return to_millis(value, what)
+
+
+class CheckpointConfig:
+    """The checkpoint settings of one environment; changes write Flink config keys."""
+
+    def __init__(self) -> None:
+        #: The settings made so far, as Flink configuration keys.
+        self.settings: dict[str, Any] = {}
+
+    def _get(self, key: str) -> Any:
+        return self.settings.get(key, _DEFAULTS[key])
+
+    def to_configuration(self) -> dict[str, Any]:
+        """The settings made, as Flink configuration keys (a copy)."""
+        return dict(self.settings)
+
+    # -- interval and mode --------------------------------------------------------------
+
+    def is_checkpointing_enabled(self) -> bool:
+        """Whether an interval is set."""
+        return self._get(INTERVAL) > 0
+
+    def set_checkpoint_interval(self, checkpoint_interval: Any) -> CheckpointConfig:
+        """Trigger a checkpoint every ``checkpoint_interval`` ms (at least 10, as Flink)."""
+        ms = _ms(checkpoint_interval, "checkpoint interval")
+        if ms < 10:
+            raise ValueError("Checkpoint interval must be larger than or equal to 10 ms")
+        self.settings[INTERVAL] = ms
+        return self
+
+    def get_checkpoint_interval(self) -> int:
+        """The interval in ms (-1 when disabled)."""
+        return self._get(INTERVAL)
+
+    def set_checkpointing_mode(self, checkpointing_mode: CheckpointingMode) -> CheckpointConfig:
+        """EXACTLY_ONCE (aligned barriers) or AT_LEAST_ONCE."""
+        self.settings[MODE] = CheckpointingMode(checkpointing_mode).name
+        return self
+
+    def get_checkpointing_mode(self) -> CheckpointingMode:
+        """The checkpointing mode."""
+        return CheckpointingMode[self._get(MODE)]
+
+    # -- limits -------------------------------------------------------------------------
+
+    def set_checkpoint_timeout(self, checkpoint_timeout: Any) -> CheckpointConfig:
+        """Abort a checkpoint that is not complete after this many ms."""
+        ms = _ms(checkpoint_timeout, "checkpoint timeout")
+        if ms < 1:
+            raise ValueError("Checkpoint timeout must be larger than zero")
+        self.settings[TIMEOUT] = ms
+        return self
+
+    def get_checkpoint_timeout(self) -> int:
+        """The timeout in ms."""
+        return self._get(TIMEOUT)
+
+    def set_min_pause_between_checkpoints(self, min_pause_between_checkpoints: Any
+                                          ) -> CheckpointConfig:
+        """Least time in ms between the end of one checkpoint and the start of the next."""
+        ms = _ms(min_pause_between_checkpoints, "minimum pause")
+        if ms < 0:
+            raise ValueError("Pause value must be zero or positive")
+        self.settings[MIN_PAUSE] = ms
+        return self
+
+    def get_min_pause_between_checkpoints(self) -> int:
+        """The minimum pause in ms."""
+        return self._get(MIN_PAUSE)
+
+    def set_max_concurrent_checkpoints(self, max_concurrent_checkpoints: int
+                                       ) -> CheckpointConfig:
+        """How many checkpoints may be in progress at once."""
+        if int(max_concurrent_checkpoints) < 1:
+            raise ValueError("The maximum number of concurrent attempts must be at least 1.")
+        self.settings[MAX_CONCURRENT] = int(max_concurrent_checkpoints)
+        return self
+
+    def get_max_concurrent_checkpoints(self) -> int:
+        """The maximum number of concurrent checkpoints."""
+        return self._get(MAX_CONCURRENT)
+
+    def set_tolerable_checkpoint_failure_number(self, tolerable_checkpoint_failure_number: int
+                                                ) -> CheckpointConfig:
+        """How many consecutive checkpoint failures the job survives."""
+        if int(tolerable_checkpoint_failure_number) < 0:
+            raise ValueError("The tolerable failure checkpoint number must be non-negative.")
+        self.settings[TOLERABLE_FAILURES] = int(tolerable_checkpoint_failure_number)
+        return self
+
+    def get_tolerable_checkpoint_failure_number(self) -> int:
+        """The tolerable number of checkpoint failures."""
+        return self._get(TOLERABLE_FAILURES)
+
+    # -- retention and storage ----------------------------------------------------------
+
+    def enable_externalized_checkpoints(self, cleanup_mode: ExternalizedCheckpointCleanup
+                                        ) -> CheckpointConfig:
+        """Keep the latest checkpoint when the job ends (and on cancel if RETAIN)."""
+        self.settings[EXTERNALIZED] = ExternalizedCheckpointCleanup(cleanup_mode).name
+        return self
+
+    def is_externalized_checkpoints_enabled(self) -> bool:
+        """Whether checkpoints are externalized."""
+        return self._get(EXTERNALIZED) is not None
+
+    def get_externalized_checkpoint_cleanup(self) -> ExternalizedCheckpointCleanup | None:
+        """The cleanup mode of externalized checkpoints, or None."""
+        value = self._get(EXTERNALIZED)
+        return None if value is None else ExternalizedCheckpointCleanup[value]
+
+    def set_checkpoint_storage_dir(self, checkpoint_path: str) -> CheckpointConfig:
+        """Where checkpoints are written (a directory or URL every process can reach)."""
+        if not str(checkpoint_path):
+            raise ValueError("checkpoint storage path must not be empty")
+        self.settings[CHECKPOINTS_DIR] = str(checkpoint_path)
+        return self
+
+    set_checkpoint_storage = set_checkpoint_storage_dir
+
+    def get_checkpoint_storage_dir(self) -> str | None:
+        """The checkpoint directory, or None (the cluster's)."""
+        return self._get(CHECKPOINTS_DIR)

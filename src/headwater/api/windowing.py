@@ -1,0 +1,695 @@
+"""Windows: assigners that put records into windows, triggers that decide when a window
+is evaluated, and the window types themselves (Flink's names, snake_case).
+
+    from headwater.api import Time, TumblingEventTimeWindows
+
+    (events.key_by(lambda e: e[0])
+        .window(TumblingEventTimeWindows.of(Time.seconds(10)))
+        .reduce(lambda a, b: (a[0], a[1] + b[1]))
+        .print())
+
+Event-time windows fire when the watermark passes their end (``EventTimeTrigger``),
+processing-time windows when the wall clock does (``ProcessingTimeTrigger``); each
+assigner brings that default trigger, ``WindowedStream.trigger`` replaces it. A window
+is a half-open interval ``[start, end)``; results carry ``window.max_timestamp()``
+(``end - 1``) as their timestamp.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+from headwater.api.state import ReducingStateDescriptor, StateDescriptor
+from headwater.api.time import to_millis
+
+MAX_TIMESTAMP = 2**63 - 1
+
+
+# -- windows ------------------------------------------------------------------------------
+
+
+class TimeWindow(NamedTuple):
+    """The time interval ``[start, end)`` in milliseconds."""
+
+    start: int
+    end: int
+
+    def max_timestamp(self) -> int:
+        """The largest timestamp inside the window (``end - 1``)."""
+        return self.end - 1
+
+    def intersects(self, other: TimeWindow) -> bool:
+        """Whether the windows overlap or touch (Flink merges touching sessions)."""
+        return self.start <= other.end and self.end >= other.start
+
+    def cover(self, other: TimeWindow) -> TimeWindow:
+        """The smallest window containing both."""
+        return TimeWindow(min(self.start, other.start), max(self.end, other.end))
+
+    @staticmethod
+    def get_window_start_with_offset(timestamp: int, offset: int, window_size: int) -> int:
+        """Start of the window of size ``window_size`` (aligned to ``offset``) that
+        contains ``timestamp``."""
+        return timestamp - (timestamp - offset) % window_size
+
+    @staticmethod
+    def merge_windows(windows: Iterable[TimeWindow], callback: Any) -> None:
+        """Merge overlapping windows: ``callback.merge(to_be_merged, merge_result)`` for
+        every group of more than one window."""
+        current: TimeWindow | None = None
+        members: list[TimeWindow] = []
+        merged: list[tuple[TimeWindow, list[TimeWindow]]] = []
+        for candidate in sorted(windows):
+            if current is None:
+                current, members = candidate, [candidate]
+            elif current.intersects(candidate):
+                current = current.cover(candidate)
+                members.append(candidate)
+            else:
+                merged.append((current, members))
+                current, members = candidate, [candidate]
+        if current is not None:
+            merged.append((current, members))
+        for result, group in merged:
+            if len(group) > 1:
+                callback.merge(group, result)
+
+    def __repr__(self) -> str:
+        return f"TimeWindow(start={self.start}, end={self.end})"
+
+
+class GlobalWindow:
+    """The one window of GlobalWindows: all records of a key, never ending."""
+
+    _instance: GlobalWindow | None = None
+
+    def __new__(cls) -> GlobalWindow:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    @staticmethod
+    def get() -> GlobalWindow:
+        """The singleton."""
+        return GlobalWindow()
+
+    def max_timestamp(self) -> int:
+        """Long.MAX_VALUE."""
+        return MAX_TIMESTAMP
+
+    def __reduce__(self):
+        return (GlobalWindow, ())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GlobalWindow)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "GlobalWindow"
+
+
+# -- triggers -----------------------------------------------------------------------------
+
+
+class TriggerResult(enum.Enum):
+    """What a trigger decides for a window: evaluate it (fire) and/or drop its contents
+    (purge)."""
+
+    CONTINUE = (False, False)
+    FIRE_AND_PURGE = (True, True)
+    FIRE = (True, False)
+    PURGE = (False, True)
+
+    def is_fire(self) -> bool:
+        """Whether the window is evaluated."""
+        return self.value[0]
+
+    def is_purge(self) -> bool:
+        """Whether the window's contents are dropped."""
+        return self.value[1]
+
+
+class TriggerContext:
+    """What a trigger may do for the current key and window (provided by the window
+    operator)."""
+
+    def get_current_processing_time(self) -> int:
+        """Wall-clock milliseconds."""
+        raise NotImplementedError
+
+    def get_current_watermark(self) -> int:
+        """The operator's watermark."""
+        raise NotImplementedError
+
+    def register_processing_time_timer(self, time: int) -> None:
+        """Call ``on_processing_time`` at wall-clock ``time``."""
+        raise NotImplementedError
+
+    def register_event_time_timer(self, time: int) -> None:
+        """Call ``on_event_time`` when the watermark reaches ``time``."""
+        raise NotImplementedError
+
+    def delete_processing_time_timer(self, time: int) -> None:
+        """Forget a processing-time timer."""
+        raise NotImplementedError
+
+    def delete_event_time_timer(self, time: int) -> None:
+        """Forget an event-time timer."""
+        raise NotImplementedError
+
+    def get_partitioned_state(self, state_descriptor: StateDescriptor) -> Any:
+        """State of the trigger scoped to the current key and window."""
+        raise NotImplementedError
+
+    def merge_partitioned_state(self, state_descriptor: StateDescriptor) -> None:
+        """In ``on_merge``: fold the state of the merged windows into the new one."""
+        raise NotImplementedError
+
+
+class Trigger:
+    """Decides when a window fires. Each ``on_*`` returns a :class:`TriggerResult`."""
+
+    #: Optimization hint: ``on_element`` neither depends on the element nor on the
+    #: window's contents, so the window operator may call it once per window and batch
+    #: (as for the built-in time triggers).
+    element_agnostic = False
+
+    def on_element(self, element: Any, timestamp: int | None, window: Any,
+                   ctx: TriggerContext) -> TriggerResult:
+        """A record was added to ``window``."""
+        raise NotImplementedError
+
+    def on_processing_time(self, time: int, window: Any, ctx: TriggerContext
+                           ) -> TriggerResult:
+        """A processing-time timer of the window fired."""
+        raise NotImplementedError
+
+    def on_event_time(self, time: int, window: Any, ctx: TriggerContext) -> TriggerResult:
+        """An event-time timer of the window fired."""
+        raise NotImplementedError
+
+    def can_merge(self) -> bool:
+        """Whether the trigger supports merging (session) windows."""
+        return False
+
+    def on_merge(self, window: Any, ctx: TriggerContext) -> None:
+        """Windows were merged into ``window``: re-register timers, merge state."""
+        raise RuntimeError("This trigger does not support merging.")
+
+    def clear(self, window: Any, ctx: TriggerContext) -> None:
+        """The window is purged for good: delete its timers and state."""
+
+    def __repr__(self) -> str:
+        return type(self).__name__
+
+
+class EventTimeTrigger(Trigger):
+    """Fires once the watermark passes the window's end (and again for every late record
+    within the allowed lateness)."""
+
+    element_agnostic = True
+
+    @staticmethod
+    def create() -> EventTimeTrigger:
+        """The trigger."""
+        return EventTimeTrigger()
+
+    def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
+        """Fire at once for a window the watermark already passed, else set a timer."""
+        if window.max_timestamp() <= ctx.get_current_watermark():
+            return TriggerResult.FIRE
+        ctx.register_event_time_timer(window.max_timestamp())
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time, window, ctx) -> TriggerResult:
+        """Fire at the window's end."""
+        return TriggerResult.FIRE if time == window.max_timestamp() else TriggerResult.CONTINUE
+
+    def on_processing_time(self, time, window, ctx) -> TriggerResult:
+        """Ignored."""
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        """Supports session windows."""
+        return True
+
+    def on_merge(self, window, ctx) -> None:
+        """Set the timer of the merged window."""
+        if window.max_timestamp() > ctx.get_current_watermark():
+            ctx.register_event_time_timer(window.max_timestamp())
+
+    def clear(self, window, ctx) -> None:
+        """Delete the timer."""
+        ctx.delete_event_time_timer(window.max_timestamp())
+
+
+class ProcessingTimeTrigger(Trigger):
+    """Fires when the wall clock passes the window's end."""
+
+    element_agnostic = True
+
+    @staticmethod
+    def create() -> ProcessingTimeTrigger:
+        """The trigger."""
+        return ProcessingTimeTrigger()
+
+    def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
+        """Set a timer at the window's end."""
+        ctx.register_processing_time_timer(window.max_timestamp())
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time, window, ctx) -> TriggerResult:
+        """Ignored."""
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time, window, ctx) -> TriggerResult:
+        """Fire."""
+        return TriggerResult.FIRE
+
+    def can_merge(self) -> bool:
+        """Supports session windows."""
+        return True
+
+    def on_merge(self, window, ctx) -> None:
+        """Set the timer of the merged window."""
+        if window.max_timestamp() > ctx.get_current_processing_time():
+            ctx.register_processing_time_timer(window.max_timestamp())
+
+    def clear(self, window, ctx) -> None:
+        """Delete the timer."""
+        ctx.delete_processing_time_timer(window.max_timestamp())
+
+
+def _sum(a: int, b: int) -> int:
+    return a + b
+
+
+class CountTrigger(Trigger):
+    """Fires every ``count`` records of a window."""
+
+    def __init__(self, count: int) -> None:
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self.count = count
+        self.state_desc = ReducingStateDescriptor("count", _sum)
+
+    @staticmethod
+    def of(count: int) -> CountTrigger:
+        """Fire every ``count`` records."""
+        return CountTrigger(int(count))
+
+    def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
+        """Count; fire (and reset) at ``count``."""
+        state = ctx.get_partitioned_state(self.state_desc)
+        state.add(1)
+        if state.get() >= self.count:
+            state.clear()
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time, window, ctx) -> TriggerResult:
+        """Ignored."""
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time, window, ctx) -> TriggerResult:
+        """Ignored."""
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        """Counts of merged windows add up."""
+        return True
+
+    def on_merge(self, window, ctx) -> None:
+        """Add up the counts."""
+        ctx.merge_partitioned_state(self.state_desc)
+
+    def clear(self, window, ctx) -> None:
+        """Drop the count."""
+        ctx.get_partitioned_state(self.state_desc).clear()
+
+    def __repr__(self) -> str:
+        return f"CountTrigger({self.count})"
+
+
+class PurgingTrigger(Trigger):
+    """Wraps a trigger and purges the window whenever it fires."""
+
+    def __init__(self, nested: Trigger) -> None:
+        self.nested = nested
+        self.element_agnostic = nested.element_agnostic
+
+    @staticmethod
+    def of(nested_trigger: Trigger) -> PurgingTrigger:
+        """Purge on every firing of ``nested_trigger``."""
+        return PurgingTrigger(nested_trigger)
+
+    @staticmethod
+    def _purging(result: TriggerResult) -> TriggerResult:
+        return TriggerResult.FIRE_AND_PURGE if result.is_fire() else result
+
+    def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
+        """The nested result, purging when it fires."""
+        return self._purging(self.nested.on_element(element, timestamp, window, ctx))
+
+    def on_event_time(self, time, window, ctx) -> TriggerResult:
+        """The nested result, purging when it fires."""
+        return self._purging(self.nested.on_event_time(time, window, ctx))
+
+    def on_processing_time(self, time, window, ctx) -> TriggerResult:
+        """The nested result, purging when it fires."""
+        return self._purging(self.nested.on_processing_time(time, window, ctx))
+
+    def can_merge(self) -> bool:
+        """As the nested trigger."""
+        return self.nested.can_merge()
+
+    def on_merge(self, window, ctx) -> None:
+        """As the nested trigger."""
+        self.nested.on_merge(window, ctx)
+
+    def clear(self, window, ctx) -> None:
+        """As the nested trigger."""
+        self.nested.clear(window, ctx)
+
+    def __repr__(self) -> str:
+        return f"PurgingTrigger({self.nested!r})"
+
+
+class NeverTrigger(Trigger):
+    """Never fires (the default of GlobalWindows: set a trigger of your own)."""
+
+    def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
+        """Continue."""
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time, window, ctx) -> TriggerResult:
+        """Continue."""
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time, window, ctx) -> TriggerResult:
+        """Continue."""
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        """Nothing to merge."""
+        return True
+
+    def on_merge(self, window, ctx) -> None:
+        """Nothing to do."""
+
+
+# -- assigners ----------------------------------------------------------------------------
+
+
+class WindowAssignerContext:
+    """What an assigner may ask while assigning (provided by the window operator)."""
+
+    def get_current_processing_time(self) -> int:
+        """Wall-clock milliseconds."""
+        raise NotImplementedError
+
+
+class WindowAssigner:
+    """Puts a record into zero or more windows."""
+
+    def assign_windows(self, element: Any, timestamp: int | None,
+                       context: WindowAssignerContext) -> list:
+        """The windows of one record."""
+        raise NotImplementedError
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """The trigger used unless ``WindowedStream.trigger`` sets another."""
+        raise NotImplementedError
+
+    def is_event_time(self) -> bool:
+        """Whether windows are based on event time."""
+        raise NotImplementedError
+
+
+class MergingWindowAssigner(WindowAssigner):
+    """An assigner whose windows merge (sessions)."""
+
+    def merge_windows(self, windows: Iterable[Any], callback: Any) -> None:
+        """Report groups of windows to merge: ``callback.merge(to_be_merged, result)``."""
+        raise NotImplementedError
+
+
+_NO_TIMESTAMP = ("Record has Long.MIN_VALUE timestamp (= no timestamp marker). Is the time "
+                 "characteristic set to 'ProcessingTime', or did you forget to call "
+                 "'DataStream.assign_timestamps_and_watermarks(...)'?")
+
+
+def _check_tumbling(name: str, size: int, offset: int) -> None:
+    if size <= 0 or abs(offset) >= size:
+        raise ValueError(f"{name} parameters must satisfy abs(offset) < size")
+
+
+def _check_sliding(name: str, size: int, slide: int, offset: int) -> None:
+    if size <= 0 or slide <= 0 or abs(offset) >= slide:
+        raise ValueError(f"{name} parameters must satisfy abs(offset) < slide and size > 0")
+
+
+class _Tumbling(WindowAssigner):
+    """Fixed-size, non-overlapping windows aligned to ``offset``."""
+
+    def __init__(self, size: int, offset: int = 0) -> None:
+        _check_tumbling(type(self).__name__, size, offset)
+        self.size = size
+        self.offset = offset
+
+    def _assign(self, timestamp: int) -> list[TimeWindow]:
+        start = timestamp - (timestamp - self.offset) % self.size
+        return [TimeWindow(start, start + self.size)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.size})"
+
+
+class TumblingEventTimeWindows(_Tumbling):
+    """Fixed-size, non-overlapping event-time windows::
+
+        TumblingEventTimeWindows.of(Time.minutes(1))        # [0, 60000), [60000, ...
+        TumblingEventTimeWindows.of(Time.hours(1), Time.minutes(15))   # hh:15 to hh+1:15
+    """
+
+    @staticmethod
+    def of(size: Any, offset: Any = 0) -> TumblingEventTimeWindows:
+        """Windows of ``size`` (Time or ms), shifted by ``offset``."""
+        return TumblingEventTimeWindows(to_millis(size, "size"), to_millis(offset, "offset"))
+
+    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
+        """The window containing the record's timestamp."""
+        if timestamp is None:
+            raise RuntimeError(_NO_TIMESTAMP)
+        return self._assign(timestamp)
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """EventTimeTrigger."""
+        return EventTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        """True."""
+        return True
+
+
+class TumblingProcessingTimeWindows(_Tumbling):
+    """Fixed-size, non-overlapping windows of the wall clock."""
+
+    @staticmethod
+    def of(size: Any, offset: Any = 0) -> TumblingProcessingTimeWindows:
+        """Windows of ``size`` (Time or ms), shifted by ``offset``."""
+        return TumblingProcessingTimeWindows(to_millis(size, "size"),
+                                             to_millis(offset, "offset"))
+
+    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
+        """The window containing the current processing time."""
+        return self._assign(context.get_current_processing_time())
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """ProcessingTimeTrigger."""
+        return ProcessingTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        """False."""
+        return False
+
+
+class _Sliding(WindowAssigner):
+    """Windows of ``size`` starting every ``slide``: a record is in size/slide windows."""
+
+    def __init__(self, size: int, slide: int, offset: int = 0) -> None:
+        _check_sliding(type(self).__name__, size, slide, offset)
+        self.size = size
+        self.slide = slide
+        self.offset = offset
+
+    def _assign(self, timestamp: int) -> list[TimeWindow]:
+        size, slide = self.size, self.slide
+        last_start = timestamp - (timestamp - self.offset) % slide
+        return [TimeWindow(start, start + size)
+                for start in range(last_start, timestamp - size, -slide)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.size}, {self.slide})"
+
+
+class SlidingEventTimeWindows(_Sliding):
+    """Overlapping event-time windows::
+
+        SlidingEventTimeWindows.of(Time.seconds(10), Time.seconds(5))
+    """
+
+    @staticmethod
+    def of(size: Any, slide: Any, offset: Any = 0) -> SlidingEventTimeWindows:
+        """Windows of ``size`` every ``slide`` (Time or ms), shifted by ``offset``."""
+        return SlidingEventTimeWindows(to_millis(size, "size"), to_millis(slide, "slide"),
+                                       to_millis(offset, "offset"))
+
+    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
+        """Every window containing the record's timestamp, latest first."""
+        if timestamp is None:
+            raise RuntimeError(_NO_TIMESTAMP)
+        return self._assign(timestamp)
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """EventTimeTrigger."""
+        return EventTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        """True."""
+        return True
+
+
+class SlidingProcessingTimeWindows(_Sliding):
+    """Overlapping windows of the wall clock."""
+
+    @staticmethod
+    def of(size: Any, slide: Any, offset: Any = 0) -> SlidingProcessingTimeWindows:
+        """Windows of ``size`` every ``slide`` (Time or ms), shifted by ``offset``."""
+        return SlidingProcessingTimeWindows(to_millis(size, "size"),
+                                            to_millis(slide, "slide"),
+                                            to_millis(offset, "offset"))
+
+    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
+        """Every window containing the current processing time."""
+        return self._assign(context.get_current_processing_time())
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """ProcessingTimeTrigger."""
+        return ProcessingTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        """False."""
+        return False
+
+
+class _Sessions(MergingWindowAssigner):
+    """A window ``[t, t + gap)`` per record; overlapping (or touching) windows merge."""
+
+    def __init__(self, gap: int | None = None,
+                 gap_extractor: Callable[[Any], Any] | None = None) -> None:
+        if gap is not None and gap <= 0:
+            raise ValueError(f"{type(self).__name__} parameters must satisfy 0 < size")
+        self.gap = gap
+        self.gap_extractor = gap_extractor
+
+    def _session(self, element: Any, timestamp: int) -> list[TimeWindow]:
+        gap = self.gap
+        if gap is None:
+            gap = to_millis(self.gap_extractor(element), "session gap")
+            if gap <= 0:
+                raise ValueError("Dynamic session time gap must satisfy 0 < gap")
+        return [TimeWindow(timestamp, timestamp + gap)]
+
+    def merge_windows(self, windows, callback) -> None:
+        """Merge overlapping sessions."""
+        TimeWindow.merge_windows(windows, callback)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.gap})"
+
+
+class EventTimeSessionWindows(_Sessions):
+    """Sessions of event time: a key's records closer than ``gap`` share a window::
+
+        EventTimeSessionWindows.with_gap(Time.minutes(30))
+    """
+
+    @staticmethod
+    def with_gap(size: Any) -> EventTimeSessionWindows:
+        """Sessions separated by at least ``size`` (Time or ms) of inactivity."""
+        return EventTimeSessionWindows(to_millis(size, "gap"))
+
+    @staticmethod
+    def with_dynamic_gap(extractor: Callable[[Any], Any]) -> EventTimeSessionWindows:
+        """The gap of each record is ``extractor(record)`` (Time or ms)."""
+        return EventTimeSessionWindows(None, extractor)
+
+    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
+        """``[timestamp, timestamp + gap)``."""
+        if timestamp is None:
+            raise RuntimeError(_NO_TIMESTAMP)
+        return self._session(element, timestamp)
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """EventTimeTrigger."""
+        return EventTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        """True."""
+        return True
+
+
+class ProcessingTimeSessionWindows(_Sessions):
+    """Sessions of the wall clock."""
+
+    @staticmethod
+    def with_gap(size: Any) -> ProcessingTimeSessionWindows:
+        """Sessions separated by at least ``size`` (Time or ms) of inactivity."""
+        return ProcessingTimeSessionWindows(to_millis(size, "gap"))
+
+    @staticmethod
+    def with_dynamic_gap(extractor: Callable[[Any], Any]) -> ProcessingTimeSessionWindows:
+        """The gap of each record is ``extractor(record)`` (Time or ms)."""
+        return ProcessingTimeSessionWindows(None, extractor)
+
+    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
+        """``[now, now + gap)``."""
+        return self._session(element, context.get_current_processing_time())
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """ProcessingTimeTrigger."""
+        return ProcessingTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        """False."""
+        return False
+
+
+class GlobalWindows(WindowAssigner):
+    """One window per key holding all its records; fires only with a custom trigger
+    (``count_window`` uses ``PurgingTrigger.of(CountTrigger.of(n))``)."""
+
+    @staticmethod
+    def create() -> GlobalWindows:
+        """The assigner."""
+        return GlobalWindows()
+
+    def assign_windows(self, element, timestamp, context) -> list[GlobalWindow]:
+        """The global window."""
+        return [GlobalWindow()]
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """NeverTrigger."""
+        return NeverTrigger()
+
+    def is_event_time(self) -> bool:
+        """False."""
+        return False
+
+    def __repr__(self) -> str:
+        return "GlobalWindows()"

@@ -1,0 +1,480 @@
+"""Files: a resumable text-line source and an exactly-once row-format file sink.
+
+Source (Flink's ``FileSource`` with a text-line format)::
+
+    lines = env.from_source(FileSource.for_path("/data/in"), None, "lines")
+    lines = env.read_text_file("/data/in/part-0")          # the same, named like Flink
+
+A path is a file or a directory (read recursively; names starting with "." or "_" are
+skipped, as Flink's default filter does). Files are dealt out round-robin among the
+subtasks, in name order. Each subtask checkpoints its remaining splits ``(path, byte
+offset)`` as "split" operator state, so a restored job, also at another parallelism,
+reads every line exactly once. Lines are decoded with an ASCII-compatible charset
+(default UTF-8); "\\n", "\\r\\n" and a missing final newline all end a line.
+
+Sink (Flink's ``FileSink``/``StreamingFileSink`` in row format)::
+
+    stream.sink_to(FileSink.for_row_format("/data/out", encoder=str).build())
+
+Each subtask writes ``encoder(record)`` plus a newline into a hidden in-progress part file
+``.part-<subtask>-<n>.inprogress``. At a checkpoint it flushes, fsyncs and renames the file
+to ``.part-<subtask>-<n>.pending`` and records it in its state; when the checkpoint is
+complete (``notify_checkpoint_complete``) the pending files of it and of earlier
+checkpoints are committed: renamed to their final name ``part-<subtask>-<n>``. After a
+restore, the pending files recorded in the restored state are committed (their checkpoint
+completed) and every other hidden file of the subtask is deleted (written after that
+checkpoint, its records come again). Readers of the directory see only committed parts,
+so the committed output of a job that failed and recovered equals that of a clean run.
+
+Deviation from Flink 1.12: at the end of a bounded input the sink commits everything it
+wrote (Flink leaves the last files pending without a final checkpoint). Without
+checkpointing, an unbounded job therefore never commits, as in Flink. One sink per
+directory: a sink deletes the hidden files of its subtasks that it does not know.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from headwater.runtime.operators.base import (
+    OperatorStateSnapshot,
+    SourceOperator,
+    SourceOutput,
+    StreamOperator,
+    Timestamps,
+)
+
+log = logging.getLogger(__name__)
+
+#: Bytes read from a file per step of the source.
+READ_BLOCK = 64 * 1024
+
+
+def _local_path(path: str | os.PathLike) -> str:
+    text = os.fspath(path)
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    return text
+
+
+def _visible(name: str) -> bool:
+    return not (name.startswith(".") or name.startswith("_"))
+
+
+def list_files(paths: Iterable[str]) -> list[str]:
+    """The files under ``paths`` (files themselves, directories recursively), sorted,
+    without hidden names."""
+    out: list[str] = []
+    for path in paths:
+        path = _local_path(path)
+        if os.path.isdir(path):
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if _visible(d))
+                out.extend(os.path.join(root, f) for f in sorted(files) if _visible(f))
+        elif os.path.exists(path):
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"File source path {path!r} does not exist")
+    return out
+
+
+# -- source -------------------------------------------------------------------------------
+
+
+class StreamFormat:
+    """How a file's bytes become records (PyFlink's ``StreamFormat``): text lines."""
+
+    def __init__(self, charset: str = "UTF-8") -> None:
+        "".encode(charset)  # fail early on an unknown charset
+        self.charset = charset
+
+    @staticmethod
+    def text_line_format(charset_name: str = "UTF-8") -> StreamFormat:
+        """One record per line, decoded with ``charset_name`` (ASCII-compatible)."""
+        return StreamFormat(charset_name)
+
+
+class FileSource:
+    """A bounded source of the text lines of files and directories."""
+
+    def __init__(self, paths: list[str], stream_format: StreamFormat | None = None) -> None:
+        if not paths:
+            raise ValueError("a FileSource needs at least one path")
+        self.paths = [_local_path(p) for p in paths]
+        self.format = stream_format or StreamFormat()
+
+    @staticmethod
+    def for_path(*paths: str | os.PathLike, charset: str = "UTF-8") -> FileSource:
+        """Lines of the given files or directories."""
+        return FileSource([os.fspath(p) for p in paths], StreamFormat(charset))
+
+    @staticmethod
+    def for_record_stream_format(stream_format: StreamFormat, *paths: str | os.PathLike
+                                 ) -> FileSource:
+        """PyFlink's spelling: records of ``stream_format`` from ``paths``."""
+        return FileSource([os.fspath(p) for p in paths], stream_format)
+
+    def build(self) -> FileSource:
+        """This source (builder compatibility)."""
+        return self
+
+    def create_operator(self) -> FileSourceOperator:
+        """The source operator the environment adds to the job."""
+        return FileSourceOperator(self.paths, self.format.charset)
+
+
+class FileSourceOperator(SourceOperator):
+    """Reads the lines of its splits; checkpoints ``(path, byte offset)`` per split."""
+
+    state_name = "file-source-splits"
+
+    def __init__(self, paths: list[str], charset: str = "UTF-8") -> None:
+        self.paths = list(paths)
+        self.charset = charset
+        self._cancelled = False
+        self._splits: list[list[Any]] | None = None
+
+    def initial_splits(self) -> list[list[Any]]:
+        """This subtask's files (round-robin over all files), each from offset 0."""
+        files = list_files(self.paths)
+        i, p = self.ctx.subtask_index, self.ctx.parallelism
+        return [[f, 0] for f in files[i::p]]
+
+    def _positions(self) -> list[list[Any]]:
+        if self._splits is None:
+            self._splits = self.initial_splits()
+        return self._splits
+
+    def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
+        """Resume the restored splits (None: read everything from the start)."""
+        entry = state.get(self.state_name) if state else None
+        self._splits = None if entry is None else [[p, int(o)] for p, o in entry[1]]
+
+    def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot:
+        """The unfinished splits as "split" list state ``(path, offset)``."""
+        return {self.state_name: ("split", [(p, o) for p, o in self._positions()])}
+
+    def _decode(self, data: bytes) -> list[str]:
+        text = data.decode(self.charset)
+        lines = text.split("\n")
+        if "\r" in text:
+            lines = [x[:-1] if x.endswith("\r") else x for x in lines]
+        return lines
+
+    def run(self, output: SourceOutput) -> None:
+        """Read every split to its end, one block of lines per ``collect_batch``."""
+        lock = getattr(output, "lock", None)
+        if lock is None:
+            import threading
+
+            lock = threading.RLock()
+        splits = self._positions()
+        while splits:
+            split = splits[0]
+            with open(split[0], "rb") as f:
+                f.seek(split[1])
+                pending = b""
+                while True:
+                    if self._cancelled or output.cancelled:
+                        return
+                    block = f.read(READ_BLOCK)
+                    if not block:
+                        with lock:
+                            if pending:
+                                output.collect_batch(self._decode(pending))
+                                split[1] += len(pending)
+                            splits.pop(0)
+                        break
+                    data = pending + block if pending else block
+                    cut = data.rfind(b"\n")
+                    if cut < 0:
+                        pending = data
+                        continue
+                    pending = data[cut + 1:]
+                    with lock:
+                        output.collect_batch(self._decode(data[:cut]))
+                        split[1] += cut + 1
+
+    def cancel(self) -> None:
+        """Stop after the current block."""
+        self._cancelled = True
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("ctx", None)
+        state["_splits"] = None
+        return state
+
+
+# -- sink ---------------------------------------------------------------------------------
+
+
+class Encoder:
+    """Turns a record into the text (or bytes) of one line (PyFlink's ``Encoder``)."""
+
+    @staticmethod
+    def simple_string_encoder(charset_name: str = "UTF-8") -> Callable[[Any], str]:
+        """``str(record)``, as Flink's SimpleStringEncoder."""
+        return str
+
+
+class OutputFileConfig:
+    """Part file names: ``<prefix>-<subtask>-<counter><suffix>`` (defaults "part", "")."""
+
+    def __init__(self, part_prefix: str = "part", part_suffix: str = "") -> None:
+        if not part_prefix or "/" in part_prefix or "/" in part_suffix:
+            raise ValueError("part prefix and suffix must be plain file name parts")
+        self.part_prefix = part_prefix
+        self.part_suffix = part_suffix
+
+    @staticmethod
+    def builder() -> OutputFileConfig:
+        """A config to refine with ``with_part_prefix``/``with_part_suffix``."""
+        return OutputFileConfig()
+
+    def with_part_prefix(self, prefix: str) -> OutputFileConfig:
+        """Set the prefix."""
+        return OutputFileConfig(prefix, self.part_suffix)
+
+    def with_part_suffix(self, suffix: str) -> OutputFileConfig:
+        """Set the suffix."""
+        return OutputFileConfig(self.part_prefix, suffix)
+
+    def build(self) -> OutputFileConfig:
+        """This config."""
+        return self
+
+
+class FileSink:
+    """An exactly-once sink writing part files into a directory (row format)."""
+
+    def __init__(self, base_path: str | os.PathLike, encoder: Any = str) -> None:
+        encode = encoder if callable(encoder) else getattr(encoder, "encode", None)
+        if not callable(encode):
+            raise TypeError("encoder must be a callable record -> str/bytes or have an "
+                            "encode(record) method")
+        self.base_path = _local_path(base_path)
+        self.encoder = encode
+        self.output_file_config = OutputFileConfig()
+        self.max_part_size: int | None = None
+
+    @staticmethod
+    def for_row_format(base_path: str | os.PathLike, encoder: Any = str) -> FileSink:
+        """A sink writing one line ``encoder(record)`` per record under ``base_path``."""
+        return FileSink(base_path, encoder)
+
+    def with_output_file_config(self, config: OutputFileConfig) -> FileSink:
+        """Part file name prefix and suffix."""
+        self.output_file_config = config
+        return self
+
+    def with_max_part_size(self, max_bytes: int) -> FileSink:
+        """Roll to a new part file once one reaches ``max_bytes`` (it is committed with
+        the next checkpoint). Default: roll at checkpoints only."""
+        if int(max_bytes) <= 0:
+            raise ValueError("max part size must be positive")
+        self.max_part_size = int(max_bytes)
+        return self
+
+    def build(self) -> FileSink:
+        """This sink (builder compatibility)."""
+        return self
+
+    def create_operator(self) -> FileSinkOperator:
+        """The sink operator the stream adds to the job."""
+        cfg = self.output_file_config
+        return FileSinkOperator(self.base_path, self.encoder, cfg.part_prefix,
+                                cfg.part_suffix, self.max_part_size)
+
+
+class FileSinkOperator(StreamOperator):
+    """The two-phase commit of :class:`FileSink` for one subtask (see the module doc)."""
+
+    PENDING = "file-sink-pending"
+    COUNTERS = "file-sink-counters"
+
+    def __init__(self, base_path: str, encoder: Callable[[Any], Any], prefix: str = "part",
+                 suffix: str = "", max_part_size: int | None = None) -> None:
+        self.base_path = base_path
+        self.encoder = encoder
+        self.prefix = prefix
+        self.suffix = suffix
+        self.max_part_size = max_part_size
+        self._file: Any = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._file = None
+        self._current: int | None = None  # counter of the in-progress file
+        self._written = 0
+        self._counter = 0
+        #: Pending files: [subtask, counter, checkpoint id or None (rolled, not yet
+        #: part of a checkpoint)].
+        self._pending: list[list[Any]] = []
+        self._initialized = False
+
+    # -- names --------------------------------------------------------------------------
+
+    def final_name(self, subtask: int, n: int) -> str:
+        """The committed name of part ``n`` of ``subtask``."""
+        return f"{self.prefix}-{subtask}-{n}{self.suffix}"
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.base_path, name)
+
+    def _in_progress(self, subtask: int, n: int) -> str:
+        return self._path(f".{self.final_name(subtask, n)}.inprogress")
+
+    def _pending_path(self, subtask: int, n: int) -> str:
+        return self._path(f".{self.final_name(subtask, n)}.pending")
+
+    def _parse(self, name: str) -> tuple[int, int, str] | None:
+        """(subtask, counter, "final"|"inprogress"|"pending") of one of our file names."""
+        m = re.fullmatch(rf"(\.)?{re.escape(self.prefix)}-(\d+)-(\d+){re.escape(self.suffix)}"
+                         r"(?:\.(inprogress|pending))?", name)
+        if m is None or bool(m.group(1)) != bool(m.group(4)):
+            return None
+        return int(m.group(2)), int(m.group(3)), m.group(4) or "final"
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
+        """Commit the restored pending files this subtask owns, delete its other hidden
+        files, and continue the part counter."""
+        self._reset()
+        self._initialized = True
+        os.makedirs(self.base_path, exist_ok=True)
+        me, p = self.ctx.subtask_index, self.ctx.parallelism
+        pending = state.get(self.PENDING) if state else None
+        counters = state.get(self.COUNTERS) if state else None
+        # old subtask s belongs to new subtask s % p (at unchanged parallelism: itself)
+        for s, n, _ in (pending[1] if pending else ()):
+            if s % p == me:
+                self._commit(s, n)
+        counter = max((c for s, c in (counters[1] if counters else ()) if s == me), default=0)
+        for name in os.listdir(self.base_path):
+            parsed = self._parse(name)
+            if parsed is None:
+                continue
+            s, n, kind = parsed
+            if kind != "final" and s % p == me:
+                log.info("file sink: deleting %s (written after the restored checkpoint)",
+                         name)
+                os.remove(self._path(name))
+            elif s == me:
+                counter = max(counter, n + 1)
+        self._counter = counter
+        _fsync_dir(self.base_path)
+
+    def open(self) -> None:
+        """Prepare the directory (fresh start unless the task restored state)."""
+        if not self._initialized:
+            self.initialize_state(None)
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Append the records to the in-progress part file."""
+        if not values:
+            return [], None
+        parts = list(map(self.encoder, values))
+        if isinstance(parts[0], str):
+            data = ("\n".join(parts) + "\n").encode("utf-8")
+        else:
+            data = b"\n".join(parts) + b"\n"
+        if self._file is None:
+            self._current = self._counter
+            self._counter += 1
+            self._file = open(self._in_progress(self.ctx.subtask_index, self._current), "wb")
+            self._written = 0
+        self._file.write(data)
+        self._written += len(data)
+        if self.max_part_size is not None and self._written >= self.max_part_size:
+            self._roll()
+        return [], None
+
+    def _roll(self) -> None:
+        """Close the in-progress file durably and make it pending."""
+        f, self._file = self._file, None
+        if f is None:
+            return
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        me = self.ctx.subtask_index
+        os.replace(self._in_progress(me, self._current), self._pending_path(me, self._current))
+        self._pending.append([me, self._current, None])
+        self._current = None
+
+    def _commit(self, subtask: int, n: int) -> None:
+        src = self._pending_path(subtask, n)
+        dst = self._path(self.final_name(subtask, n))
+        if os.path.exists(src):
+            os.replace(src, dst)
+        elif not os.path.exists(dst):
+            log.warning("file sink: pending part file %s is missing; its records are lost",
+                        src)
+
+    def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot:
+        """Make the in-progress file pending for ``checkpoint_id``; the state lists every
+        uncommitted pending file and the part counter."""
+        self._roll()
+        for entry in self._pending:
+            if entry[2] is None:
+                entry[2] = checkpoint_id
+        _fsync_dir(self.base_path)
+        me = self.ctx.subtask_index
+        return {self.PENDING: ("union", [tuple(e) for e in self._pending]),
+                self.COUNTERS: ("union", [(me, self._counter)])}
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Commit the pending files of checkpoints up to ``checkpoint_id``."""
+        keep = []
+        for entry in self._pending:
+            s, n, cid = entry
+            if cid is not None and cid <= checkpoint_id:
+                self._commit(s, n)
+            else:
+                keep.append(entry)
+        if len(keep) != len(self._pending):
+            self._pending = keep
+            _fsync_dir(self.base_path)
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """Bounded input done: commit everything written (see the module doc)."""
+        self._roll()
+        for s, n, _ in self._pending:
+            self._commit(s, n)
+        self._pending = []
+        _fsync_dir(self.base_path)
+        return [], None
+
+    def close(self) -> None:
+        """Close the in-progress file (it stays hidden; a restore deletes it)."""
+        f, self._file = self._file, None
+        if f is not None:
+            f.close()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("ctx", None)
+        state["_file"] = None
+        state["_pending"] = []
+        state["_initialized"] = False
+        return state
+
+
+def _fsync_dir(path: str) -> None:
+    """Make renames in ``path`` durable (best effort; not every OS supports it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
