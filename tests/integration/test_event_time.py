@@ -94,7 +94,9 @@ def test_out_of_order_tumbling_windows_are_exact(mini_cluster):
     events = out_of_order_events()
     env = new_env(2)
     env.get_config().set_auto_watermark_interval(20)
-    source = env.add_source(Paced(events), "events").set_parallelism(1)
+    # a longer pause halfway lets periodic watermarks reach the windows mid-stream
+    source = env.add_source(Paced(events, pauses_after={len(events) // 2: 0.5}),
+                            "events").set_parallelism(1)
     stream = source.rebalance().assign_timestamps_and_watermarks(by_event_time(40))
     windows = (stream.key_by(lambda e: e[0])
                .window(TumblingEventTimeWindows.of(Time.milliseconds(100))))

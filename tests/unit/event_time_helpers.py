@@ -51,8 +51,8 @@ class Harness:
     its return values (watermarks, side outputs, timer records)."""
 
     def __init__(self, op, keyed: bool = True, now: int = 0, max_parallelism: int = 128,
-                 parallelism: int = 1, subtask: int = 0, state=None, keyed_state=None
-                 ) -> None:
+                 parallelism: int = 1, subtask: int = 0, state=None, keyed_state=None,
+                 backend: str = "heap") -> None:
         self.clock = ManualClock(now)
         self.watermarks: list[int] = []
         self.side: dict[str, list] = {}
@@ -65,8 +65,15 @@ class Harness:
             max_parallelism=max_parallelism, attempt_number=0,
             processing_time_service=self.clock, emit_watermark=self.watermarks.append,
             emit_side_output=self._side, emit_records=self._records)
-        if keyed:
+        if keyed and backend == "heap":
             ctx.keyed_state_backend = create_keyed_backend(ctx)
+        elif keyed:
+            from headwater.runtime.state.key_groups import key_group_range_for_operator
+            from headwater.runtime.state.rocksdb import RocksDBKeyedStateBackend
+
+            ctx.keyed_state_backend = RocksDBKeyedStateBackend(
+                max_parallelism,
+                key_group_range_for_operator(max_parallelism, parallelism, subtask))
         self.op = pickle.loads(cloudpickle.dumps(op))  # shipped like the task ships it
         self.op.setup(ctx)
         self.op.initialize_state(state)  # the task's order: setup, restore, open

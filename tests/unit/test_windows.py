@@ -429,3 +429,44 @@ def test_records_without_timestamps_fail_event_time_windows():
     h = Harness(reduce_op(TumblingEventTimeWindows.of(10)))
     with pytest.raises(RuntimeError, match="timestamp"):
         h.batch([("a", 1)], None)
+
+
+# -- backends that serialize (RocksDB): every change must be written back ------------------
+
+
+def _scenarios(backend: str) -> list:
+    """Outputs of several window setups on one backend."""
+    results = []
+    rng = random.Random(5)
+    events = [(f"k{rng.randrange(4)}", rng.randrange(10), t + rng.randrange(-60, 1))
+              for t in range(0, 600, 2)]
+    late = OutputTag("late")
+    setups = [
+        reduce_op(TumblingEventTimeWindows.of(50), allowed_lateness=10, late_data_tag=late),
+        list_op(SlidingEventTimeWindows.of(50, 20)),
+        list_op(EventTimeSessionWindows.with_gap(7)),
+        reduce_op(EventTimeSessionWindows.with_gap(5), trigger=CountTrigger.of(3)),
+        reduce_op(TumblingEventTimeWindows.of(40), trigger=PurgingTrigger.of(
+            CountTrigger.of(4))),
+    ]
+    for op in setups:
+        h = Harness(op, backend=backend)
+        out = []
+        for i in range(0, len(events), 25):
+            chunk = events[i:i + 25]
+            out += h.batch([(k, v) for k, v, _ in chunk], [t for _, _, t in chunk])[0]
+            out += h.watermark(max(t for _, _, t in chunk) - 15)[0]
+        out += h.watermark(MAX)[0]
+        results.append((sorted(map(repr, out)), sorted(map(repr, h.side.get("late", [])))))
+    h = Harness(reduce_op(TumblingProcessingTimeWindows.of(10)), now=3, backend=backend)
+    for t in range(3, 40, 4):
+        h.advance(t)
+        h.batch([("a", t), ("b", 1)])
+    h.advance(100)
+    results.append(sorted(map(repr, h.emitted)))
+    return results
+
+
+def test_rocksdb_backend_gives_the_same_results():
+    pytest.importorskip("rocksdict")
+    assert _scenarios("rocksdb") == _scenarios("heap")

@@ -12,6 +12,11 @@ being processed::
             n = (self.count.value() or 0) + 1
             self.count.update(n)
             yield ctx.get_current_key(), n
+
+Kinds: ValueState, ListState, MapState, ReducingState (a ReduceFunction combines values)
+and AggregatingState (an AggregateFunction's accumulator). Any descriptor can let its
+entries expire: ``descriptor.enable_time_to_live(StateTtlConfig...)`` (see
+:mod:`headwater.api.state_ttl`).
 """
 
 from __future__ import annotations

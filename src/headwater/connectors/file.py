@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -166,38 +167,51 @@ class FileSourceOperator(SourceOperator):
         return lines
 
     def run(self, output: SourceOutput) -> None:
-        """Read every split to its end, one block of lines per ``collect_batch``."""
-        lock = getattr(output, "lock", None)
-        if lock is None:
-            import threading
+        """Read every split to its end, a chunk of lines per ``collect_batch`` (the chunk
+        size adapts so that the checkpoint lock is never held long)."""
+        from headwater.runtime.operators.sources import ChunkSizer, _checkpoint_lock
 
-            lock = threading.RLock()
+        lock = _checkpoint_lock(output)
+        sizer = ChunkSizer()
+        clock = time.perf_counter
         splits = self._positions()
         while splits:
             split = splits[0]
             with open(split[0], "rb") as f:
                 f.seek(split[1])
-                pending = b""
+                buf = b""
+                pos = 0  # buf[pos:] is not emitted yet; it starts at file offset split[1]
                 while True:
                     if self._cancelled or output.cancelled:
                         return
-                    block = f.read(READ_BLOCK)
-                    if not block:
-                        with lock:
-                            if pending:
-                                output.collect_batch(self._decode(pending))
-                                split[1] += len(pending)
+                    end = buf.find(b"\n", pos)
+                    if end < 0:
+                        block = f.read(READ_BLOCK)
+                        if block:
+                            buf = buf[pos:] + block
+                            pos = 0
+                            continue
+                        with lock:  # end of file: the last line may lack its newline
+                            rest = buf[pos:]
+                            if rest:
+                                output.collect_batch(self._decode(rest))
+                                split[1] += len(rest)
                             splits.pop(0)
                         break
-                    data = pending + block if pending else block
-                    cut = data.rfind(b"\n")
-                    if cut < 0:
-                        pending = data
-                        continue
-                    pending = data[cut + 1:]
+                    count, limit = 1, sizer.size
+                    while count < limit:
+                        nxt = buf.find(b"\n", end + 1)
+                        if nxt < 0:
+                            break
+                        end = nxt
+                        count += 1
+                    t0 = clock()
                     with lock:
-                        output.collect_batch(self._decode(data[:cut]))
-                        split[1] += cut + 1
+                        output.collect_batch(self._decode(buf[pos:end]))
+                        split[1] += end + 1 - pos
+                    pos = end + 1
+                    sizer.observe(count, clock() - t0)
+                    sizer.pause()
 
     def cancel(self) -> None:
         """Stop after the current block."""

@@ -229,7 +229,8 @@ class CheckpointCoordinator:
         """A subtask declined: the checkpoint fails."""
         pending = self.pending.get(msg.checkpoint_id)
         if pending is not None:
-            self._fail(pending, f"Checkpoint was declined ({msg.reason})", count=True)
+            self._fail(pending, f"Checkpoint was declined ({msg.reason})",
+                       count=not msg.task_not_ready)
 
     def _expire(self, checkpoint_id: int) -> None:
         pending = self.pending.get(checkpoint_id)

@@ -46,6 +46,9 @@ class OperatorContext:
     emit_watermark: Any = None
     #: ``emit_side_output(tag_id, values, timestamps)``: records for a side output.
     emit_side_output: Any = None
+    #: ``emit_watermark_status(idle)``: this subtask's output became idle (excluded from
+    #: downstream watermark minimums) or active again.
+    emit_watermark_status: Any = None
     #: ``emit_records(values, timestamps)``: records this operator produces outside
     #: ``process_batch`` (processing-time timers), pushed down the rest of the chain.
     emit_records: Any = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +32,33 @@ CHUNK = 1024
 #: Pieces a built-in source splits its remaining work into when it snapshots, so that a
 #: restore at a higher parallelism can spread the work over more subtasks.
 SNAPSHOT_PIECES = 8
+
+
+class ChunkSizer:
+    """Records per ``collect_batch``, adapted so that one batch holds the checkpoint lock
+    for about ``target`` seconds: a chunk runs through the whole chain under the lock, so
+    with slow operators smaller chunks keep checkpoints (and latency) prompt, while fast
+    chains keep the full ``CHUNK``."""
+
+    def __init__(self, maximum: int | None = None, target: float = 0.01) -> None:
+        self.maximum = maximum or CHUNK
+        self.target = target
+        self.size = self.maximum
+
+    def observe(self, records: int, seconds: float) -> None:
+        """A chunk of ``records`` took ``seconds``: choose the next size."""
+        if records <= 0:
+            return
+        if seconds <= 0:
+            ideal = self.maximum
+        else:
+            ideal = int(self.target * records / seconds)
+        self.size = max(1, min(self.maximum, ideal, self.size * 2))
+
+    @staticmethod
+    def pause() -> None:
+        """Between chunks, outside the lock: let a waiting checkpoint take the lock."""
+        time.sleep(0)
 
 
 def _checkpoint_lock(output: SourceOutput) -> Any:
@@ -100,18 +128,23 @@ class _RangeSource(SourceOperator):
         """Emit the remaining ranges in chunks."""
         lock = _checkpoint_lock(output)
         ranges = self._positions()
+        sizer = ChunkSizer()
+        clock = time.perf_counter
         while ranges:
             if self._cancelled or output.cancelled:
                 return
+            t0 = clock()
             with lock:
                 r = ranges[0]
                 start, stop, step = r
                 if start >= stop:
                     ranges.pop(0)
                     continue
-                end = min(stop, start + CHUNK * step)
+                end = min(stop, start + sizer.size * step)
                 output.collect_batch(self.values(start, end, step))
                 r[0] = end
+            sizer.observe(-(-(end - start) // step), clock() - t0)
+            sizer.pause()
 
     def cancel(self) -> None:
         """Stop after the current chunk."""

@@ -167,6 +167,15 @@ class ListContents:
         return acc
 
 
+def _put(table: Any, key: Any, entry: dict) -> None:
+    """Write a per-key dict back to its state table (dropped when empty). Tables of
+    backends that serialize (RocksDB) hand out copies, so every change is written back."""
+    if entry:
+        table[key] = entry
+    else:
+        table.pop(key, None)
+
+
 # -- window functions ---------------------------------------------------------------------
 
 
@@ -274,11 +283,13 @@ class _WindowScopedState:
         self.reduce_function = getattr(descriptor, "reduce_function", None)
 
     def _map(self, create: bool = False) -> dict | None:
-        table = self.ctx.op.trigger_state
-        m = table.get(self.ctx.key)
+        m = self.ctx.op.trigger_state.get(self.ctx.key)
         if m is None and create:
-            m = table[self.ctx.key] = {}
+            m = {}
         return m
+
+    def _store(self, m: dict) -> None:
+        _put(self.ctx.op.trigger_state, self.ctx.key, m)
 
     def _get(self, window: Any = None) -> Any:
         m = self._map()
@@ -300,7 +311,9 @@ class _WindowScopedState:
         if value is None:
             self.clear()
         else:
-            self._map(True)[(self.ctx.window, self.name)] = value
+            m = self._map(True)
+            m[(self.ctx.window, self.name)] = value
+            self._store(m)
 
     def add(self, value: Any) -> None:
         """ReducingState: combine a value in (ListState: append)."""
@@ -313,14 +326,13 @@ class _WindowScopedState:
             m[k] = [value]
         else:
             cur.append(value)
+        self._store(m)
 
     def clear(self) -> None:
         """Remove the value."""
         m = self._map()
-        if m is not None:
-            m.pop((self.ctx.window, self.name), None)
-            if not m:
-                del self.ctx.op.trigger_state[self.ctx.key]
+        if m is not None and m.pop((self.ctx.window, self.name), _MISSING) is not _MISSING:
+            self._store(m)
 
 
 class _TriggerContext(TriggerContext):
@@ -391,6 +403,7 @@ class _TriggerContext(TriggerContext):
                 merged = state.reduce_function(cur, merged) if state.reduce_function \
                     else cur + merged
             m[(self.window, state.name)] = merged
+        state._store(m)
 
 
 class _AssignerContext(WindowAssignerContext):
@@ -552,7 +565,7 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
 
     def _fire(self, key: Any, window: Any, state_window: Any, win_map: dict | None,
               result: TriggerResult) -> dict | None:
-        """Act on a trigger result; returns the (possibly removed) window map."""
+        """Act on a trigger result on ``win_map`` (the caller writes it back)."""
         if win_map is None:
             return None
         if result.value[0]:  # fire
@@ -561,9 +574,6 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
                 self._emit(key, window, acc)
         if result.value[1]:  # purge
             win_map.pop(state_window, None)
-            if not win_map:
-                self.window_contents.pop(key, None)
-                return None
         return win_map
 
     # -- records ------------------------------------------------------------------------
@@ -645,7 +655,7 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
             tctx.key, tctx.window = key, window
             win_map = table.get(key)
             if win_map is None:
-                win_map = table[key] = {}
+                win_map = {}
             result = None
             if agnostic:
                 i0 = idx[0]
@@ -654,17 +664,17 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
                 if result is _CONTINUE:
                     win_map[window] = contents.add_all(win_map.get(window, _MISSING),
                                                        list(map(values.__getitem__, idx)))
+                    table[key] = win_map
                     self._register_cleanup_timer(key, window)
                     continue
             for j, i in enumerate(idx):
-                if win_map is None:
-                    win_map = table[key] = {}
                 win_map[window] = contents.add_all(win_map.get(window, _MISSING), [values[i]])
                 if result is None or j > 0:
                     result = trigger.on_element(values[i], None if timestamps is None
                                                 else timestamps[i], window, tctx)
                 if result is not _CONTINUE:
-                    win_map = self._fire(key, window, window, win_map, result)
+                    self._fire(key, window, window, win_map, result)
+            _put(table, key, win_map)
             self._register_cleanup_timer(key, window)
         if late_groups:
             self._late_records(values, timestamps, groups, late_groups, wm)
@@ -697,7 +707,7 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
             tctx.key = key
             mapping = self.merging_sets.get(key)
             if mapping is None:
-                mapping = self.merging_sets[key] = {}
+                mapping = {}
             skipped = True
             for w in assign(v, t, actx):
                 actual = self._add_window(key, mapping, w)
@@ -706,18 +716,18 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
                     continue
                 skipped = False
                 state_window = mapping[actual]
-                win_map = table.get(key)
+                win_map = table.get(key)  # after the merge, which wrote it back
                 if win_map is None:
-                    win_map = table[key] = {}
+                    win_map = {}
                 win_map[state_window] = contents.add_all(win_map.get(state_window, _MISSING),
                                                          [v])
                 tctx.window = actual
                 result = trigger.on_element(v, t, actual, tctx)
                 if result is not _CONTINUE:
                     self._fire(key, actual, state_window, win_map, result)
+                _put(table, key, win_map)
                 self._register_cleanup_timer(key, actual)
-            if not mapping:
-                del self.merging_sets[key]
+            _put(self.merging_sets, key, mapping)
             if skipped and self.event_time and t + self.allowed_lateness <= \
                     self.timers.current_watermark:
                 late_idx.append(i)
@@ -796,6 +806,7 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
             target = src if target is _MISSING else self.contents.merge(target, src)
         if target is not _MISSING:
             win_map[state_window] = target
+        _put(self.window_contents, key, win_map)
 
     # -- timers -------------------------------------------------------------------------
 
@@ -815,24 +826,28 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
         else:
             result = self.trigger.on_processing_time(time, window, tctx)
         win_map = self.window_contents.get(key)
+        changed = False
         if result is not _CONTINUE:
-            win_map = self._fire(key, window, state_window, win_map, result)
+            self._fire(key, window, state_window, win_map, result)
+            changed = result.value[1]
         if event_time == self.event_time and self._cleanup_time(window) == time:
-            self._clear_all_state(key, window, state_window, win_map, mapping)
+            self._clear_all_state(window, state_window, win_map, mapping)
+            changed = True
+            if mapping is not None:
+                _put(self.merging_sets, key, mapping)
+        if changed and win_map is not None:
+            _put(self.window_contents, key, win_map)
 
-    def _clear_all_state(self, key: Any, window: Any, state_window: Any,
-                         win_map: dict | None, mapping: dict | None) -> None:
+    def _clear_all_state(self, window: Any, state_window: Any, win_map: dict | None,
+                         mapping: dict | None) -> None:
+        """The window is gone for good (the caller writes the dicts back)."""
         if win_map is not None:
             win_map.pop(state_window, None)
-            if not win_map:
-                self.window_contents.pop(key, None)
         self.trigger_ctx.window = window
         self.trigger.clear(window, self.trigger_ctx)
         self.window_function.clear(window)
         if mapping is not None:
             mapping.pop(window, None)
-            if not mapping:
-                self.merging_sets.pop(key, None)
 
     def _on_event_time(self, key: Any, window: Any, time: int) -> None:
         self._on_timer(key, window, time, True)

@@ -94,6 +94,9 @@ class DeclineCheckpoint(Message):
     attempt_id: str
     checkpoint_id: int
     reason: str
+    #: True when the task is finishing or not yet running: like Flink's
+    #: NOT_ALL_REQUIRED_TASKS_RUNNING, this does not count as a checkpoint failure.
+    task_not_ready: bool = False
 
 
 # --- JobManager -> TaskManager -------------------------------------------------------

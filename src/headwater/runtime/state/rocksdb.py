@@ -23,6 +23,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -189,6 +190,8 @@ class RocksDBKeyedStateBackend:
         self._handles: dict[str, Any] = {}
         self._ttl: dict[str, int] = {}
         self._kg_cache: dict[Any, int] = {}
+        # Also clean up when the backend is dropped or the process exits without dispose().
+        self._finalizer = weakref.finalize(self, _close_and_remove, self.db, self.path)
 
     def key_group_of(self, key: Any) -> int:
         """The key group of ``key`` (cached)."""
@@ -305,8 +308,13 @@ class RocksDBKeyedStateBackend:
         self._kinds.clear()
         self._handles.clear()
         self._ttl.clear()
-        db, self.db = self.db, None
-        if db is not None:
-            db.close()
-            del db
-        shutil.rmtree(self.path, ignore_errors=True)
+        self.db = None
+        self._finalizer()
+
+
+def _close_and_remove(db: Any, path: str) -> None:
+    """Close a database and delete its directory."""
+    try:
+        db.close()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

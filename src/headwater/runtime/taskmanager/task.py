@@ -140,6 +140,7 @@ class Task:
                                         name=f"{tdd.vertex_name} ({tdd.subtask_index + 1}/"
                                              f"{tdd.parallelism})#{tdd.attempt_number}")
         self._source: SourceOperator | None = None
+        self._output: _SourceOutput | None = None
         self._lock = threading.RLock()  # the "checkpoint lock" of source tasks
 
     @property
@@ -172,14 +173,23 @@ class Task:
     def trigger_checkpoint(self, msg) -> None:
         """Source tasks: snapshot and inject the barrier (a TaskManager thread calls this;
         the checkpoint lock keeps the source between two records)."""
+        try:
+            self._trigger_checkpoint(msg)
+        except (TaskCancelled, _SourceStopped, OSError):
+            if not (self.cancelled.is_set() or self._stop_requested is not None):
+                raise
+
+    def _trigger_checkpoint(self, msg) -> None:
         from headwater.runtime.rpc.messages import DeclineCheckpoint
 
         with self._lock:
-            output = getattr(self, "_output", None)
-            if self.state != "RUNNING" or output is None or self._stop_requested is not None:
+            output = self._output
+            if self.state != "RUNNING" or output is None or self._stop_requested is not None \
+                    or output.stopped or self.cancelled.is_set():
                 self.checkpointer.send(DeclineCheckpoint(
                     attempt_id=self.attempt_id, checkpoint_id=msg.checkpoint_id,
-                    reason=f"task {self.name} is not running"))
+                    reason=f"task {self.name} is not running (it is {self.state.lower()})",
+                    task_not_ready=True))
                 return
             output.flush()
             if msg.stop and msg.drain:
@@ -268,6 +278,7 @@ class Task:
                 emit_watermark=functools.partial(self._push_watermark, start=i + 1),
                 emit_side_output=functools.partial(self._emit_side_output, i + 1),
                 emit_records=functools.partial(self._emit_records, i),
+                emit_watermark_status=self._emit_watermark_status,
                 metric_group=operator_groups[i],
                 extras={"task": self}))
         for p, desc in zip(self.partitions, tdd.outputs, strict=True):
@@ -281,6 +292,8 @@ class Task:
                 self.side_writers.setdefault(desc.side_output_tag, []).append(writer)
         self.all_writers = self.writers + [w for ws in self.side_writers.values() for w in ws]
         self.checkpointer.restore(tdd.restore)
+        if isinstance(self.operators[0], SourceOperator):
+            self._output = _SourceOutput(self)  # before RUNNING: checkpoints may come
         self.gate.connect(self.registry, self.connect_timeout)
         # Flink opens operators from the tail of the chain to the head.
         for op in reversed(self.operators):
@@ -320,6 +333,11 @@ class Task:
             for w in self.all_writers:
                 w.broadcast_event(event)
 
+    def _emit_watermark_status(self, idle: bool) -> None:
+        """Tell downstream tasks this subtask is idle (or active again)."""
+        for w in self.all_writers:
+            w.broadcast_event(WatermarkStatus(idle=idle))
+
     def _emit_records(self, index: int, values: list, timestamps: list | None) -> None:
         """Records operator ``index`` produced outside process_batch (timers)."""
         if values:
@@ -350,11 +368,10 @@ class Task:
 
     def _run_source(self) -> None:
         self._source = self.operators[0]
-        output = _SourceOutput(self)
+        output = self._output
         flusher = threading.Thread(target=output.flush_periodically, daemon=True,
                                    name=f"output-flusher {self.name}")
         flusher.start()
-        self._output = output
         try:
             try:
                 self._source.run(output)
@@ -589,13 +606,26 @@ class _Alignment:
 
 
 class _SourceOutput:
-    """Buffers a source's records and pushes full batches through the chain."""
+    """Buffers a source's records and pushes batches through the chain.
+
+    The batch size adapts to the chain's speed: a batch that takes longer than
+    ``SLOW_BATCH`` seconds to push halves it, a fast one doubles it back (up to the
+    network batch size). Checkpoint barriers and the buffer timeout wait for at most one
+    batch, so a slow chain keeps them prompt and a fast one keeps its throughput."""
+
+    SLOW_BATCH = 0.05
+    FAST_BATCH = 0.01
+    #: What a slow batch is resized to take.
+    TARGET_BATCH = 0.02
+    #: First batch size: small, so a slow chain is noticed after a few records.
+    INITIAL_BATCH = 32
 
     def __init__(self, task: Task) -> None:
         self.task = task
         self.buffer: list = []
         self.ts_buffer: list | None = None
-        self.batch_size = task.batch_size
+        self.max_batch = task.batch_size
+        self.batch_size = min(self.INITIAL_BATCH, task.batch_size)
         self.lock = task._lock
         self.last_flush = time.monotonic()
         self.stopped = False
@@ -628,11 +658,35 @@ class _SourceOutput:
     def collect_batch(self, values: list, timestamps: list | None = None) -> None:
         with self.lock:
             self.flush()  # raises _SourceStopped after stop-with-savepoint
-            if values:
-                self.task.metrics.operator_records_out[0] += len(values)
-                self.task._push(1, values, timestamps)
-            if self.task.cancelled.is_set():
-                raise TaskCancelled()
+            if len(values) <= self.batch_size:
+                if values:
+                    self._emit(values, timestamps)
+                return
+        i = 0
+        while i < len(values):  # chunks, releasing the lock between them
+            with self.lock:
+                if self.task._stop_requested is not None:
+                    raise _SourceStopped()
+                end = i + self.batch_size
+                self._emit(values[i:end], None if timestamps is None else timestamps[i:end])
+                i = end
+
+    def _emit(self, values: list, timestamps: list | None) -> None:
+        """Push a batch through the chain and adapt the batch size (lock held)."""
+        start = time.perf_counter()
+        self.task.metrics.operator_records_out[0] += len(values)
+        self.task._push(1, values, timestamps)
+        elapsed = time.perf_counter() - start
+        if elapsed > self.SLOW_BATCH and self.batch_size > 1:
+            self.batch_size = max(1, min(self.batch_size // 2,
+                                         int(len(values) * self.TARGET_BATCH / elapsed)))
+        elif elapsed < self.FAST_BATCH and len(values) >= self.batch_size \
+                and self.batch_size < self.max_batch:
+            self.batch_size = min(self.max_batch, self.batch_size * 2)
+        if self.error is not None:
+            raise self.error
+        if self.task.cancelled.is_set():
+            raise TaskCancelled()
 
     def emit_watermark(self, timestamp: int) -> None:
         with self.lock:
@@ -656,8 +710,7 @@ class _SourceOutput:
             values, ts = self.buffer, self.ts_buffer
             self.buffer = []
             self.ts_buffer = None if ts is None else []
-            self.task.metrics.operator_records_out[0] += len(values)
-            self.task._push(1, values, ts)
+            self._emit(values, ts)
         self.last_flush = time.monotonic()
         if self.error is not None:
             raise self.error

@@ -1,0 +1,232 @@
+"""Exactly once through crashes, savepoints, rescaling and stop, on real clusters.
+
+The job reads text files (a replayable source whose offsets are checkpointed), slows
+down per record so that the test can act while it runs, counts per key in keyed
+ValueState and writes "key count" lines through the transactional file sink. A clean
+run's committed output is known in advance: for each key k, the lines "k 1" .. "k n".
+Whatever happens to the job, its committed output must be exactly that.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import headwater, start_cluster, stop_cluster
+
+JOB = '''
+import sys, time
+from headwater.api import (KeyedProcessFunction, RestartStrategies,
+                           StreamExecutionEnvironment, ValueStateDescriptor)
+from headwater.connectors.file import FileSink, FileSource
+
+source_dir, out_dir, delay, parallelism = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+extra = len(sys.argv) > 5 and sys.argv[5] == "extra"
+
+
+class Count(KeyedProcessFunction):
+    def open(self, runtime_context):
+        self.count = runtime_context.get_state(ValueStateDescriptor("count"))
+
+    def process_element(self, value, ctx):
+        n = (self.count.value() or 0) + 1
+        self.count.update(n)
+        yield f"{value} {n}"
+
+
+class Seen(KeyedProcessFunction):
+    def open(self, runtime_context):
+        self.seen = runtime_context.get_state(ValueStateDescriptor("seen"))
+
+    def process_element(self, value, ctx):
+        self.seen.update(True)
+        yield value
+
+
+def slow(line):
+    time.sleep(delay)
+    return line.strip()
+
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(parallelism)
+env.enable_checkpointing(300)
+env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 200))
+words = env.from_source(FileSource.for_path(source_dir), None, "lines").uid("lines") \\
+    .map(slow).uid("slow")
+if extra:
+    words = words.key_by(lambda w: w).process(Seen()).uid("extra")
+(words.key_by(lambda w: w)
+    .process(Count()).uid("count")
+    .sink_to(FileSink.for_row_format(out_dir).build()).uid("sink"))
+env.execute("exactly-once")
+'''
+
+FILES, LINES, KEYS = 4, 600, 13
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = start_cluster(tmp_path_factory.mktemp("ft"), taskmanagers=2, slots=1,
+                      extra=("-D", "heartbeat.timeout=3000"))
+    yield c
+    stop_cluster(c)
+
+
+@pytest.fixture
+def job(tmp_path):
+    """The job script and its input files."""
+    source = tmp_path / "in"
+    source.mkdir()
+    for f in range(FILES):
+        (source / f"input-{f}.txt").write_text(
+            "".join(f"k{(f * LINES + i) % KEYS}\n" for i in range(LINES)))
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    return script, source
+
+
+def expected_lines() -> collections.Counter:
+    totals = collections.Counter(f"k{i % KEYS}" for i in range(FILES * LINES))
+    return collections.Counter(f"{k} {n}" for k, total in totals.items()
+                               for n in range(1, total + 1))
+
+
+def committed(out: Path) -> collections.Counter:
+    """Lines of the committed part files (hidden in-progress/pending files excluded)."""
+    lines = collections.Counter()
+    for part in out.glob("part-*"):
+        lines.update(part.read_text().splitlines())
+    return lines
+
+
+def job_id_of(output: str) -> str:
+    return re.search(r"JobID ([0-9a-f]{32})", output).group(1)
+
+
+def submit(cluster, script, source, out, delay="0.004", parallelism="2", *options):
+    return job_id_of(cluster.run("-d", *options, str(script), str(source), str(out), delay,
+                                 parallelism).stdout)
+
+
+def wait_for_checkpoints(cluster, job_id: str, count: int = 1, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
+        if stats["counts"]["completed"] >= count:
+            return stats
+        time.sleep(0.1)
+    raise AssertionError(f"no completed checkpoint: {stats}")
+
+
+def test_killed_taskmanager_restarts_from_checkpoint_exactly_once(cluster, job, tmp_path):
+    script, source = job
+    out = tmp_path / "out"
+    job_id = submit(cluster, script, source, out)
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 2)
+    victim = [p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline())][0]
+    victim.send_signal(signal.SIGKILL)
+    job = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=120)
+    assert job["state"] == "FINISHED"
+    assert committed(out) == expected_lines()
+    # The restart is visible: a new attempt of every subtask, the loss in exceptions.
+    vertex = job["vertices"][0]["id"]
+    subtask = cluster.client.request("GET", f"/jobs/{job_id}/vertices/{vertex}/subtasks/0")
+    assert subtask["attempt"] >= 1
+    prior = cluster.client.request(
+        "GET", f"/jobs/{job_id}/vertices/{vertex}/subtasks/0/attempts/0")
+    assert prior["attempt"] == 0 and prior["status"] in ("FAILED", "CANCELED")
+    exceptions = cluster.client.request("GET", f"/jobs/{job_id}/exceptions")
+    assert any("TaskManager" in e["exception"] or "remote task manager" in e["exception"]
+               for e in exceptions["all-exceptions"])
+    checkpoints = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
+    assert checkpoints["counts"]["restored"] >= 1
+    assert checkpoints["latest"]["restored"]["is_savepoint"] is False
+    metrics = cluster.client.request("GET", f"/jobs/{job_id}/metrics",
+                                     params={"get": "numRestarts"})
+    assert int(metrics[0]["value"]) >= 1
+
+
+def test_savepoint_cancel_and_resume_continue_exactly(cluster, job, tmp_path):
+    script, source = job
+    out = tmp_path / "out"
+    job_id = submit(cluster, script, source, out)
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 1)
+    savepoints = tmp_path / "savepoints"
+    proc = headwater("cancel", "-m", f"127.0.0.1:{cluster.port}", "-s", str(savepoints), job_id)
+    match = re.search(r"(file:\S+savepoint-\S+)", proc.stdout)
+    assert match, proc.stdout
+    location = match.group(1).rstrip(".")
+    cluster.wait_for_state(job_id, {"CANCELED"})
+    before = committed(out)
+    assert sum(before.values()) < sum(expected_lines().values())  # really interrupted
+    resumed = submit(cluster, script, source, out, "0.004", "2", "-s", location)
+    job2 = cluster.wait_for_state(resumed, {"FINISHED", "FAILED"}, timeout=120)
+    assert job2["state"] == "FINISHED"
+    assert committed(out) == expected_lines()
+    restored = cluster.client.request("GET", f"/jobs/{resumed}/checkpoints")["latest"]["restored"]
+    assert restored["is_savepoint"] is True and restored["external_path"] == location
+
+
+def test_rescale_two_one_two_keeps_every_key_once(cluster, job, tmp_path):
+    script, source = job
+    out = tmp_path / "out"
+    job_id = submit(cluster, script, source, out, "0.006")
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 1)
+    for parallelism in (1, 2):
+        cluster.client.rescale(job_id, parallelism, timeout=60)
+        job_state = cluster.client.job(job_id)
+        assert job_state["state"] == "RUNNING"
+        assert {v["parallelism"] for v in job_state["vertices"]} == {parallelism}
+    job_state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=120)
+    assert job_state["state"] == "FINISHED"
+    assert committed(out) == expected_lines()
+
+
+def test_bad_restore_points_fail_clearly_and_lose_nothing(cluster, job, tmp_path):
+    script, source = job
+    out = tmp_path / "out"
+    # A path that does not exist.
+    proc = cluster.run(str(script), str(source), str(out), "0", "2", check=False)
+    assert proc.returncode == 0  # (sanity: the plain job works)
+    good = committed(out)
+    assert good == expected_lines()
+    missing = cluster.run("-s", str(tmp_path / "nope"), str(script), str(source),
+                          str(tmp_path / "o2"), "0", "2", check=False)
+    assert missing.returncode == 1
+    assert "does not exist" in missing.stderr
+    # A corrupt metadata file.
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "_metadata").write_bytes(b"\x00garbage\xff" * 10)
+    bad = cluster.run("-s", str(corrupt), str(script), str(source), str(tmp_path / "o3"),
+                      "0", "2", check=False)
+    assert bad.returncode == 1 and "corrupt" in bad.stderr
+    # A savepoint with state for an operator the new program lacks.
+    extra_out = tmp_path / "o4"
+    job_id = submit(cluster, script, source, extra_out, "0.002", "2")
+    del job_id
+    extra_id = job_id_of(cluster.run("-d", str(script), str(source), str(tmp_path / "o5"),
+                                     "0.002", "2", "extra").stdout)
+    cluster.wait_until_running(extra_id)
+    wait_for_checkpoints(cluster, extra_id, 1)
+    location = cluster.client.savepoint(extra_id, str(tmp_path / "sp"), cancel_job=True,
+                                        timeout=60)
+    location = location["location"] if isinstance(location, dict) else location
+    mismatch = cluster.run("-s", location, str(script), str(source), str(tmp_path / "o6"),
+                           "0", "2", check=False)
+    assert mismatch.returncode == 1
+    assert "Cannot map checkpoint/savepoint state" in mismatch.stderr
+    allowed = cluster.run("-s", location, "-n", str(script), str(source),
+                          str(tmp_path / "o7"), "0", "2", check=False)
+    assert allowed.returncode == 0, allowed.stderr
+    # Nothing committed earlier was touched.
+    assert committed(out) == good
