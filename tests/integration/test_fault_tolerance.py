@@ -144,7 +144,7 @@ def test_killed_taskmanager_restarts_from_checkpoint_exactly_once(cluster, job, 
     assert prior["attempt"] == 0 and prior["status"] in ("FAILED", "CANCELED")
     exceptions = cluster.client.request("GET", f"/jobs/{job_id}/exceptions")
     assert any("TaskManager" in e["exception"] or "remote task manager" in e["exception"]
-               for e in exceptions["all-exceptions"])
+               for e in exceptions["all-exceptions"]), exceptions
     checkpoints = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
     assert checkpoints["counts"]["restored"] >= 1
     assert checkpoints["latest"]["restored"]["is_savepoint"] is False

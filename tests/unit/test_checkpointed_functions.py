@@ -436,3 +436,15 @@ def test_restart_strategy_durations_accept_time():
     assert s.to_configuration()["restart-strategy.fixed-delay.delay"] == 2000
     with pytest.raises(ValueError):
         RestartStrategies.exponential_delay_restart(100, 1000, 0.5, 1000, 0.1)
+
+
+def test_chunk_sizer_adapts_to_the_chain_speed():
+    sizer = sources.ChunkSizer(1024, target=0.01)
+    assert sizer.size == 8
+    for _ in range(10):
+        sizer.observe(sizer.size, 0.0001)  # fast chain: grows (doubling) to the maximum
+    assert sizer.size == 1024
+    sizer.observe(1024, 1024 * 0.004)  # 4 ms a record: ~2 records per 10 ms
+    assert sizer.size == 2
+    sizer.observe(2, 1.0)
+    assert sizer.size == 1

@@ -433,7 +433,7 @@ def test_sequence_source_contiguous_ranges_in_chunks():
     outs = [run_source(src, i, 2) for i in range(2)]
     assert outs[0].values == list(range(1, 1501))
     assert outs[1].values == list(range(1501, 3001))
-    assert outs[0].batches == 2  # 1024 + 476
+    assert 2 <= outs[0].batches <= 1500  # chunk sizes adapt (ChunkSizer), at most 1024
     three = [run_source(SequenceSource(0, 9), i, 3).values for i in range(3)]
     assert three == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
     with pytest.raises(ValueError):
@@ -442,7 +442,7 @@ def test_sequence_source_contiguous_ranges_in_chunks():
 
 def test_sequence_source_stops_when_cancelled():
     out = run_source(SequenceSource(1, 100_000), output=FakeOutput(cancel_after=2048))
-    assert len(out.values) == 2048
+    assert 2048 <= len(out.values) < 2048 + 1024  # stops after the current chunk
 
 
 class Counter(SourceFunction):

@@ -456,9 +456,12 @@ def test_exceptions_of_a_failed_job():
     a = request(StubCluster(), "GET", f"/jobs/{FAILED_JOB}/exceptions")
     check_spec("GET", "/jobs/:jobid/exceptions", a)
     assert a.body["root-exception"] == ERROR and a.body["timestamp"] == T0 + 400
-    assert a.body["all-exceptions"] == [{
-        "exception": ERROR, "task": "window-count -> Sink: discard (2/2)",
-        "location": "localhost:36400", "timestamp": T0 + 400}]
+    # Every failure of the job's life, newest first (the one before the restart too).
+    assert a.body["all-exceptions"] == [
+        {"exception": ERROR, "task": "window-count -> Sink: discard (2/2)",
+         "location": "localhost:36400", "timestamp": T0 + 400},
+        {"exception": ERROR, "task": "window-count -> Sink: discard (2/2)",
+         "location": "localhost:36377", "timestamp": T0 + 200}]
     assert a.body["truncated"] is False
     b = request(StubCluster(), "GET", f"/jobs/{FAILED_JOB}/exceptions?maxExceptions=0")
     check_spec("GET", "/jobs/:jobid/exceptions", b)

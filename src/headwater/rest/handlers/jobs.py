@@ -29,7 +29,6 @@ from headwater.rest.handlers.common import (
     job,
     now_ms,
     state_counts,
-    task_name_with_subtask,
 )
 from headwater.runtime.jobmanager.cluster_view import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import (
@@ -155,40 +154,24 @@ async def job_config(ctx: HandlerContext) -> dict[str, Any]:
 
 
 async def job_exceptions(ctx: HandlerContext) -> dict[str, Any]:
-    """GET /jobs/:jobid/exceptions: the root exception and the current task failures."""
+    """GET /jobs/:jobid/exceptions: the root exception (the latest failure that failed or
+    restarted the job) and every task failure of the job's life, newest first, so that
+    failures before a restart stay visible."""
     graph = job(ctx)
     limit = ctx.first("maxExceptions", MAX_EXCEPTIONS)
     root = graph.failure
-    exceptions = []
-    truncated = False
-    for jv in graph.vertices:
-        for sv in jv.subtasks:
-            ex = sv.current
-            if ex.failure is None:
-                continue
-            if len(exceptions) >= limit:
-                truncated = True
-                break
-            if ex.failure.location:
-                location = ex.failure.location
-            elif ex.location is not None:
-                location = f"{ex.location.host}:{ex.location.data_port}"
-            else:
-                location = UNASSIGNED
-            failed_at = ex.timestamp(ExecutionState.FAILED)
-            exceptions.append({
-                "exception": ex.failure.exception,
-                "task": task_name_with_subtask(jv, sv.subtask_index),
-                "location": location,
-                "timestamp": failed_at if failed_at else -1,
-            })
-        if truncated:
-            break
+    task_failures = [f for f in reversed(graph.failure_history) if f.task_name]
+    exceptions = [{
+        "exception": f.exception,
+        "task": f.task_name,
+        "location": f.location or UNASSIGNED,
+        "timestamp": f.timestamp,
+    } for f in task_failures[:limit]]
     return {
         "root-exception": root.exception if root else None,
         "timestamp": root.timestamp if root else None,
         "all-exceptions": exceptions,
-        "truncated": truncated,
+        "truncated": len(task_failures) > limit,
     }
 
 

@@ -43,7 +43,8 @@ class ChunkSizer:
     def __init__(self, maximum: int | None = None, target: float = 0.01) -> None:
         self.maximum = maximum or CHUNK
         self.target = target
-        self.size = self.maximum
+        #: Starts small (the chain's speed is unknown) and at most doubles per chunk.
+        self.size = min(self.maximum, 8)
 
     def observe(self, records: int, seconds: float) -> None:
         """A chunk of ``records`` took ``seconds``: choose the next size."""

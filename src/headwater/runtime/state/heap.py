@@ -87,7 +87,7 @@ class HeapKeyedStateBackend:
             return handle
         handle = make_handle(self, descriptor, self.get_table(descriptor.name, descriptor.kind),
                              _HANDLES)
-        ttl = descriptor.get_ttl_config()
+        ttl = getattr(descriptor, "get_ttl_config", lambda: None)()
         if ttl is not None and ttl.is_enabled():
             self._ttl[descriptor.name] = ttl.ttl
         self._handles[descriptor.name] = handle

@@ -236,7 +236,7 @@ class RocksDBKeyedStateBackend:
             return handle
         handle = make_handle(self, descriptor, self.get_table(descriptor.name, descriptor.kind),
                              WRITE_BACK_HANDLES)
-        ttl = descriptor.get_ttl_config()
+        ttl = getattr(descriptor, "get_ttl_config", lambda: None)()
         if ttl is not None and ttl.is_enabled():
             self._ttl[descriptor.name] = ttl.ttl
         self._handles[descriptor.name] = handle

@@ -518,6 +518,12 @@ class Task:
             except Exception:  # noqa: BLE001
                 log.exception("closing operator failed")
         self.gate.close()
+        if self.keyed_backend is not None:
+            # Pending checkpoint writes hold pickled bytes, not the backend: safe to drop.
+            try:
+                self.keyed_backend.dispose()
+            except Exception:  # noqa: BLE001
+                log.exception("disposing the keyed state backend failed")
         for p in self.partitions:
             self.registry.unregister(p.partition_id)
             if self.cancelled.is_set() or any(not sp.closed for sp in p.subpartitions):
