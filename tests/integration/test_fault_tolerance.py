@@ -230,3 +230,130 @@ def test_bad_restore_points_fail_clearly_and_lose_nothing(cluster, job, tmp_path
     assert allowed.returncode == 0, allowed.stderr
     # Nothing committed earlier was touched.
     assert committed(out) == good
+
+
+TIMER_JOB = '''
+import sys, time
+from headwater.api import (KeyedProcessFunction, SourceFunction, StreamExecutionEnvironment,
+                           ValueStateDescriptor, WatermarkStrategy)
+from headwater.connectors.file import FileSink
+
+out_dir = sys.argv[1]
+
+
+class Ticks(SourceFunction):
+    """(key, event time) pairs forever; event time advances 1 ms per record."""
+
+    def __init__(self):
+        self.running = True
+
+    def run(self, ctx):
+        i = 0
+        while self.running:
+            ctx.collect((f"k{i % 3}", i))
+            i += 1
+            time.sleep(0.002)
+
+    def cancel(self):
+        self.running = False
+
+
+class FarFutureTimer(KeyedProcessFunction):
+    """Registers one event-time timer per key, far in the future."""
+
+    def open(self, runtime_context):
+        self.armed = runtime_context.get_state(ValueStateDescriptor("armed"))
+
+    def process_element(self, value, ctx):
+        if not self.armed.value():
+            self.armed.update(True)
+            ctx.timer_service().register_event_time_timer(10**12)
+        return ()
+
+    def on_timer(self, timestamp, ctx):
+        yield f"timer {ctx.get_current_key()} {timestamp}"
+
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+env.enable_checkpointing(500)
+(env.add_source(Ticks(), "ticks")
+    .assign_timestamps_and_watermarks(WatermarkStrategy.for_monotonous_timestamps()
+                                      .with_timestamp_assigner(lambda v, ts: v[1]))
+    .key_by(lambda v: v[0])
+    .process(FarFutureTimer()).uid("timers")
+    .sink_to(FileSink.for_row_format(out_dir).build()))
+env.execute("timers")
+'''
+
+
+@pytest.mark.parametrize("drain", [True, False])
+def test_stop_with_savepoint(cluster, tmp_path, drain):
+    script = tmp_path / "timers.py"
+    script.write_text(TIMER_JOB)
+    out = tmp_path / "out"
+    job_id = job_id_of(cluster.run("-d", str(script), str(out)).stdout)
+    cluster.wait_until_running(job_id)
+    time.sleep(1.0)
+    args = ["stop", "-m", f"127.0.0.1:{cluster.port}", "--savepoint-path",
+            str(tmp_path / "sp"), job_id]
+    proc = headwater(*(args[:1] + (["--drain"] if drain else []) + args[1:]))
+    location = re.search(r"file:(\S+savepoint-[0-9a-f-]+)", proc.stdout).group(1)
+    assert (Path(location) / "_metadata").is_file()
+    job = cluster.wait_for_state(job_id, {"FINISHED", "FAILED", "CANCELED"}, timeout=60)
+    assert job["state"] == "FINISHED"
+    fired = committed(out)
+    if drain:
+        # The MAX watermark came before the savepoint: every key's timer fired.
+        assert fired == collections.Counter(f"timer k{i} {10**12}" for i in range(3))
+    else:
+        assert fired == collections.Counter()
+    history = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["history"]
+    assert history[0]["checkpoint_type"] == "SYNC_SAVEPOINT"
+    assert history[0]["external_path"] == f"file:{location}"
+
+
+UNWRITABLE_JOB = '''
+import sys, time
+from headwater.api import SourceFunction, StreamExecutionEnvironment
+
+class Forever(SourceFunction):
+    def __init__(self):
+        self.running = True
+    def run(self, ctx):
+        while self.running:
+            ctx.collect(1)
+            time.sleep(0.01)
+    def cancel(self):
+        self.running = False
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.enable_checkpointing(200)
+env.get_checkpoint_config().set_checkpoint_storage_dir(sys.argv[1])
+env.get_checkpoint_config().set_tolerable_checkpoint_failure_number(1000)
+env.add_source(Forever(), "forever").key_by(lambda x: x).reduce(lambda a, b: a + b) \\
+    .add_sink(lambda x: None)
+env.execute("unwritable")
+'''
+
+
+def test_unwritable_checkpoint_directory_records_failed_checkpoints(cluster, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the checkpoint directory should be")
+    script = tmp_path / "unwritable.py"
+    script.write_text(UNWRITABLE_JOB)
+    job_id = job_id_of(cluster.run("-d", str(script), str(blocker / "checkpoints")).stdout)
+    cluster.wait_until_running(job_id)
+    deadline = time.monotonic() + 30
+    stats = {}
+    while time.monotonic() < deadline:
+        stats = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
+        if stats["counts"]["failed"] >= 2:
+            break
+        time.sleep(0.1)
+    assert stats["counts"]["failed"] >= 2 and stats["counts"]["completed"] == 0
+    assert "could not write checkpoint state" in stats["latest"]["failed"]["failure_message"]
+    assert cluster.client.job(job_id)["state"] == "RUNNING"  # tolerated: the job goes on
+    assert blocker.read_text().startswith("a file")  # nothing overwritten
+    cluster.client.cancel_job(job_id)
+    cluster.wait_for_state(job_id, {"CANCELED"})
