@@ -16,27 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import sys
 import tempfile
 import time
-from pathlib import Path
+
+from _common import load_wordcount_example, wait_finished
 
 from headwater.api import KeyedProcessFunction, SourceFunction, StreamExecutionEnvironment
 from headwater.api.state import ValueStateDescriptor
 from headwater.config import Configuration
 from headwater.runtime.minicluster import MiniCluster
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_wordcount():
-    spec = importlib.util.spec_from_file_location("wordcount_example",
-                                                  REPO / "examples" / "wordcount.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["wordcount_example"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def wordcount_rate(cluster: MiniCluster, wc, lines: int, interval_ms: int | None) -> float:
@@ -46,8 +34,7 @@ def wordcount_rate(cluster: MiniCluster, wc, lines: int, interval_ms: int | None
     if interval_ms:
         job_graph.configuration["execution.checkpointing.interval"] = interval_ms
     job_id = cluster.submit(job_graph)
-    graph = cluster.wait(job_id, timeout=600)
-    assert graph.state.value == "FINISHED", graph.failure
+    graph = wait_finished(cluster, job_id)
     if interval_ms:
         stats = cluster.runner.dispatcher.job_master(job_id).checkpoint_stats
         print(f"    ({stats.completed} checkpoints completed during the run)")
@@ -120,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     lines = 20_000 if args.quick else 300_000
     keys = 20_000 if args.quick else 1_000_000
-    wc = load_wordcount()
+    wc = load_wordcount_example()
     with MiniCluster(Configuration({"rest.port": 0}), taskmanagers=2) as cluster:
         plain = wordcount_rate(cluster, wc, lines, None)
         checkpointed = wordcount_rate(cluster, wc, lines, 1000)

@@ -19,28 +19,15 @@ Target: metrics on >= 0.95x metrics off.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import threading
 import time
-from pathlib import Path
 
 import requests
+from _common import load_wordcount_example
 
 from headwater.api import StreamExecutionEnvironment
 from headwater.config import Configuration
 from headwater.runtime.minicluster import MiniCluster
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("wordcount_example",
-                                                  REPO / "examples" / "wordcount.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["wordcount_example"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def poll_dashboard(url: str, job_id: str, vertices: list[str], stop: threading.Event) -> int:
@@ -93,7 +80,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs each")
     args = parser.parse_args()
     lines = 20_000 if args.quick else args.lines
-    wc = load_example()
+    wc = load_wordcount_example()
     common = {"rest.port": 0, "metrics.reporter.prom.port": 0}
     on_cfg = Configuration({**common, "metrics.system.enabled": True})
     off_cfg = Configuration({**common, "metrics.system.enabled": False})

@@ -16,25 +16,13 @@ Targets: P=1 >= 0.5x the baseline, P=2 >= 1.6x P=1.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import time
-from pathlib import Path
+
+from _common import load_wordcount_example, wait_finished
 
 from headwater.api import StreamExecutionEnvironment
 from headwater.config import Configuration
 from headwater.runtime.minicluster import MiniCluster
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("wordcount_example",
-                                                  REPO / "examples" / "wordcount.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["wordcount_example"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def baseline(wc, lines: int) -> float:
@@ -55,8 +43,7 @@ def run_headwater(cluster: MiniCluster, wc, lines: int, parallelism: int) -> flo
     wc.build(env, lines, parallelism)
     job_graph = env.get_job_graph(f"wordcount-p{parallelism}")
     job_id = cluster.submit(job_graph)
-    graph = cluster.wait(job_id, timeout=600)
-    assert graph.state.value == "FINISHED", graph.failure
+    graph = wait_finished(cluster, job_id)
     words = lines * 10 * parallelism
     return words / (graph.duration() / 1000)
 
@@ -68,7 +55,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     args = parser.parse_args()
     lines = 20_000 if args.quick else args.lines
-    wc = load_example()
+    wc = load_wordcount_example()
     base = max(baseline(wc, lines) for _ in range(args.repeat))
     with MiniCluster(Configuration(), taskmanagers=2) as cluster:
         p1 = max(run_headwater(cluster, wc, lines, 1) for _ in range(args.repeat))

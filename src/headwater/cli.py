@@ -118,7 +118,7 @@ def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
             except (RestError, OSError):
                 tms = -1
             if tms >= count:
-                click.echo(f"Cluster started: REST API and dashboard at {info['rest_url']} "
+                click.echo(f"Cluster started: REST API at {info['rest_url']} "
                            f"({count} TaskManagers x {slots} slots, JobManager pid {info['pid']}).")
                 return
         time.sleep(0.1)

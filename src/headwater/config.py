@@ -25,10 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "jobmanager.rpc.port": 0,
     "taskmanager.numberOfTaskSlots": 1,
     "taskmanager.count": 0,  # 0: one TaskManager per CPU core
-    "taskmanager.data.port": 0,
     "taskmanager.host": "127.0.0.1",
-    "parallelism.default": 1,
-    "pipeline.max-parallelism": 128,
     "heartbeat.interval": 1000,
     "heartbeat.timeout": 10000,
     "slot.request.timeout": 60000,
@@ -40,7 +37,6 @@ DEFAULTS: dict[str, Any] = {
     "web.submit.program-timeout": 60000,  # ms a job program may take to call execute()
     "web.cancel.enable": True,
     "web.refresh-interval": 3000,
-    "web.timeout": 600000,
     "jobstore.max-capacity": 1000,
     "metrics.fetcher.update-interval": 1000,
     "metrics.system.enabled": True,  # false: tasks report no metrics, nothing is fetched

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from tests.integration.conftest import EXAMPLES, headwater, start_cluster, stop_cluster
+from tests.integration.helpers import job_id_of
 
 sys.path.insert(0, str(EXAMPLES))
 import wordcount  # noqa: E402
@@ -21,12 +22,6 @@ import wordcount  # noqa: E402
 def expected_text(lines: int, parallelism: int) -> str:
     counts = wordcount.expected_counts(lines, parallelism)
     return "".join(f"{w} {counts[w]}\n" for w in sorted(counts))
-
-
-def job_id_of(output: str) -> str:
-    match = re.search(r"JobID ([0-9a-f]{32})", output)
-    assert match, output
-    return match.group(1)
 
 
 def test_wordcount_exact_counts_and_record_metrics(cluster, tmp_path):

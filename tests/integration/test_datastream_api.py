@@ -9,73 +9,17 @@ import pytest
 
 from headwater.api import (
     KeyedProcessFunction,
-    ListAccumulator,
     MapFunction,
-    SinkFunction,
     SourceFunction,
     StreamExecutionEnvironment,
     ValueStateDescriptor,
-    set_default_executor,
 )
-from headwater.config import Configuration
-from headwater.runtime.minicluster import JobExecutionException, MiniCluster
-
-
-class _ClusterExecutor:
-    """Runs jobs on one shared mini cluster."""
-
-    def __init__(self, cluster: MiniCluster) -> None:
-        self.cluster = cluster
-
-    def execute(self, job_graph):
-        from headwater.runtime.minicluster import _graph_result
-
-        job_id = self.cluster.submit(job_graph)
-        return _graph_result(job_id, self.cluster.wait(job_id, timeout=120))
-
-    def execute_async(self, job_graph):
-        from headwater.runtime.minicluster import EmbeddedJobClient
-
-        class _Client(EmbeddedJobClient):
-            def get_job_execution_result(self, timeout=None):
-                from headwater.runtime.minicluster import _graph_result
-
-                return _graph_result(self.job_id, self.cluster.wait(self.job_id, timeout))
-
-        return _Client(self.cluster, self.cluster.submit(job_graph))
-
-
-@pytest.fixture(scope="module")
-def mini_cluster():
-    cluster = MiniCluster(Configuration({"rest.port": 0}), taskmanagers=2).start()
-    set_default_executor(_ClusterExecutor(cluster))
-    yield cluster
-    set_default_executor(None)
-    cluster.stop()
-
-
-class Collect(SinkFunction):
-    """Sends every record back through a list accumulator."""
-
-    def __init__(self, name: str = "out") -> None:
-        self.name = name
-
-    def open(self, runtime_context) -> None:
-        self.acc = ListAccumulator()
-        runtime_context.add_accumulator(self.name, self.acc)
-
-    def invoke(self, value, context=None) -> None:
-        self.acc.add(value)
+from headwater.runtime.minicluster import JobExecutionException
+from tests.integration.helpers import Collect, new_env
 
 
 def run(env: StreamExecutionEnvironment, name: str = "out") -> list:
     return env.execute("test").get_accumulator_result(name) or []
-
-
-def new_env(parallelism: int = 2) -> StreamExecutionEnvironment:
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(parallelism)
-    return env
 
 
 def test_map_filter_flat_map(mini_cluster):

@@ -7,8 +7,6 @@ import random
 import time
 from collections import defaultdict
 
-import pytest
-
 from headwater.api import (
     Duration,
     EventTimeSessionWindows,
@@ -21,22 +19,10 @@ from headwater.api import (
     TimeDomain,
     TumblingEventTimeWindows,
     WatermarkStrategy,
-    set_default_executor,
 )
-from headwater.config import Configuration
-from headwater.runtime.minicluster import MiniCluster
-from tests.integration.test_datastream_api import Collect, _ClusterExecutor, new_env
+from tests.integration.helpers import Collect, new_env
 
 MAX = 2**63 - 1
-
-
-@pytest.fixture(scope="module")
-def mini_cluster():
-    cluster = MiniCluster(Configuration({"rest.port": 0}), taskmanagers=2).start()
-    set_default_executor(_ClusterExecutor(cluster))
-    yield cluster
-    set_default_executor(None)
-    cluster.stop()
 
 
 def out_of_order_events(n: int = 3000, disorder: int = 40, seed: int = 11) -> list:

@@ -15,20 +15,7 @@ from headwater.api import (
     KeyedProcessFunction,
     StreamExecutionEnvironment,
     ValueStateDescriptor,
-    set_default_executor,
 )
-from headwater.config import Configuration
-from headwater.runtime.minicluster import MiniCluster
-from tests.integration.test_datastream_api import _ClusterExecutor
-
-
-@pytest.fixture(scope="module")
-def mini_cluster():
-    cluster = MiniCluster(Configuration({"rest.port": 0}), taskmanagers=2).start()
-    set_default_executor(_ClusterExecutor(cluster))
-    yield cluster
-    set_default_executor(None)
-    cluster.stop()
 
 
 class Count(KeyedProcessFunction):

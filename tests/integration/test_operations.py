@@ -18,15 +18,10 @@ import pytest
 from headwater.client import RestClient, RestError
 from headwater.rest.endpoints import ENDPOINTS, not_implemented
 from tests.integration.conftest import EXAMPLES, headwater
+from tests.integration.helpers import job_id_of
 
 sys.path.insert(0, str(EXAMPLES))
 import wordcount  # noqa: E402
-
-
-def job_id_of(output: str) -> str:
-    match = re.search(r"JobID ([0-9a-f]{32})", output)
-    assert match, output
-    return match.group(1)
 
 
 def is_501(method: str, path: str) -> bool:

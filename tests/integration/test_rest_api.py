@@ -10,6 +10,7 @@ import pytest
 
 from headwater.client import RestError
 from tests.integration.conftest import EXAMPLES, start_cluster, stop_cluster
+from tests.integration.helpers import job_id_of
 from tests.spec_check import reference, same_shape, spec_errors
 
 FAILING = '''
@@ -44,10 +45,6 @@ def cluster(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("rest"), taskmanagers=2, slots=2)
     yield c
     stop_cluster(c)
-
-
-def job_id_of(output: str) -> str:
-    return re.search(r"JobID ([0-9a-f]{32})", output).group(1)
 
 
 @pytest.fixture(scope="module")

@@ -453,6 +453,42 @@ def _check_sliding(name: str, size: int, slide: int, offset: int) -> None:
         raise ValueError(f"{name} parameters must satisfy abs(offset) < slide and size > 0")
 
 
+class _EventTimeAssigning:
+    """Assigns by the record's timestamp and fires with an ``EventTimeTrigger``;
+    the assigner's ``_windows_at(element, timestamp)`` gives the windows."""
+
+    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
+        """The windows of the record's timestamp."""
+        if timestamp is None:
+            raise RuntimeError(_NO_TIMESTAMP)
+        return self._windows_at(element, timestamp)
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """EventTimeTrigger."""
+        return EventTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        """True."""
+        return True
+
+
+class _ProcessingTimeAssigning:
+    """Assigns by the current processing time and fires with a ``ProcessingTimeTrigger``;
+    the assigner's ``_windows_at(element, timestamp)`` gives the windows."""
+
+    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
+        """The windows of the current processing time."""
+        return self._windows_at(element, context.get_current_processing_time())
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """ProcessingTimeTrigger."""
+        return ProcessingTimeTrigger()
+
+    def is_event_time(self) -> bool:
+        """False."""
+        return False
+
+
 class _Tumbling(WindowAssigner):
     """Fixed-size, non-overlapping windows aligned to ``offset``."""
 
@@ -461,7 +497,7 @@ class _Tumbling(WindowAssigner):
         self.size = size
         self.offset = offset
 
-    def _assign(self, timestamp: int) -> list[TimeWindow]:
+    def _windows_at(self, element: Any, timestamp: int) -> list[TimeWindow]:
         start = timestamp - (timestamp - self.offset) % self.size
         return [TimeWindow(start, start + self.size)]
 
@@ -469,7 +505,7 @@ class _Tumbling(WindowAssigner):
         return f"{type(self).__name__}({self.size})"
 
 
-class TumblingEventTimeWindows(_Tumbling):
+class TumblingEventTimeWindows(_EventTimeAssigning, _Tumbling):
     """Fixed-size, non-overlapping event-time windows::
 
         TumblingEventTimeWindows.of(Time.minutes(1))        # [0, 60000), [60000, ...
@@ -481,22 +517,8 @@ class TumblingEventTimeWindows(_Tumbling):
         """Windows of ``size`` (Time or ms), shifted by ``offset``."""
         return TumblingEventTimeWindows(to_millis(size, "size"), to_millis(offset, "offset"))
 
-    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
-        """The window containing the record's timestamp."""
-        if timestamp is None:
-            raise RuntimeError(_NO_TIMESTAMP)
-        return self._assign(timestamp)
 
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        """EventTimeTrigger."""
-        return EventTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        """True."""
-        return True
-
-
-class TumblingProcessingTimeWindows(_Tumbling):
+class TumblingProcessingTimeWindows(_ProcessingTimeAssigning, _Tumbling):
     """Fixed-size, non-overlapping windows of the wall clock."""
 
     @staticmethod
@@ -504,18 +526,6 @@ class TumblingProcessingTimeWindows(_Tumbling):
         """Windows of ``size`` (Time or ms), shifted by ``offset``."""
         return TumblingProcessingTimeWindows(to_millis(size, "size"),
                                              to_millis(offset, "offset"))
-
-    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
-        """The window containing the current processing time."""
-        return self._assign(context.get_current_processing_time())
-
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        """ProcessingTimeTrigger."""
-        return ProcessingTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        """False."""
-        return False
 
 
 class _Sliding(WindowAssigner):
@@ -527,7 +537,7 @@ class _Sliding(WindowAssigner):
         self.slide = slide
         self.offset = offset
 
-    def _assign(self, timestamp: int) -> list[TimeWindow]:
+    def _windows_at(self, element: Any, timestamp: int) -> list[TimeWindow]:
         size, slide = self.size, self.slide
         last_start = timestamp - (timestamp - self.offset) % slide
         return [TimeWindow(start, start + size)
@@ -537,7 +547,7 @@ class _Sliding(WindowAssigner):
         return f"{type(self).__name__}({self.size}, {self.slide})"
 
 
-class SlidingEventTimeWindows(_Sliding):
+class SlidingEventTimeWindows(_EventTimeAssigning, _Sliding):
     """Overlapping event-time windows::
 
         SlidingEventTimeWindows.of(Time.seconds(10), Time.seconds(5))
@@ -549,22 +559,8 @@ class SlidingEventTimeWindows(_Sliding):
         return SlidingEventTimeWindows(to_millis(size, "size"), to_millis(slide, "slide"),
                                        to_millis(offset, "offset"))
 
-    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
-        """Every window containing the record's timestamp, latest first."""
-        if timestamp is None:
-            raise RuntimeError(_NO_TIMESTAMP)
-        return self._assign(timestamp)
 
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        """EventTimeTrigger."""
-        return EventTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        """True."""
-        return True
-
-
-class SlidingProcessingTimeWindows(_Sliding):
+class SlidingProcessingTimeWindows(_ProcessingTimeAssigning, _Sliding):
     """Overlapping windows of the wall clock."""
 
     @staticmethod
@@ -573,18 +569,6 @@ class SlidingProcessingTimeWindows(_Sliding):
         return SlidingProcessingTimeWindows(to_millis(size, "size"),
                                             to_millis(slide, "slide"),
                                             to_millis(offset, "offset"))
-
-    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
-        """Every window containing the current processing time."""
-        return self._assign(context.get_current_processing_time())
-
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        """ProcessingTimeTrigger."""
-        return ProcessingTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        """False."""
-        return False
 
 
 class _Sessions(MergingWindowAssigner):
@@ -597,7 +581,7 @@ class _Sessions(MergingWindowAssigner):
         self.gap = gap
         self.gap_extractor = gap_extractor
 
-    def _session(self, element: Any, timestamp: int) -> list[TimeWindow]:
+    def _windows_at(self, element: Any, timestamp: int) -> list[TimeWindow]:
         gap = self.gap
         if gap is None:
             gap = to_millis(self.gap_extractor(element), "session gap")
@@ -613,7 +597,7 @@ class _Sessions(MergingWindowAssigner):
         return f"{type(self).__name__}({self.gap})"
 
 
-class EventTimeSessionWindows(_Sessions):
+class EventTimeSessionWindows(_EventTimeAssigning, _Sessions):
     """Sessions of event time: a key's records closer than ``gap`` share a window::
 
         EventTimeSessionWindows.with_gap(Time.minutes(30))
@@ -629,22 +613,8 @@ class EventTimeSessionWindows(_Sessions):
         """The gap of each record is ``extractor(record)`` (Time or ms)."""
         return EventTimeSessionWindows(None, extractor)
 
-    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
-        """``[timestamp, timestamp + gap)``."""
-        if timestamp is None:
-            raise RuntimeError(_NO_TIMESTAMP)
-        return self._session(element, timestamp)
 
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        """EventTimeTrigger."""
-        return EventTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        """True."""
-        return True
-
-
-class ProcessingTimeSessionWindows(_Sessions):
+class ProcessingTimeSessionWindows(_ProcessingTimeAssigning, _Sessions):
     """Sessions of the wall clock."""
 
     @staticmethod
@@ -656,18 +626,6 @@ class ProcessingTimeSessionWindows(_Sessions):
     def with_dynamic_gap(extractor: Callable[[Any], Any]) -> ProcessingTimeSessionWindows:
         """The gap of each record is ``extractor(record)`` (Time or ms)."""
         return ProcessingTimeSessionWindows(None, extractor)
-
-    def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
-        """``[now, now + gap)``."""
-        return self._session(element, context.get_current_processing_time())
-
-    def get_default_trigger(self, env: Any = None) -> Trigger:
-        """ProcessingTimeTrigger."""
-        return ProcessingTimeTrigger()
-
-    def is_event_time(self) -> bool:
-        """False."""
-        return False
 
 
 class GlobalWindows(WindowAssigner):

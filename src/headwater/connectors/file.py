@@ -43,11 +43,11 @@ from typing import Any
 
 from headwater.runtime.operators.base import (
     OperatorStateSnapshot,
-    SourceOperator,
     SourceOutput,
     StreamOperator,
     Timestamps,
 )
+from headwater.runtime.operators.sources import ChunkSizer, SplitSource, _checkpoint_lock
 
 log = logging.getLogger(__name__)
 
@@ -128,27 +128,21 @@ class FileSource:
         return FileSourceOperator(self.paths, self.format.charset)
 
 
-class FileSourceOperator(SourceOperator):
+class FileSourceOperator(SplitSource):
     """Reads the lines of its splits; checkpoints ``(path, byte offset)`` per split."""
 
     state_name = "file-source-splits"
 
     def __init__(self, paths: list[str], charset: str = "UTF-8") -> None:
+        super().__init__()
         self.paths = list(paths)
         self.charset = charset
-        self._cancelled = False
-        self._splits: list[list[Any]] | None = None
 
     def initial_splits(self) -> list[list[Any]]:
         """This subtask's files (round-robin over all files), each from offset 0."""
         files = list_files(self.paths)
         i, p = self.ctx.subtask_index, self.ctx.parallelism
         return [[f, 0] for f in files[i::p]]
-
-    def _positions(self) -> list[list[Any]]:
-        if self._splits is None:
-            self._splits = self.initial_splits()
-        return self._splits
 
     def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
         """Resume the restored splits (None: read everything from the start)."""
@@ -169,8 +163,6 @@ class FileSourceOperator(SourceOperator):
     def run(self, output: SourceOutput) -> None:
         """Read every split to its end, a chunk of lines per ``collect_batch`` (the chunk
         size adapts so that the checkpoint lock is never held long)."""
-        from headwater.runtime.operators.sources import ChunkSizer, _checkpoint_lock
-
         lock = _checkpoint_lock(output)
         sizer = ChunkSizer()
         clock = time.perf_counter
@@ -212,16 +204,6 @@ class FileSourceOperator(SourceOperator):
                     pos = end + 1
                     sizer.observe(count, clock() - t0)
                     sizer.pause()
-
-    def cancel(self) -> None:
-        """Stop after the current block."""
-        self._cancelled = True
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.pop("ctx", None)
-        state["_splits"] = None
-        return state
 
 
 # -- sink ---------------------------------------------------------------------------------

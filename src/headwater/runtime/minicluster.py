@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -53,12 +54,15 @@ class MiniCluster:
     """A whole cluster inside this process (plus TaskManager subprocesses)."""
 
     def __init__(self, configuration: Configuration | None = None, taskmanagers: int = 2,
-                 workdir: str | None = None) -> None:
+                 workdir: str | None = None, inherit_stdout: bool = False) -> None:
         self.configuration = configuration or Configuration()
         self.taskmanagers = taskmanagers
+        #: A temporary workdir is removed again by ``stop``.
+        self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="headwater-minicluster-")
         self.runner = JobManagerRunner(self.configuration, self.workdir, taskmanagers,
-                                       fallback_to_free_port=True)
+                                       fallback_to_free_port=True,
+                                       inherit_stdout=inherit_stdout)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
                                         name="minicluster-jobmanager")
@@ -100,6 +104,8 @@ class MiniCluster:
             finally:
                 self.loop.call_soon_threadsafe(self.loop.stop)
                 self._thread.join(10)
+                if self._own_workdir:
+                    shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> MiniCluster:
         return self.start()
@@ -157,7 +163,7 @@ class EmbeddedExecutor:
         count = int(self.configuration["taskmanager.count"]) or psutil.cpu_count() or 1
         slots = int(self.configuration["taskmanager.numberOfTaskSlots"])
         count = max(count, -(-needed // slots))
-        return MiniCluster(self.configuration, count).start()
+        return MiniCluster(self.configuration, count, inherit_stdout=True).start()
 
     def execute_async(self, job_graph: JobGraph) -> EmbeddedJobClient:
         """Start a mini cluster, submit, return a JobClient."""

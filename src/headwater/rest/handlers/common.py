@@ -3,7 +3,8 @@
 The lookups raise the 404s Flink raises (``Job <id> not found``, ``JobVertex <id> not
 found``, ``Invalid subtask index for vertex <id>``); the builders produce the JSON pieces
 several endpoints share (``IOMetricsInfo``, ``SubtaskExecutionAttemptDetailsInfo``, state
-maps with every state).
+maps with every state); :func:`read_json_object` and :func:`decode_json_object` read the
+JSON object bodies of POST endpoints with Flink's 400 messages.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from typing import Any
+
+import msgspec
 
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
@@ -27,6 +30,28 @@ UNASSIGNED = "(unassigned)"
 
 #: Execution states whose task runs and reports IO metrics through heartbeats.
 _REPORTING = (ExecutionState.RUNNING, ExecutionState.CANCELING)
+
+
+def decode_json_object(raw: bytes, kind: str) -> dict[str, Any]:
+    """``raw`` decoded as a JSON object; 400 ``Request did not match expected format
+    <kind>: ...`` when it is not JSON or not an object."""
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise RestError(400, f"Request did not match expected format {kind}: {exc}") from exc
+    if not isinstance(body, dict):
+        raise RestError(400, f"Request did not match expected format {kind}: expected a "
+                             "JSON object.")
+    return body
+
+
+async def read_json_object(ctx: HandlerContext, kind: str) -> dict[str, Any]:
+    """The request body as a JSON object (an empty body is ``{}``, as in Flink); see
+    :func:`decode_json_object`."""
+    raw = await ctx.request.read()
+    if not raw.strip():
+        return {}
+    return decode_json_object(raw, kind)
 
 
 def now_ms() -> int:

@@ -21,8 +21,6 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from headwater.artifacts.extraction import ProgramError, extract_job_graph
 from headwater.artifacts.inspection import InvalidArtifact
 from headwater.artifacts.store import JarNotFound, JarStore, StoredJar
@@ -31,6 +29,7 @@ from headwater.graph.serialization import JobGraphFormatError
 from headwater.ids import is_hex_id
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
+from headwater.rest.handlers.common import read_json_object
 
 _STORES: weakref.WeakKeyDictionary[Any, JarStore] = weakref.WeakKeyDictionary()
 #: Most bytes read (and dropped) from an oversized upload before answering 413.
@@ -163,20 +162,6 @@ async def delete_jar(ctx: HandlerContext) -> dict[str, Any]:
 # -- plan and run -----------------------------------------------------------------------
 
 
-async def _body(ctx: HandlerContext, kind: str) -> dict[str, Any]:
-    raw = await ctx.request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise RestError(400, f"Request did not match expected format {kind}: {exc}") from exc
-    if not isinstance(body, dict):
-        raise RestError(400, f"Request did not match expected format {kind}: expected a "
-                             "JSON object.")
-    return body
-
-
 def _typed(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
     value = body.get(key)
     wrong_bool = isinstance(value, bool) and kind is int
@@ -223,7 +208,7 @@ def _parallelism(ctx: HandlerContext, body: dict[str, Any], what: str) -> int | 
 async def _job_graph(ctx: HandlerContext, what: str) -> tuple[JobGraph, dict[str, Any]]:
     """Run the jar's program in a child process; its JobGraph and the request body."""
     _check_enabled(ctx)
-    body = await _body(ctx, what)
+    body = await read_json_object(ctx, what)
     entry = _typed(body, "entryClass", str, what) or ctx.first("entry-class")
     args = _program_args(ctx, body, what)
     parallelism = _parallelism(ctx, body, what)

@@ -15,8 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from headwater.graph.serialization import deserialize_job_graph
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
@@ -24,6 +22,7 @@ from headwater.rest.handlers.common import (
     UNASSIGNED,
     aggregate_state,
     aggregate_times,
+    decode_json_object,
     execution_state_map,
     io_metrics_info,
     job,
@@ -283,14 +282,7 @@ def _parse_submit_request(raw: bytes | None) -> tuple[str, list[str], list[str]]
     if raw is None:
         raise RestError(400, "Request did not match expected format JobSubmitRequestBody: "
                              "the 'request' field is missing.")
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise RestError(400, "Request did not match expected format JobSubmitRequestBody: "
-                             f"{exc}") from exc
-    if not isinstance(body, dict):
-        raise RestError(400, "Request did not match expected format JobSubmitRequestBody: "
-                             "expected a JSON object.")
+    body = decode_json_object(raw, "JobSubmitRequestBody")
     graph_file = body.get("jobGraphFileName")
     if graph_file is None:
         raise RestError(400, "The jobGraphFileName field must not be omitted or be null.")

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
-
 from headwater.rest.async_operations import OPERATIONS_KEY, AsyncOperations
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
+from headwater.rest.handlers.common import read_json_object
 from headwater.runtime.jobmanager.cluster_view import JobMasterView, JobNotFound
 
 #: Flink's CheckpointingOptions.SAVEPOINT_DIRECTORY.
@@ -46,16 +45,7 @@ async def request_body(ctx: HandlerContext, kind: str,
                        fields: dict[str, type]) -> dict[str, Any]:
     """The JSON object body (an empty body is ``{}``, as in Flink), with ``fields``
     type-checked (null allowed); 400 in Flink's words otherwise."""
-    raw = await ctx.request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise RestError(400, f"Request did not match expected format {kind}: {exc}") from exc
-    if not isinstance(body, dict):
-        raise RestError(400, f"Request did not match expected format {kind}: expected a "
-                             "JSON object.")
+    body = await read_json_object(ctx, kind)
     for name, kind_of in fields.items():
         value = body.get(name)
         if value is not None and (not isinstance(value, kind_of)
@@ -112,24 +102,29 @@ def _savepoint_directory(ctx: HandlerContext, requested: str | None, field: str)
 # -- savepoints and stop ----------------------------------------------------------------
 
 
+async def _savepoint_operation(
+        ctx: HandlerContext, kind: str, directory_field: str, flag_field: str,
+        start: Callable[[JobMasterView, str, bool], Awaitable[Any]]) -> dict[str, str]:
+    """Read a body ``{directory_field: str, flag_field: bool}`` of type ``kind`` and trigger
+    ``start(job_master, directory, flag)`` as a savepoint operation."""
+    body = await request_body(ctx, kind, {directory_field: str, flag_field: bool})
+    directory = _savepoint_directory(ctx, body.get(directory_field), directory_field)
+    flag = bool(body.get(flag_field) or False)
+    return job_operation(ctx, "savepoint", lambda master: start(master, directory, flag))
+
+
 async def trigger_savepoint(ctx: HandlerContext) -> dict[str, str]:
     """POST /jobs/:jobid/savepoints: take a savepoint, optionally cancel the job."""
-    body = await request_body(ctx, "SavepointTriggerRequestBody",
-                              {"target-directory": str, "cancel-job": bool})
-    directory = _savepoint_directory(ctx, body.get("target-directory"), "target-directory")
-    cancel_job = bool(body.get("cancel-job") or False)
-    return job_operation(ctx, "savepoint",
-                         lambda master: master.trigger_savepoint(directory, cancel_job))
+    return await _savepoint_operation(
+        ctx, "SavepointTriggerRequestBody", "target-directory", "cancel-job",
+        lambda master, directory, cancel_job: master.trigger_savepoint(directory, cancel_job))
 
 
 async def stop_with_savepoint(ctx: HandlerContext) -> dict[str, str]:
     """POST /jobs/:jobid/stop: take a savepoint and finish the job."""
-    body = await request_body(ctx, "StopWithSavepointRequestBody",
-                              {"targetDirectory": str, "drain": bool})
-    directory = _savepoint_directory(ctx, body.get("targetDirectory"), "targetDirectory")
-    drain = bool(body.get("drain") or False)
-    return job_operation(ctx, "savepoint",
-                         lambda master: master.stop_with_savepoint(directory, drain))
+    return await _savepoint_operation(
+        ctx, "StopWithSavepointRequestBody", "targetDirectory", "drain",
+        lambda master, directory, drain: master.stop_with_savepoint(directory, drain))
 
 
 async def savepoint_status(ctx: HandlerContext) -> dict[str, Any]:

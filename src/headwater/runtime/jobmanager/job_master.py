@@ -49,9 +49,6 @@ from headwater.runtime.rpc.messages import (
 
 log = logging.getLogger(__name__)
 
-#: Cluster keys handed to every task.
-TASK_CONFIG_KEYS = ("taskmanager.network.batch-size", "taskmanager.network.credits-per-channel",
-                    "execution.buffer-timeout")
 
 
 class JobMaster:
@@ -134,8 +131,8 @@ class JobMaster:
                                                   tm.data_port if tm else -1)
                 ex.slot_index = slot
                 self._by_attempt[ex.attempt_id] = (v, sv, ex)
-        task_config = {k: self.config[k] for k in TASK_CONFIG_KEYS}
-        task_config.update(self.job_graph.configuration)
+        # Tasks see the cluster's configuration with the job's own settings on top.
+        task_config = dict(self.config)
         point = self.coordinator.restore_point
         if point is not None:
             self.coordinator.report_restore(point)

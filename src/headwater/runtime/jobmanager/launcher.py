@@ -22,8 +22,10 @@ class LocalTaskManagerLauncher:
     """Spawns TaskManager subprocesses on this machine."""
 
     def __init__(self, jobmanager_address: str, slots: int, log_dir: Path,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", inherit_stdout: bool = False) -> None:
         self.jobmanager_address = jobmanager_address
+        #: Embedded mode: the TaskManagers' stdout (user print()) goes to this process's.
+        self.inherit_stdout = inherit_stdout
         self.slots = slots
         self.log_dir = Path(log_dir)
         self.host = host
@@ -44,11 +46,15 @@ class LocalTaskManagerLauncher:
             cmd = [sys.executable, "-m", "headwater.runtime.taskmanager.task_executor",
                    "--jobmanager", self.jobmanager_address, "--host", self.host,
                    "--slots", str(self.slots), "--log-dir", str(self.log_dir),
-                   "--log-file", f"{stem}.log", "--stdout-file", f"{stem}.out"]
-            with open(f"{stem}.out", "ab") as out:
-                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env,
-                                        start_new_session=False)
+                   "--log-file", f"{stem}.log"]
+            if self.inherit_stdout:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env)
+            else:
+                cmd += ["--stdout-file", f"{stem}.out"]
+                with open(f"{stem}.out", "ab") as out:
+                    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env,
+                                            start_new_session=False)
             self.processes.append(proc)
             log.info("started TaskManager %d (pid %d)", n, proc.pid)
 

@@ -56,6 +56,8 @@ class ResourceManager:
         self.rpc_host = config["jobmanager.rpc.address"]
         self._counter = 0
         self._pending: dict[int, asyncio.Future] = {}
+        #: Set while the cluster shuts down: disconnects are expected then.
+        self.stopping = False
         self._next_request_id = 1
 
     async def start(self) -> int:
@@ -136,7 +138,10 @@ class ResourceManager:
         if conn is not None:
             conn.close()
         if info is not None:
-            log.warning("TaskManager %s lost: %s", rid, reason)
+            if self.stopping:
+                log.info("TaskManager %s disconnected during shutdown", rid)
+            else:
+                log.warning("TaskManager %s lost: %s", rid, reason)
             self._on_lost(rid, reason)
             asyncio.get_running_loop().create_task(self._notify_slots())
 

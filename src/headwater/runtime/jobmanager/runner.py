@@ -25,7 +25,9 @@ class JobManagerRunner:
     """A running JobManager with its REST endpoint and (optionally) local TaskManagers."""
 
     def __init__(self, configuration: Configuration, workdir: str | os.PathLike,
-                 taskmanagers: int = 0, fallback_to_free_port: bool = False) -> None:
+                 taskmanagers: int = 0, fallback_to_free_port: bool = False,
+                 inherit_stdout: bool = False) -> None:
+        self.inherit_stdout = inherit_stdout
         self.workdir = Path(workdir).absolute()
         if not configuration.get("state.checkpoints.dir"):
             configuration = configuration.with_overrides(
@@ -80,7 +82,8 @@ class JobManagerRunner:
             self.launcher = LocalTaskManagerLauncher(
                 f"{self.dispatcher.rm.rpc_host}:{rpc_port}",
                 int(self.configuration["taskmanager.numberOfTaskSlots"]), self.log_dir,
-                host=self.configuration["taskmanager.host"])
+                host=self.configuration["taskmanager.host"],
+                inherit_stdout=self.inherit_stdout)
             self.launcher.start(self.taskmanagers)
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
         info = {"pid": os.getpid(), "rest_url": self.rest_url, "rest_port": self.rest_port,
@@ -114,6 +117,7 @@ class JobManagerRunner:
     async def stop(self) -> None:
         """Cancel jobs, stop TaskManagers, close ports, remove ``cluster.json``."""
         self.dispatcher.shutdown_requested.set()
+        self.dispatcher.rm.stopping = True
         if self._supervisor is not None:
             self._supervisor.cancel()
         await self.dispatcher.cancel_all_jobs()

@@ -86,40 +86,68 @@ def _pieces(ranges: list[list[int]], pieces: int) -> list[tuple[int, int, int]]:
     return out
 
 
-class _RangeSource(SourceOperator):
+class SplitSource(SourceOperator):
+    """A resumable source whose position is the list of its remaining splits (each a
+    mutable list that ``run`` advances under the checkpoint lock): ``initial_splits()`` on
+    a fresh start, else what ``initialize_state`` restored from the "split" operator state
+    ``state_name``. A pickled copy carries no splits (each subtask makes its own)."""
+
+    #: Name of the operator state holding the remaining splits.
+    state_name = "source-splits"
+
+    def __init__(self) -> None:
+        self._cancelled = False
+        self._splits: list[list[Any]] | None = None
+
+    def initial_splits(self) -> list[list[Any]]:
+        """The splits of this subtask on a fresh start."""
+        raise NotImplementedError
+
+    def _positions(self) -> list[list[Any]]:
+        if self._splits is None:
+            self._splits = self.initial_splits()
+        return self._splits
+
+    def cancel(self) -> None:
+        """Stop after the current chunk."""
+        self._cancelled = True
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("ctx", None)
+        state["_splits"] = None
+        return state
+
+
+class _RangeSource(SplitSource):
     """A source emitting positions of strided index ranges, resumable at any position.
 
-    Its position is the list of remaining ranges ``[start, stop, step]``, checkpointed as
-    "split" operator state: after a restore, also at another parallelism, every position
-    is emitted exactly once overall. The position advances under the checkpoint lock
-    together with ``collect_batch``, so a snapshot always matches what was emitted; an
-    exhausted source snapshots an empty list.
+    Its position is the list of remaining ranges ``[start, stop, step]`` (its splits),
+    checkpointed as "split" operator state: after a restore, also at another parallelism,
+    every position is emitted exactly once overall. The position advances under the
+    checkpoint lock together with ``collect_batch``, so a snapshot always matches what was
+    emitted; an exhausted source snapshots an empty list.
     """
 
     #: Name of the operator state holding the remaining ranges.
     state_name = "source-ranges"
 
-    def __init__(self) -> None:
-        self._cancelled = False
-        self._ranges: list[list[int]] | None = None
-
     def initial_ranges(self) -> list[list[int]]:
         """The ranges of this subtask on a fresh start."""
         raise NotImplementedError
+
+    def initial_splits(self) -> list[list[int]]:
+        """The ranges of this subtask on a fresh start (:meth:`initial_ranges`)."""
+        return self.initial_ranges()
 
     def values(self, start: int, stop: int, step: int) -> list:
         """The records of positions ``range(start, stop, step)``."""
         raise NotImplementedError
 
-    def _positions(self) -> list[list[int]]:
-        if self._ranges is None:
-            self._ranges = self.initial_ranges()
-        return self._ranges
-
     def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
         """Resume from the restored remaining ranges (None: start from the beginning)."""
         entry = state.get(self.state_name) if state else None
-        self._ranges = None if entry is None else [list(r) for r in entry[1]]
+        self._splits = None if entry is None else [list(r) for r in entry[1]]
 
     def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot:
         """The remaining ranges, as "split" list state."""
@@ -146,16 +174,6 @@ class _RangeSource(SourceOperator):
                 r[0] = end
             sizer.observe(-(-(end - start) // step), clock() - t0)
             sizer.pause()
-
-    def cancel(self) -> None:
-        """Stop after the current chunk."""
-        self._cancelled = True
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.pop("ctx", None)
-        state["_ranges"] = None
-        return state
 
 
 class CollectionSource(_RangeSource):

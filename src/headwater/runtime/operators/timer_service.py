@@ -29,6 +29,21 @@ MIN_WATERMARK = -(2**63)
 TimerCallback = Callable[[Any, Any, int], None]
 
 
+def _fire_due(heap: list[tuple], live: dict[tuple, None], fire: TimerCallback,
+              limit: int) -> bool:
+    """Pop and fire the live timers <= ``limit`` of one time domain in time order (also
+    timers that ``fire`` registers in that range); whether any fired."""
+    fired = False
+    while heap and heap[0][0] <= limit:
+        ts, _, key, ns = heapq.heappop(heap)
+        entry = (ts, key, ns)
+        if entry in live:
+            del live[entry]
+            fire(key, ns, ts)
+            fired = True
+    return fired
+
+
 class KeyedTimerService:
     """Event-time and processing-time timers per (key, namespace, timestamp)."""
 
@@ -55,10 +70,7 @@ class KeyedTimerService:
     def register_event_time_timer(self, key: Any, namespace: Any, timestamp: int) -> None:
         """Fire ``on_event_time(key, namespace, timestamp)`` once the watermark reaches
         ``timestamp``."""
-        entry = (timestamp, key, namespace)
-        if entry not in self._event:
-            self._event[entry] = None
-            heapq.heappush(self._event_heap, (timestamp, next(self._seq), key, namespace))
+        self._add(self._event, self._event_heap, key, namespace, timestamp)
 
     def delete_event_time_timer(self, key: Any, namespace: Any, timestamp: int) -> None:
         """Forget an event-time timer (no-op if absent)."""
@@ -68,14 +80,21 @@ class KeyedTimerService:
                                        ) -> None:
         """Fire ``on_processing_time(key, namespace, timestamp)`` at wall-clock
         ``timestamp``."""
-        entry = (timestamp, key, namespace)
-        if entry in self._processing:
+        if not self._add(self._processing, self._processing_heap, key, namespace, timestamp):
             return
-        self._processing[entry] = None
-        heapq.heappush(self._processing_heap, (timestamp, next(self._seq), key, namespace))
         if timestamp not in self._service_handles and self.processing_time_service is not None:
             self._service_handles[timestamp] = self.processing_time_service.register_timer(
                 timestamp, self.fire_processing_timers)
+
+    def _add(self, live: dict[tuple, None], heap: list[tuple], key: Any, namespace: Any,
+             timestamp: int) -> bool:
+        """Register a timer in one time domain; False if it was registered already."""
+        entry = (timestamp, key, namespace)
+        if entry in live:
+            return False
+        live[entry] = None
+        heapq.heappush(heap, (timestamp, next(self._seq), key, namespace))
+        return True
 
     def delete_processing_time_timer(self, key: Any, namespace: Any, timestamp: int) -> None:
         """Forget a processing-time timer (no-op if absent)."""
@@ -87,27 +106,14 @@ class KeyedTimerService:
         """Fire every event-time timer <= ``watermark`` in time order (also timers that
         the callbacks register in that range)."""
         self.current_watermark = watermark
-        heap, live, fire = self._event_heap, self._event, self.on_event_time
-        while heap and heap[0][0] <= watermark:
-            ts, _, key, ns = heapq.heappop(heap)
-            entry = (ts, key, ns)
-            if entry in live:
-                del live[entry]
-                fire(key, ns, ts)
+        _fire_due(self._event_heap, self._event, self.on_event_time, watermark)
 
     def fire_processing_timers(self, time: int) -> None:
         """Fire every processing-time timer <= ``time`` in time order (the task's
         processing-time service calls this)."""
         self._service_handles.pop(time, None)
-        heap, live, fire = self._processing_heap, self._processing, self.on_processing_time
-        fired = False
-        while heap and heap[0][0] <= time:
-            ts, _, key, ns = heapq.heappop(heap)
-            entry = (ts, key, ns)
-            if entry in live:
-                del live[entry]
-                fire(key, ns, ts)
-                fired = True
+        fired = _fire_due(self._processing_heap, self._processing, self.on_processing_time,
+                          time)
         if fired and self.after_processing_timers is not None:
             self.after_processing_timers()
 

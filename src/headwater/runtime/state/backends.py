@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from headwater.runtime.state.key_groups import KeyGroupRange
+from headwater.runtime.state.key_groups import KeyGroupRange, as_key_group_range
 
 #: ``state.backend`` values meaning the heap backend.
 HEAP_NAMES = frozenset({"hashmap", "heap", "jobmanager", "filesystem", "memory"})
@@ -59,10 +59,7 @@ def create_keyed_backend_for(config: Mapping[str, Any], max_parallelism: int,
 
     Raises :class:`~headwater.runtime.state.rocksdb.RocksDBUnavailable` (a RuntimeError)
     when RocksDB is asked for and ``rocksdict`` is not installed."""
-    if not isinstance(key_group_range, KeyGroupRange):
-        groups = list(key_group_range)
-        key_group_range = KeyGroupRange(groups[0], groups[-1]) if groups \
-            else KeyGroupRange(0, -1)
+    key_group_range = as_key_group_range(key_group_range)
     if backend_name(config) == "rocksdb":
         from headwater.runtime.state.rocksdb import RocksDBKeyedStateBackend
 

@@ -38,6 +38,39 @@ class _Handle:
         self.table.pop(self.backend.current_key, None)
 
 
+class _MapReads:
+    """The reading methods of MapState over ``self._map()``, the current key's dict."""
+
+    __slots__ = ()
+
+    def _map(self) -> dict:
+        raise NotImplementedError
+
+    def get(self, key: Any) -> Any:
+        """The entry's value or None."""
+        return self._map().get(key)
+
+    def contains(self, key: Any) -> bool:
+        """Whether the entry exists."""
+        return key in self._map()
+
+    def items(self):
+        """All entries."""
+        return list(self._map().items())
+
+    def keys(self):
+        """All entry keys."""
+        return list(self._map().keys())
+
+    def values(self):
+        """All entry values."""
+        return list(self._map().values())
+
+    def is_empty(self) -> bool:
+        """Whether the map is empty."""
+        return not self._map()
+
+
 class ValueStateHandle(_Handle, ValueState):
     """ValueState over a write-back table."""
 
@@ -85,7 +118,7 @@ class ListStateHandle(_Handle, ListState):
             self.clear()
 
 
-class MapStateHandle(_Handle, MapState):
+class MapStateHandle(_MapReads, _Handle, MapState):
     """MapState over a write-back table (the whole map of a key is one value)."""
 
     __slots__ = ()
@@ -98,10 +131,6 @@ class MapStateHandle(_Handle, MapState):
             self.table[self.backend.current_key] = m
         else:
             self.clear()
-
-    def get(self, key: Any) -> Any:
-        """The entry's value or None."""
-        return self._map().get(key)
 
     def put(self, key: Any, value: Any) -> None:
         """Set one entry."""
@@ -121,26 +150,6 @@ class MapStateHandle(_Handle, MapState):
         if key in m:
             del m[key]
             self._store(m)
-
-    def contains(self, key: Any) -> bool:
-        """Whether the entry exists."""
-        return key in self._map()
-
-    def items(self):
-        """All entries."""
-        return list(self._map().items())
-
-    def keys(self):
-        """All entry keys."""
-        return list(self._map().keys())
-
-    def values(self):
-        """All entry values."""
-        return list(self._map().values())
-
-    def is_empty(self) -> bool:
-        """Whether the map is empty."""
-        return not self._map()
 
 
 class ReducingStateHandle(_Handle, ReducingState):

@@ -22,76 +22,30 @@ from headwater.api.state import (
     ListState,
     MapState,
     ReducingState,
-    StateDescriptor,
     ValueState,
 )
-from headwater.runtime.state.handles import make_handle
+from headwater.runtime.state.handles import _Handle, _MapReads
 from headwater.runtime.state.key_groups import (
     KeyGroupRange,
     assign_to_key_group,
     key_group_range_for_operator,
 )
-from headwater.runtime.state.ttl import drop_expired, processing_time_ms
-
-#: A snapshot: key group -> state name -> key -> value.
-KeyedSnapshot = dict[int, dict[str, dict[Any, Any]]]
+from headwater.runtime.state.keyed_backend import KeyedBackendBase, KeyedSnapshot
+from headwater.runtime.state.ttl import drop_expired
 
 
-class HeapKeyedStateBackend:
+class HeapKeyedStateBackend(KeyedBackendBase):
     """Keyed state of one subtask, held in dicts."""
 
     def __init__(self, max_parallelism: int, key_group_range: KeyGroupRange | Iterable[int]
                  ) -> None:
-        self.max_parallelism = max_parallelism
-        if not isinstance(key_group_range, KeyGroupRange):
-            groups = list(key_group_range)
-            key_group_range = KeyGroupRange(groups[0], groups[-1]) if groups \
-                else KeyGroupRange(0, -1)
-        self.key_group_range = key_group_range
-        #: The key whose state user code currently sees.
-        self.current_key: Any = None
+        super().__init__(max_parallelism, key_group_range)
         self.tables: dict[str, dict[Any, Any]] = {}
-        self._kinds: dict[str, str] = {}
-        self._handles: dict[str, Any] = {}
-        #: State name -> TTL in ms, for states registered with TTL.
-        self._ttl: dict[str, int] = {}
-        #: Processing-time clock of TTL (ms); replaceable in tests.
-        self.ttl_clock = processing_time_ms
-
-    def set_current_key(self, key: Any) -> None:
-        """Select the key that state handles read and write."""
-        self.current_key = key
-
-    def get_current_key(self) -> Any:
-        """The key selected last."""
-        return self.current_key
 
     def get_table(self, name: str, kind: str = "value") -> dict[Any, Any]:
         """The dict ``key -> value`` of state ``name`` (created on first use)."""
-        known = self._kinds.get(name)
-        if known is None:
-            self._kinds[name] = kind
-            self.tables.setdefault(name, {})  # restore() may have filled it already
-        elif known != kind:
-            raise ValueError(f"state {name!r} is already registered as {known} state, "
-                             f"not {kind} state")
-        return self.tables[name]
-
-    def get_state(self, descriptor: StateDescriptor):
-        """A state handle for ``descriptor`` (the same handle for the same name)."""
-        handle = self._handles.get(descriptor.name)
-        if handle is not None:
-            if handle.descriptor.kind != descriptor.kind:
-                raise ValueError(f"state {descriptor.name!r} is already registered as "
-                                 f"{handle.descriptor.kind} state")
-            return handle
-        handle = make_handle(self, descriptor, self.get_table(descriptor.name, descriptor.kind),
-                             _HANDLES)
-        ttl = getattr(descriptor, "get_ttl_config", lambda: None)()
-        if ttl is not None and ttl.is_enabled():
-            self._ttl[descriptor.name] = ttl.ttl
-        self._handles[descriptor.name] = handle
-        return handle
+        self._register_kind(name, kind)
+        return self.tables.setdefault(name, {})  # restore() may have filled it already
 
     def keys(self, name: str) -> list[Any]:
         """The keys that have state ``name``."""
@@ -134,25 +88,17 @@ class HeapKeyedStateBackend:
                 | Iterable[Mapping[int, Mapping[str, Mapping[Any, Any]]]]) -> None:
         """Load state from one snapshot or many (rescaling); key groups outside this
         backend's range are skipped."""
-        if isinstance(snapshots, Mapping):
-            snapshots = [snapshots]
-        rng = self.key_group_range
-        for snap in snapshots:
-            for kg, per_state in snap.items():
-                if kg not in rng:
-                    continue
-                for name, entries in per_state.items():
-                    table = self.tables.get(name)
-                    if table is None:
-                        table = self.tables[name] = {}
-                    table.update(entries)
+        for _kg, per_state in self._owned_groups(snapshots):
+            for name, entries in per_state.items():
+                table = self.tables.get(name)
+                if table is None:
+                    table = self.tables[name] = {}
+                table.update(entries)
 
     def dispose(self) -> None:
         """Drop all state."""
         self.tables.clear()
-        self._kinds.clear()
-        self._handles.clear()
-        self._ttl.clear()
+        self._forget_states()
 
 
 def create_keyed_backend(ctx) -> HeapKeyedStateBackend:
@@ -162,15 +108,13 @@ def create_keyed_backend(ctx) -> HeapKeyedStateBackend:
         key_group_range_for_operator(ctx.max_parallelism, ctx.parallelism, ctx.subtask_index))
 
 
-class HeapValueState(ValueState):
+class HeapValueState(_Handle, ValueState):
     """ValueState over a heap table."""
 
-    __slots__ = ("backend", "descriptor", "table", "default")
+    __slots__ = ("default",)
 
     def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
-        self.backend = backend
-        self.descriptor = descriptor
-        self.table = table
+        super().__init__(backend, descriptor, table)
         self.default = getattr(descriptor, "default_value", None)
 
     def value(self) -> Any:
@@ -184,20 +128,11 @@ class HeapValueState(ValueState):
         else:
             self.table[self.backend.current_key] = value
 
-    def clear(self) -> None:
-        """Remove the current key's value."""
-        self.table.pop(self.backend.current_key, None)
 
-
-class HeapListState(ListState):
+class HeapListState(_Handle, ListState):
     """ListState over a heap table."""
 
-    __slots__ = ("backend", "descriptor", "table")
-
-    def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
-        self.backend = backend
-        self.descriptor = descriptor
-        self.table = table
+    __slots__ = ()
 
     def get(self) -> list[Any]:
         """The current key's values."""
@@ -226,20 +161,11 @@ class HeapListState(ListState):
         else:
             self.table.pop(self.backend.current_key, None)
 
-    def clear(self) -> None:
-        """Remove the current key's values."""
-        self.table.pop(self.backend.current_key, None)
 
-
-class HeapMapState(MapState):
+class HeapMapState(_MapReads, _Handle, MapState):
     """MapState over a heap table."""
 
-    __slots__ = ("backend", "descriptor", "table")
-
-    def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
-        self.backend = backend
-        self.descriptor = descriptor
-        self.table = table
+    __slots__ = ()
 
     def _map(self) -> dict:
         return self.table.get(self.backend.current_key, _EMPTY)
@@ -250,10 +176,6 @@ class HeapMapState(MapState):
         if m is None:
             m = self.table[key] = {}
         return m
-
-    def get(self, key: Any) -> Any:
-        """The entry's value or None."""
-        return self._map().get(key)
 
     def put(self, key: Any, value: Any) -> None:
         """Set one entry."""
@@ -271,40 +193,14 @@ class HeapMapState(MapState):
             if not m:
                 del self.table[self.backend.current_key]
 
-    def contains(self, key: Any) -> bool:
-        """Whether the entry exists."""
-        return key in self._map()
 
-    def items(self):
-        """All entries."""
-        return list(self._map().items())
-
-    def keys(self):
-        """All entry keys."""
-        return list(self._map().keys())
-
-    def values(self):
-        """All entry values."""
-        return list(self._map().values())
-
-    def is_empty(self) -> bool:
-        """Whether the map is empty."""
-        return not self._map()
-
-    def clear(self) -> None:
-        """Remove the whole map of the current key."""
-        self.table.pop(self.backend.current_key, None)
-
-
-class HeapReducingState(ReducingState):
+class HeapReducingState(_Handle, ReducingState):
     """ReducingState over a heap table."""
 
-    __slots__ = ("backend", "descriptor", "table", "reduce")
+    __slots__ = ("reduce",)
 
     def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
-        self.backend = backend
-        self.descriptor = descriptor
-        self.table = table
+        super().__init__(backend, descriptor, table)
         self.reduce = descriptor.reduce_function
 
     def get(self) -> Any:
@@ -317,20 +213,14 @@ class HeapReducingState(ReducingState):
         cur = self.table.get(key, _MISSING)
         self.table[key] = value if cur is _MISSING else self.reduce(cur, value)
 
-    def clear(self) -> None:
-        """Remove the combined value."""
-        self.table.pop(self.backend.current_key, None)
 
-
-class HeapAggregatingState(AggregatingState):
+class HeapAggregatingState(_Handle, AggregatingState):
     """AggregatingState over a heap table (the table holds accumulators)."""
 
-    __slots__ = ("backend", "descriptor", "table", "fn")
+    __slots__ = ("fn",)
 
     def __init__(self, backend: HeapKeyedStateBackend, descriptor, table: dict) -> None:
-        self.backend = backend
-        self.descriptor = descriptor
-        self.table = table
+        super().__init__(backend, descriptor, table)
         self.fn = descriptor.agg_function
 
     def get(self) -> Any:
@@ -346,10 +236,6 @@ class HeapAggregatingState(AggregatingState):
             acc = self.fn.create_accumulator()
         self.table[key] = self.fn.add(value, acc)
 
-    def clear(self) -> None:
-        """Remove the current key's accumulator."""
-        self.table.pop(self.backend.current_key, None)
-
 
 _EMPTY: dict = {}
 _MISSING = object()
@@ -360,3 +246,4 @@ _HANDLES = {
     "reducing": HeapReducingState,
     "aggregating": HeapAggregatingState,
 }
+HeapKeyedStateBackend.HANDLES = _HANDLES

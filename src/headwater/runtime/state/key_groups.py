@@ -20,6 +20,7 @@ from __future__ import annotations
 import pickle
 import struct
 import zlib
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 _M32 = 0xFFFFFFFF
@@ -148,6 +149,15 @@ class KeyGroupRange(NamedTuple):
     def number_of_key_groups(self) -> int:
         """How many key groups the range holds."""
         return len(self)
+
+
+def as_key_group_range(key_groups: KeyGroupRange | Iterable[int]) -> KeyGroupRange:
+    """``key_groups`` as a KeyGroupRange: a range is kept, any other iterable becomes the
+    range from its first to its last item (empty: ``KeyGroupRange(0, -1)``)."""
+    if isinstance(key_groups, KeyGroupRange):
+        return key_groups
+    groups = list(key_groups)
+    return KeyGroupRange(groups[0], groups[-1]) if groups else KeyGroupRange(0, -1)
 
 
 def key_group_range_for_operator(max_parallelism: int, parallelism: int,

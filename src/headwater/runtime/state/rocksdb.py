@@ -27,17 +27,15 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
-from headwater.runtime.state.handles import WRITE_BACK_HANDLES, make_handle
+from headwater.runtime.state.handles import WRITE_BACK_HANDLES
 from headwater.runtime.state.key_groups import KeyGroupRange, assign_to_key_group
-from headwater.runtime.state.ttl import drop_expired, processing_time_ms
+from headwater.runtime.state.keyed_backend import KeyedBackendBase, KeyedSnapshot
+from headwater.runtime.state.ttl import drop_expired
 
 try:  # the optional extra headwater[rocksdb]
     import rocksdict
 except ImportError:  # pragma: no cover - depends on the installation
     rocksdict = None
-
-#: A snapshot: key group -> state name -> key -> value (as the heap backend's).
-KeyedSnapshot = dict[int, dict[str, dict[Any, Any]]]
 
 _MISSING = object()
 _dumps = pickle.dumps
@@ -155,8 +153,10 @@ class RocksDBTable(MutableMapping):
         self._db.delete_range(self.prefix, _prefix_end(self.prefix))
 
 
-class RocksDBKeyedStateBackend:
+class RocksDBKeyedStateBackend(KeyedBackendBase):
     """Keyed state of one subtask, held in an embedded RocksDB."""
+
+    HANDLES = WRITE_BACK_HANDLES
 
     #: Entries of the key -> key group cache before it is cleared.
     KEY_GROUP_CACHE = 65536
@@ -164,16 +164,7 @@ class RocksDBKeyedStateBackend:
     def __init__(self, max_parallelism: int, key_group_range: KeyGroupRange | Iterable[int],
                  local_dir: str | os.PathLike | None = None) -> None:
         rd = _require_rocksdict()
-        self.max_parallelism = max_parallelism
-        if not isinstance(key_group_range, KeyGroupRange):
-            groups = list(key_group_range)
-            key_group_range = KeyGroupRange(groups[0], groups[-1]) if groups \
-                else KeyGroupRange(0, -1)
-        self.key_group_range = key_group_range
-        #: The key whose state user code currently sees.
-        self.current_key: Any = None
-        #: Processing-time clock of TTL (ms); replaceable in tests.
-        self.ttl_clock = processing_time_ms
+        super().__init__(max_parallelism, key_group_range)
         parent = os.fspath(local_dir) if local_dir else tempfile.gettempdir()
         os.makedirs(parent, exist_ok=True)
         #: The directory of this backend's database (removed by ``dispose``).
@@ -186,9 +177,6 @@ class RocksDBKeyedStateBackend:
         self.db.set_write_options(write_options)
         self._rd = rd
         self.tables: dict[str, RocksDBTable] = {}
-        self._kinds: dict[str, str] = {}
-        self._handles: dict[str, Any] = {}
-        self._ttl: dict[str, int] = {}
         self._kg_cache: dict[Any, int] = {}
         # Also clean up when the backend is dropped or the process exits without dispose().
         self._finalizer = weakref.finalize(self, _close_and_remove, self.db, self.path)
@@ -202,14 +190,6 @@ class RocksDBKeyedStateBackend:
             kg = self._kg_cache[key] = assign_to_key_group(key, self.max_parallelism)
         return kg
 
-    def set_current_key(self, key: Any) -> None:
-        """Select the key that state handles read and write."""
-        self.current_key = key
-
-    def get_current_key(self) -> Any:
-        """The key selected last."""
-        return self.current_key
-
     def _table(self, name: str) -> RocksDBTable:
         table = self.tables.get(name)
         if table is None:
@@ -218,29 +198,8 @@ class RocksDBKeyedStateBackend:
 
     def get_table(self, name: str, kind: str = "value") -> RocksDBTable:
         """The dict-like view ``key -> value`` of state ``name`` (created on first use)."""
-        known = self._kinds.get(name)
-        if known is None:
-            self._kinds[name] = kind
-        elif known != kind:
-            raise ValueError(f"state {name!r} is already registered as {known} state, "
-                             f"not {kind} state")
+        self._register_kind(name, kind)
         return self._table(name)
-
-    def get_state(self, descriptor: Any) -> Any:
-        """A state handle for ``descriptor`` (the same handle for the same name)."""
-        handle = self._handles.get(descriptor.name)
-        if handle is not None:
-            if handle.descriptor.kind != descriptor.kind:
-                raise ValueError(f"state {descriptor.name!r} is already registered as "
-                                 f"{handle.descriptor.kind} state")
-            return handle
-        handle = make_handle(self, descriptor, self.get_table(descriptor.name, descriptor.kind),
-                             WRITE_BACK_HANDLES)
-        ttl = getattr(descriptor, "get_ttl_config", lambda: None)()
-        if ttl is not None and ttl.is_enabled():
-            self._ttl[descriptor.name] = ttl.ttl
-        self._handles[descriptor.name] = handle
-        return handle
 
     def keys(self, name: str) -> list[Any]:
         """The keys that have state ``name``."""
@@ -287,27 +246,19 @@ class RocksDBKeyedStateBackend:
                 | Iterable[Mapping[int, Mapping[str, Mapping[Any, Any]]]]) -> None:
         """Load state from one snapshot or many (rescaling); key groups outside this
         backend's range are skipped."""
-        if isinstance(snapshots, Mapping):
-            snapshots = [snapshots]
-        rng = self.key_group_range
-        for snap in snapshots:
-            for kg, per_state in snap.items():
-                if kg not in rng:
-                    continue
-                batch = self._rd.WriteBatch(raw_mode=True)
-                kg_bytes = kg.to_bytes(2, "big")
-                for name, entries in per_state.items():
-                    prefix = _name_prefix(name) + kg_bytes
-                    for key, value in entries.items():
-                        batch.put(prefix + _dumps(key, 5), _dumps(value, 5))
-                self.db.write(batch)
+        for kg, per_state in self._owned_groups(snapshots):
+            batch = self._rd.WriteBatch(raw_mode=True)
+            kg_bytes = kg.to_bytes(2, "big")
+            for name, entries in per_state.items():
+                prefix = _name_prefix(name) + kg_bytes
+                for key, value in entries.items():
+                    batch.put(prefix + _dumps(key, 5), _dumps(value, 5))
+            self.db.write(batch)
 
     def dispose(self) -> None:
         """Close the database and delete its directory."""
         self.tables.clear()
-        self._kinds.clear()
-        self._handles.clear()
-        self._ttl.clear()
+        self._forget_states()
         self.db = None
         self._finalizer()
 
