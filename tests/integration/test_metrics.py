@@ -6,10 +6,12 @@ tests read comes through the REST API (or the Prometheus port) from the running 
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 
 import pytest
-import requests
 
 from headwater.api import (
     IntCounter,
@@ -35,10 +37,19 @@ def cluster():
     c.stop()
 
 
+def http_get(url: str) -> tuple[int, str]:
+    """Status and body of a GET (error statuses too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
 def get(cluster, path: str, status: int = 200):
-    r = requests.get(cluster.rest_url + path, timeout=30)
-    assert r.status_code == status, (path, r.status_code, r.text)
-    return r.json()
+    code, text = http_get(cluster.rest_url + path)
+    assert code == status, (path, code, text)
+    return json.loads(text)
 
 
 def checked(cluster, template: str, path: str):
@@ -354,8 +365,7 @@ def test_every_metric_endpoint_answers_flinks_forms(cluster):
                     "/taskmanagers/metrics?agg=avg,mean"):
             assert "errors" in get(cluster, bad, status=400)
 
-        text = requests.get(f"http://127.0.0.1:{cluster.prometheus_port}/metrics",
-                            timeout=30).text
+        text = http_get(f"http://127.0.0.1:{cluster.prometheus_port}/metrics")[1]
         assert "flink_jobmanager_numRegisteredTaskManagers 2.0" in text
         assert f'job_id="{job_id}"' in text
         assert "flink_taskmanager_job_task_operator_numRecordsOut{" in text
