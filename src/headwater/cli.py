@@ -341,6 +341,22 @@ def stop(jobmanager, savepoint_path, drain, timeout, job_id) -> None:
     click.echo(f"Savepoint completed. Path: {location}")
 
 
+@main.command()
+@jobmanager_option
+@click.option("-p", "--parallelism", type=click.IntRange(min=1), required=True,
+              help="The new parallelism of every vertex.")
+@timeout_option
+@click.argument("job_id")
+def rescale(jobmanager, parallelism, timeout, job_id) -> None:
+    """Rescale the running job JOB_ID: savepoint, redeploy at PARALLELISM, restore
+    (PATCH /jobs/:id/rescaling)."""
+    try:
+        _client(jobmanager).rescale(job_id, parallelism, timeout=timeout)
+    except (RestError, OSError, OperationFailed) as exc:
+        _rest_failure(exc)
+    click.echo(f"Rescaled job {job_id} to parallelism {parallelism}.")
+
+
 # -- jars -------------------------------------------------------------------------------
 
 

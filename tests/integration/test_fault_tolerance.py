@@ -182,7 +182,9 @@ def test_rescale_two_one_two_keeps_every_key_once(cluster, job, tmp_path):
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
     for parallelism in (1, 2):
-        cluster.client.rescale(job_id, parallelism, timeout=60)
+        proc = headwater("rescale", "-m", f"127.0.0.1:{cluster.port}", "-p", str(parallelism),
+                         job_id)
+        assert f"parallelism {parallelism}" in proc.stdout
         job_state = cluster.client.job(job_id)
         assert job_state["state"] == "RUNNING"
         assert {v["parallelism"] for v in job_state["vertices"]} == {parallelism}
