@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
+from tests.integration.helpers import job_id_of
 
 JOB = '''
 import sys, time
@@ -103,10 +104,6 @@ def committed(out: Path) -> collections.Counter:
     for part in out.glob("part-*"):
         lines.update(part.read_text().splitlines())
     return lines
-
-
-def job_id_of(output: str) -> str:
-    return re.search(r"JobID ([0-9a-f]{32})", output).group(1)
 
 
 def submit(cluster, script, source, out, delay="0.004", parallelism="2", *options):
