@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "heartbeat.interval": 1000,
     "heartbeat.timeout": 10000,
     "slot.request.timeout": 60000,
+    # A task that does not stop within this time after a cancel takes its TaskManager
+    # process down with it (Flink's cancellation watchdog); 0 disables it.
+    "task.cancellation.timeout": 180000,
     "execution.buffer-timeout": 100,
     "taskmanager.network.batch-size": 1024,
     "taskmanager.network.credits-per-channel": 8,

@@ -162,3 +162,47 @@ def test_cli_errors_are_clear(args):
     proc = headwater(*args, check=False)
     assert proc.returncode != 0
     assert proc.stderr
+
+
+STUCK_JOB = '''
+import threading
+from headwater.api import StreamExecutionEnvironment
+
+def stuck(x):
+    threading.Event().wait()  # never returns, ignores cancellation
+    return x
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.from_sequence(1, 10).map(stuck).add_sink(lambda x: None)
+env.execute("stuck")
+'''
+
+
+def test_cancellation_watchdog_replaces_a_stuck_taskmanager(tmp_path):
+    """A user function that never returns cannot block a cancel forever: after
+    task.cancellation.timeout its TaskManager exits and a fresh one replaces it."""
+    c = start_cluster(tmp_path, extra=("-D", "task.cancellation.timeout=1500"))
+    try:
+        script = tmp_path / "stuck.py"
+        script.write_text(STUCK_JOB)
+        job_id = job_id_of(c.run("-d", str(script)).stdout)
+        c.wait_until_running(job_id)
+        before = {tm["id"] for tm in c.client.taskmanagers()["taskmanagers"]}
+        c.client.cancel_job(job_id)
+        job = c.wait_for_state(job_id, {"CANCELED"}, timeout=30)
+        assert job["timestamps"]["CANCELED"] - job["timestamps"]["CANCELLING"] >= 1500
+        deadline = time.monotonic() + 20
+        after = before
+        while time.monotonic() < deadline:
+            after = {tm["id"] for tm in c.client.taskmanagers()["taskmanagers"]}
+            if len(after) == 2 and after != before:
+                break
+            time.sleep(0.2)
+        assert len(after) == 2 and len(after & before) == 1
+        # The cluster still runs jobs.
+        out = tmp_path / "after.txt"
+        c.run(str(EXAMPLES / "wordcount.py"), "--lines", "100", "--parallelism", "2",
+              "--output", str(out))
+        assert out.read_text() == expected_text(100, 2)
+    finally:
+        stop_cluster(c)

@@ -104,7 +104,9 @@ class ResourceManager:
             await conn.send(RegistrationAck(
                 heartbeat_interval=int(self.config["heartbeat.interval"]),
                 configuration={"metrics.system.enabled":
-                               self.config.get_bool("metrics.system.enabled")}))
+                               self.config.get_bool("metrics.system.enabled"),
+                               "task.cancellation.timeout":
+                               int(self.config["task.cancellation.timeout"])}))
             log.info("TaskManager %s registered (%d slots)", rid, msg.slots)
             await self._notify_slots()
             while True:

@@ -156,6 +156,10 @@ class Task:
         """Wait for the task thread."""
         self._thread.join(timeout)
 
+    def is_alive(self) -> bool:
+        """Whether the task thread still runs."""
+        return self._thread.is_alive()
+
     def cancel(self) -> None:
         """Ask the task to stop; it reports CANCELED when it has."""
         if self.cancelled.is_set():

@@ -84,6 +84,7 @@ class TaskExecutor:
         self.conn: Connection | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.heartbeat_interval = 1.0
+        self.cancellation_timeout = 180.0
         self._stopped: asyncio.Event | None = None
         self.metric_registry = None
 
@@ -104,6 +105,8 @@ class TaskExecutor:
             raise SystemExit(f"registration rejected: {answer.reason}")
         assert isinstance(answer, RegistrationAck)
         self.heartbeat_interval = answer.heartbeat_interval / 1000.0
+        self.cancellation_timeout = int(
+            answer.configuration.get("task.cancellation.timeout", 180000)) / 1000.0
         self.metric_registry = query_service.start_taskmanager_metrics(answer.configuration)
         log.info("registered at JobManager %s:%s as %s", *self.jobmanager, self.resource_id)
         hb = asyncio.create_task(self._heartbeat_loop())
@@ -116,6 +119,7 @@ class TaskExecutor:
                     task = self.tasks.get(msg.attempt_id)
                     if task is not None:
                         task.cancel()
+                        self._watch_cancellation(task)
                 elif isinstance(msg, TriggerCheckpoint):
                     self._in_thread(msg.attempt_id, "trigger_checkpoint", msg)
                 elif isinstance(msg, NotifyCheckpointComplete | NotifyCheckpointAborted):
@@ -131,6 +135,24 @@ class TaskExecutor:
         finally:
             hb.cancel()
             await self._shutdown()
+
+    def _watch_cancellation(self, task: Task) -> None:
+        """Flink's task cancellation watchdog: a task that ignores cancellation (a user
+        function stuck in a call that never returns) cannot be stopped from outside its
+        thread, so after ``task.cancellation.timeout`` the TaskManager process exits; the
+        JobManager sees it lost and starts a fresh one."""
+        if self.cancellation_timeout <= 0:
+            return
+
+        def check() -> None:
+            if task.is_alive():
+                log.error("task %s did not stop within %.0f s after cancel; the "
+                          "TaskManager exits (task.cancellation.timeout)", task.name,
+                          self.cancellation_timeout)
+                logging.shutdown()
+                os._exit(1)
+
+        self.loop.call_later(self.cancellation_timeout, check)
 
     def send_threadsafe(self, message) -> None:
         """Send a message to the JobManager from any thread."""
