@@ -48,6 +48,28 @@ def redistribute_operator_state(old: list[OperatorStateSnapshot | None], new_par
     return out
 
 
+def group_tables(flat: list[dict[str, dict[Any, Any]] | None], key_groups: range,
+                 max_parallelism: int) -> dict[int, Any]:
+    """Flat snapshots ``{state name: {key: value}}`` (heap backends) regrouped by key
+    group, keeping only the key groups of ``key_groups``."""
+    from headwater.runtime.state.key_groups import assign_to_key_group
+
+    wanted = set(key_groups)
+    out: dict[int, dict[str, dict[Any, Any]]] = {}
+    cache: dict[Any, int] = {}
+    for tables in flat:
+        if not tables:
+            continue
+        for name, entries in tables.items():
+            for key, value in entries.items():
+                group = cache.get(key)
+                if group is None:
+                    group = cache[key] = assign_to_key_group(key, max_parallelism)
+                if group in wanted:
+                    out.setdefault(group, {}).setdefault(name, {})[key] = value
+    return out
+
+
 def select_key_groups(old_keyed: list[dict[int, Any] | None],
                       key_groups: range) -> dict[int, Any]:
     """The key groups of ``key_groups`` gathered from the old subtasks' keyed snapshots."""

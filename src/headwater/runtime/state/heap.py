@@ -84,6 +84,13 @@ class HeapKeyedStateBackend(KeyedBackendBase):
                 elif live is not value:
                     table[key] = live
 
+    def snapshot_tables(self) -> dict[str, dict[Any, Any]]:
+        """All state as ``{state name: {key: value}}``, without grouping by key group:
+        the cheap snapshot checkpoints use (key groups are computed on restore, which is
+        rare, instead of at every checkpoint). References: serialize before going on."""
+        self._drop_expired()
+        return self.tables
+
     def restore(self, snapshots: Mapping[int, Mapping[str, Mapping[Any, Any]]]
                 | Iterable[Mapping[int, Mapping[str, Mapping[Any, Any]]]]) -> None:
         """Load state from one snapshot or many (rescaling); key groups outside this

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.checkpoint.redistribution import (
+    group_tables,
     redistribute_operator_state,
     select_key_groups,
 )
@@ -52,10 +53,17 @@ class SubtaskCheckpointer:
                 if snap is not None:
                     operators[spec.operator_id] = snap
             backend = task.keyed_backend
-            keyed = backend.snapshot() if backend is not None else None
-            has_state = bool(operators) or bool(keyed)
-            data = pickle.dumps({"operators": operators, "keyed": keyed}, protocol=5) \
-                if has_state else b""
+            state = {"operators": operators}
+            if backend is not None and hasattr(backend, "snapshot_tables"):
+                tables = {k: v for k, v in backend.snapshot_tables().items() if v}
+                if tables:
+                    state["keyed_tables"] = tables
+            elif backend is not None:
+                keyed = backend.snapshot()
+                if keyed:
+                    state["keyed"] = keyed
+            has_state = bool(operators) or len(state) > 1
+            data = pickle.dumps(state, protocol=5) if has_state else b""
         except Exception as exc:  # noqa: BLE001 - user snapshot code may raise
             self.send(DeclineCheckpoint(attempt_id=task.attempt_id, checkpoint_id=checkpoint_id,
                                         reason=f"snapshot failed: {type(exc).__name__}: {exc}"))
@@ -117,6 +125,8 @@ class SubtaskCheckpointer:
             op.initialize_state(state)
         backend = task.keyed_backend
         if backend is not None:
-            keyed = [o.get("keyed") for o in old]
             groups = task.key_group_range
-            backend.restore(select_key_groups(keyed, range(groups.start, groups.end + 1)))
+            owned = range(groups.start, groups.end + 1)
+            backend.restore(select_key_groups([o.get("keyed") for o in old], owned))
+            backend.restore(group_tables([o.get("keyed_tables") for o in old], owned,
+                                         tdd.max_parallelism))
