@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs each")
     args = parser.parse_args()
-    lines = 20_000 if args.quick else args.lines
+    lines = 100_000 if args.quick else args.lines
     wc = load_wordcount_example()
     common = {"rest.port": 0, "metrics.reporter.prom.port": 0}
     on_cfg = Configuration({**common, "metrics.system.enabled": True})

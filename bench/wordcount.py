@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     args = parser.parse_args()
-    lines = 20_000 if args.quick else args.lines
+    lines = 100_000 if args.quick else args.lines
     wc = load_wordcount_example()
     base = max(baseline(wc, lines) for _ in range(args.repeat))
     with MiniCluster(Configuration(), taskmanagers=2) as cluster:
