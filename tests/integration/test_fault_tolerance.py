@@ -22,12 +22,12 @@ from tests.integration.helpers import job_id_of
 
 JOB = '''
 import sys, time
-from headwater.api import (KeyedProcessFunction, RestartStrategies,
-                           StreamExecutionEnvironment, ValueStateDescriptor)
+from headwater.api import (EmbeddedRocksDBStateBackend, KeyedProcessFunction,
+                           RestartStrategies, StreamExecutionEnvironment, ValueStateDescriptor)
 from headwater.connectors.file import FileSink, FileSource
 
 source_dir, out_dir, delay, parallelism = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-extra = len(sys.argv) > 5 and sys.argv[5] == "extra"
+extra = "extra" in sys.argv[5:]
 
 
 class Count(KeyedProcessFunction):
@@ -58,6 +58,8 @@ env = StreamExecutionEnvironment.get_execution_environment()
 env.set_parallelism(parallelism)
 env.enable_checkpointing(300)
 env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 200))
+if "rocksdb" in sys.argv[5:]:
+    env.set_state_backend(EmbeddedRocksDBStateBackend())
 words = env.from_source(FileSource.for_path(source_dir), None, "lines").uid("lines") \\
     .map(slow).uid("slow")
 if extra:
@@ -150,10 +152,12 @@ def test_killed_taskmanager_restarts_from_checkpoint_exactly_once(cluster, job, 
     assert int(metrics[0]["value"]) >= 1
 
 
-def test_savepoint_cancel_and_resume_continue_exactly(cluster, job, tmp_path):
+@pytest.mark.parametrize("backend", ["hashmap", "rocksdb"])
+def test_savepoint_cancel_and_resume_continue_exactly(cluster, job, tmp_path, backend):
     script, source = job
     out = tmp_path / "out"
-    job_id = submit(cluster, script, source, out)
+    job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.004", "2",
+                                   backend).stdout)
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
     savepoints = tmp_path / "savepoints"
@@ -164,7 +168,8 @@ def test_savepoint_cancel_and_resume_continue_exactly(cluster, job, tmp_path):
     cluster.wait_for_state(job_id, {"CANCELED"})
     before = committed(out)
     assert sum(before.values()) < sum(expected_lines().values())  # really interrupted
-    resumed = submit(cluster, script, source, out, "0.004", "2", "-s", location)
+    resumed = job_id_of(cluster.run("-d", "-s", location, str(script), str(source), str(out),
+                                    "0.004", "2", backend).stdout)
     job2 = cluster.wait_for_state(resumed, {"FINISHED", "FAILED"}, timeout=120)
     assert job2["state"] == "FINISHED"
     assert committed(out) == expected_lines()

@@ -24,7 +24,7 @@ import pickle
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from headwater.runtime.state.handles import WRITE_BACK_HANDLES
@@ -224,23 +224,35 @@ class RocksDBKeyedStateBackend(KeyedBackendBase):
     def snapshot(self) -> KeyedSnapshot:
         """All state grouped by key group, as fresh Python objects (expired TTL entries
         are removed first)."""
+        return self.snapshot_deferred()()
+
+    def snapshot_deferred(self) -> Callable[[], KeyedSnapshot]:
+        """Take a RocksDB snapshot now (a consistent view, O(1)) and return a function
+        that reads it out later: checkpoints call that from their writer thread, so the
+        task pauses only for the snapshot, not for reading the whole database."""
         if self._ttl:
             self._drop_expired()
-        out: KeyedSnapshot = {}
-        names: dict[bytes, str] = {}
-        it = self.db.iter()
-        it.seek_to_first()
-        while it.valid():
-            k = it.key()
-            n = int.from_bytes(k[:2], "big")
-            raw_name = k[2:2 + n]
-            name = names.get(raw_name)
-            if name is None:
-                name = names[raw_name] = raw_name.decode("utf-8")
-            kg = int.from_bytes(k[2 + n:4 + n], "big")
-            out.setdefault(kg, {}).setdefault(name, {})[_loads(k[4 + n:])] = _loads(it.value())
-            it.next()
-        return out
+        view = self.db.snapshot()
+
+        def read() -> KeyedSnapshot:
+            out: KeyedSnapshot = {}
+            names: dict[bytes, str] = {}
+            it = view.iter()
+            it.seek_to_first()
+            while it.valid():
+                k = it.key()
+                n = int.from_bytes(k[:2], "big")
+                raw_name = k[2:2 + n]
+                name = names.get(raw_name)
+                if name is None:
+                    name = names[raw_name] = raw_name.decode("utf-8")
+                kg = int.from_bytes(k[2 + n:4 + n], "big")
+                out.setdefault(kg, {}).setdefault(name, {})[_loads(k[4 + n:])] = \
+                    _loads(it.value())
+                it.next()
+            return out
+
+        return read
 
     def restore(self, snapshots: Mapping[int, Mapping[str, Mapping[Any, Any]]]
                 | Iterable[Mapping[int, Mapping[str, Mapping[Any, Any]]]]) -> None:

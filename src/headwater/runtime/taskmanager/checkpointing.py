@@ -24,6 +24,8 @@ from headwater.runtime.checkpoint.redistribution import (
 )
 from headwater.runtime.rpc.messages import AcknowledgeCheckpoint, DeclineCheckpoint, TaskRestore
 
+_EMPTY_OPERATORS = pickle.dumps({}, protocol=5)
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -54,16 +56,24 @@ class SubtaskCheckpointer:
                     operators[spec.operator_id] = snap
             backend = task.keyed_backend
             state = {"operators": operators}
+            deferred = None
             if backend is not None and hasattr(backend, "snapshot_tables"):
                 tables = {k: v for k, v in backend.snapshot_tables().items() if v}
                 if tables:
                     state["keyed_tables"] = tables
+            elif backend is not None and hasattr(backend, "snapshot_deferred"):
+                deferred = backend.snapshot_deferred()  # read out by the writer thread
             elif backend is not None:
                 keyed = backend.snapshot()
                 if keyed:
                     state["keyed"] = keyed
-            has_state = bool(operators) or len(state) > 1
-            data = pickle.dumps(state, protocol=5) if has_state else b""
+            if deferred is not None:
+                # Operator state is live: freeze it now; keyed state comes later.
+                state["operators"] = pickle.dumps(operators, protocol=5)
+                data = state
+            else:
+                has_state = bool(operators) or len(state) > 1
+                data = pickle.dumps(state, protocol=5) if has_state else b""
         except Exception as exc:  # noqa: BLE001 - user snapshot code may raise
             self.send(DeclineCheckpoint(attempt_id=task.attempt_id, checkpoint_id=checkpoint_id,
                                         reason=f"snapshot failed: {type(exc).__name__}: {exc}"))
@@ -72,24 +82,30 @@ class SubtaskCheckpointer:
         writer = threading.Thread(
             target=self._write, name=f"checkpoint-writer {task.name}", daemon=True,
             args=(checkpoint_id, Path(directory), data, sync_ms, barrier_timestamp,
-                  alignment_ns // 1_000_000, alignment_buffered, processed_data))
+                  alignment_ns // 1_000_000, alignment_buffered, processed_data, deferred))
         self._writers = [w for w in self._writers if w.is_alive()]
         self._writers.append(writer)
         writer.start()
 
-    def _write(self, checkpoint_id: int, directory: Path, data: bytes, sync_ms: int,
+    def _write(self, checkpoint_id: int, directory: Path, data, sync_ms: int,
                barrier_timestamp: int, alignment_ms: int, alignment_buffered: int,
-               processed_data: int) -> None:
+               processed_data: int, deferred=None) -> None:
         task = self.task
         start = time.perf_counter()
         name = ""
         try:
+            if deferred is not None:  # read the backend's snapshot out, off the task thread
+                keyed = deferred()
+                if keyed:
+                    data["keyed"] = keyed
+                has_state = bool(keyed) or data["operators"] != _EMPTY_OPERATORS
+                data = pickle.dumps(data, protocol=5) if has_state else b""
             if data:
                 name = storage.state_file_name(task.tdd.vertex_id, task.tdd.subtask_index)
                 storage.write_state(directory, name, data)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - storage or state read-out failed
             self.send(DeclineCheckpoint(attempt_id=task.attempt_id, checkpoint_id=checkpoint_id,
-                                        reason=str(exc)))
+                                        reason=f"{type(exc).__name__}: {exc}"))
             return
         self.send(AcknowledgeCheckpoint(
             attempt_id=task.attempt_id, checkpoint_id=checkpoint_id, state_file=name,
@@ -119,6 +135,9 @@ class SubtaskCheckpointer:
         directory = storage.to_path(restore.directory)
         old = [storage.read_state(directory, f) if f else {} for f in restore.files]
         old = [o or {} for o in old]
+        for o in old:  # operator state frozen as bytes by a deferred (RocksDB) snapshot
+            if isinstance(o.get("operators"), bytes):
+                o["operators"] = pickle.loads(o["operators"])
         for spec, op in zip(tdd.operators, task.operators, strict=True):
             snapshots = [o.get("operators", {}).get(spec.operator_id) for o in old]
             state = redistribute_operator_state(snapshots, tdd.parallelism, tdd.subtask_index)

@@ -230,6 +230,7 @@ class Task:
 
     def _run(self) -> None:
         failure = None
+        final = "FAILED"
         try:
             self._setup()
             self.state = "RUNNING"
@@ -253,9 +254,12 @@ class Task:
                 final = "FAILED"
                 failure = "".join(traceback.format_exception(exc))
         finally:
+            # Checkpoint writes still running may read the keyed backend (RocksDB
+            # snapshots are read out by the writer): let them end before it is disposed.
+            # Their acknowledgements also precede the final state, so a savepoint taken
+            # at the end (stop-with-savepoint) completes before the job does.
+            self.checkpointer.wait_for_writes(timeout=60.0 if final == "FINISHED" else 10.0)
             self._teardown()
-        if final == "FINISHED":
-            self.checkpointer.wait_for_writes()
         self._collect_io()
         self.state = final
         self.on_state(self, final, failure)
