@@ -213,3 +213,22 @@ def test_cancel_through_rest(cluster):
     assert cluster.client.request("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"}) == {}
     job = cluster.wait_for_state(job_id, {"CANCELED"})
     assert job["status-counts"]["CANCELED"] == len(job["vertices"])
+
+
+def test_cluster_data_sets(cluster):
+    """headwater persists no intermediate results: the list is empty and a delete is a
+    completed no-op, as Flink's ResourceManager treats an unknown data set."""
+    listing = get(cluster, "/datasets")
+    check("/datasets", listing)
+    assert listing == {"dataSets": []}
+    answer = cluster.client.request("DELETE", "/datasets/0123456789abcdef0123456789abcdef")
+    trigger = answer["request-id"]
+    deadline = time.monotonic() + 10
+    status = get(cluster, f"/datasets/delete/{trigger}")
+    while status["status"]["id"] != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = get(cluster, f"/datasets/delete/{trigger}")
+    assert status == {"status": {"id": "COMPLETED"}, "operation": {}}
+    with pytest.raises(RestError) as err:
+        get(cluster, "/datasets/delete/0123456789abcdef0123456789abcdef")
+    assert err.value.status == 404
