@@ -551,3 +551,16 @@ def test_default_executor_falls_back_to_minicluster(monkeypatch):
     env.from_sequence(1, 2).print()
     result = env.execute("fallback")
     assert calls and calls[0].name == "fallback" and result.get_job_id() == calls[0].job_id
+
+
+def test_submitted_graph_with_absurd_parallelism_is_rejected():
+    """A client cannot make the JobManager build an unbounded execution graph."""
+    from headwater.graph.serialization import JobGraphFormatError
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_sequence(1, 10).map(lambda x: x).add_sink(lambda x: None)
+    jg = env.get_job_graph("huge")
+    for v in jg.vertices:
+        v.parallelism = v.max_parallelism = 10**6
+    with pytest.raises(JobGraphFormatError, match="parallelism"):
+        deserialize_job_graph(serialize_job_graph(jg))

@@ -108,6 +108,10 @@ def serialize_job_graph(job_graph: JobGraph) -> bytes:
     return msgspec.msgpack.encode(doc)
 
 
+#: Flink's upper bound for (max) parallelism (key groups are 2 bytes on the wire).
+MAX_PARALLELISM = 32768
+
+
 class JobGraphFormatError(ValueError):
     """The bytes are not a valid serialized JobGraph."""
 
@@ -157,8 +161,11 @@ def _validate(jg: JobGraph) -> None:
     for v in jg.vertices:
         if not is_hex_id(v.vertex_id) or v.vertex_id in ids:
             raise JobGraphFormatError(f"invalid or duplicate vertex id {v.vertex_id!r}")
-        if v.parallelism < 1 or v.max_parallelism < v.parallelism:
-            raise JobGraphFormatError(f"invalid parallelism for vertex {v.name!r}")
+        if v.parallelism < 1 or v.max_parallelism < v.parallelism \
+                or v.max_parallelism > MAX_PARALLELISM:
+            raise JobGraphFormatError(
+                f"invalid parallelism for vertex {v.name!r}: {v.parallelism} (max "
+                f"parallelism {v.max_parallelism}; both must be in [1, {MAX_PARALLELISM}])")
         if not v.operators:
             raise JobGraphFormatError(f"vertex {v.name!r} has no operators")
         ids.add(v.vertex_id)
