@@ -33,8 +33,8 @@ DEFAULTS: dict[str, Any] = {
     # process down with it (Flink's cancellation watchdog); 0 disables it.
     "task.cancellation.timeout": 180000,
     "execution.buffer-timeout": 100,
-    "taskmanager.network.batch-size": 1024,
-    "taskmanager.network.credits-per-channel": 8,
+    "taskmanager.network.batch-size": 512,
+    "taskmanager.network.credits-per-channel": 16,
     "web.submit.enable": True,
     "web.upload.dir": "",  # "": <cluster workdir>/web-upload
     "web.submit.program-timeout": 60000,  # ms a job program may take to call execute()

@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from headwater.config import DEFAULTS
 from headwater.runtime.metrics.task_metrics import register_task_metrics
 from headwater.runtime.network.events import (
     END_OF_PARTITION,
@@ -106,8 +107,10 @@ class Task:
         self.metric_group = None
         self.state = "DEPLOYING"
         cfg = tdd.configuration
-        self.batch_size = int(cfg.get("taskmanager.network.batch-size", 1024))
-        self.credits = int(cfg.get("taskmanager.network.credits-per-channel", 4))
+        self.batch_size = int(cfg.get("taskmanager.network.batch-size",
+                                      DEFAULTS["taskmanager.network.batch-size"]))
+        self.credits = int(cfg.get("taskmanager.network.credits-per-channel",
+                                   DEFAULTS["taskmanager.network.credits-per-channel"]))
         self.buffer_timeout = float(cfg.get("execution.buffer-timeout", 100)) / 1000.0
         self.connect_timeout = float(cfg.get("taskmanager.network.request-timeout", 60000)) / 1000
         self.partitions = [
