@@ -94,10 +94,6 @@ class Configuration(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(set(DEFAULTS) | set(self._user))
 
-    def get_int(self, key: str) -> int:
-        """The value as int (accepts strings like "8081")."""
-        return int(self[key])
-
     def get_bool(self, key: str) -> bool:
         """The value as bool (accepts "true"/"false")."""
         v = self[key]

@@ -1,8 +1,5 @@
 """Operations against a real cluster: the CLI's verbs and the Python client, endpoint by
 endpoint (the 57 of the spec plus the log, stdout and thread-dump extras).
-
-Endpoints still answering 501 (their issue has not landed) must raise RestError 501 with
-the server's message; the CLI reports them cleanly with exit status 1.
 """
 
 from __future__ import annotations
@@ -16,18 +13,12 @@ import aiohttp
 import pytest
 
 from headwater.client import RestClient, RestError
-from headwater.rest.endpoints import ENDPOINTS, not_implemented
+from headwater.rest.endpoints import ENDPOINTS
 from tests.integration.conftest import EXAMPLES, headwater
 from tests.integration.helpers import job_id_of
 
 sys.path.insert(0, str(EXAMPLES))
 import wordcount  # noqa: E402
-
-
-def is_501(method: str, path: str) -> bool:
-    """Whether the endpoint's feature has not landed yet (read at test time)."""
-    return next(e for e in ENDPOINTS if e.method == method and e.path == path).handler \
-        is not_implemented
 
 
 def _m(cluster) -> tuple[str, str]:
@@ -83,30 +74,20 @@ def test_info_prints_the_plan_without_running(cluster):
 
 @pytest.mark.parametrize("verb", ["savepoint", "stop", "cancel-with-savepoint"])
 def test_savepoint_verbs_reach_the_server(cluster, tmp_path, verb):
-    """Each verb on its own running job: a clean 501 error while the endpoint is not
-    implemented, else the savepoint's path (and the job's end for stop and cancel -s)."""
+    """Each verb on its own running job prints the savepoint's path (and the job ends for
+    stop and cancel -s)."""
     proc = cluster.run("-d", str(EXAMPLES / "streaming.py"), "--rate", "50",
                        "--parallelism", "1")
     streaming_job = job_id_of(proc.stdout)
     cluster.wait_until_running(streaming_job)
     target = str(tmp_path / "savepoints")
     if verb == "savepoint":
-        args, endpoint = ("savepoint", *_m(cluster), streaming_job, target), (
-            "POST", "/jobs/:jobid/savepoints")
+        args = ("savepoint", *_m(cluster), streaming_job, target)
     elif verb == "stop":
-        args, endpoint = ("stop", *_m(cluster), "--savepoint-path", target, "--drain",
-                          streaming_job), ("POST", "/jobs/:jobid/stop")
+        args = ("stop", *_m(cluster), "--savepoint-path", target, "--drain", streaming_job)
     else:
-        args, endpoint = ("cancel", *_m(cluster), "-s", target, streaming_job), (
-            "POST", "/jobs/:jobid/savepoints")
+        args = ("cancel", *_m(cluster), "-s", target, streaming_job)
     proc = headwater(*args, check=False)
-    if is_501(*endpoint):
-        assert proc.returncode == 1, proc
-        assert proc.stderr.splitlines()[-1].startswith("error: 501 from http://127.0.0.1:")
-        assert f"{endpoint[0]} {endpoint[1]} is not implemented yet" in proc.stderr
-        assert cluster.client.job(streaming_job)["state"] == "RUNNING"
-        cluster.client.cancel_job(streaming_job)
-        return
     assert proc.returncode == 0, proc
     path = re.search(r"(?:Savepoint completed\. Path: |Savepoint stored in )(\S+?)\.?$",
                      proc.stdout.strip())
@@ -277,12 +258,6 @@ def test_client_covers_every_endpoint(cluster, streaming_job):
     assert len(ENDPOINTS) == 64
     for (method, path), call in calls.items():
         where = f"{method} {path}"
-        if is_501(method, path):
-            with pytest.raises(RestError) as err:
-                call()
-            assert err.value.status == 501, where
-            assert err.value.errors == [f"{method} {path} is not implemented yet"], where
-            continue
         try:
             answer = call()
         except RestError as exc:
@@ -299,21 +274,6 @@ def test_client_covers_every_endpoint(cluster, streaming_job):
     assert any(t["threadName"] == "MainThread"
                for t in client.jobmanager_thread_dump()["threadInfos"])
     assert client.config()["features"]["web-submit"] is True
-
-
-def test_wait_helpers_report_501_cleanly(cluster, streaming_job):
-    client = cluster.client
-    for method, path, call in [
-            ("POST", "/jobs/:jobid/savepoints", lambda: client.savepoint(streaming_job, "/tmp")),
-            ("POST", "/jobs/:jobid/stop", lambda: client.stop_job(streaming_job, drain=True)),
-            ("PATCH", "/jobs/:jobid/rescaling", lambda: client.rescale(streaming_job, 1)),
-            ("POST", "/savepoint-disposal", lambda: client.dispose_savepoint("/nope"))]:
-        if not is_501(method, path):
-            continue
-        with pytest.raises(RestError) as err:
-            call()
-        assert err.value.status == 501
-        assert err.value.errors == [f"{method} {path} is not implemented yet"]
 
 
 def test_answers_match_the_spec_and_flinks_shapes(cluster, streaming_job):

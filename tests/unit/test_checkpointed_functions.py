@@ -18,7 +18,7 @@ from headwater.api.functions import MapFunction, SinkFunction, SourceFunction
 from headwater.api.restart_strategy import RestartStrategies
 from headwater.api.state import ListStateDescriptor
 from headwater.api.state_backend import EmbeddedRocksDBStateBackend, HashMapStateBackend
-from headwater.runtime.checkpoint.config import CheckpointConfig as RuntimeCheckpointConfig
+from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.redistribution import redistribute_operator_state
 from headwater.runtime.operators import sources
 from headwater.runtime.operators.base import OperatorContext
@@ -374,7 +374,7 @@ def test_checkpointing_settings_become_flink_keys():
         "state.checkpoints.dir": "file:///tmp/cp",
         "state.backend": "rocksdb",
     }
-    rt = RuntimeCheckpointConfig.from_config(conf)
+    rt = CheckpointCoordinatorConfiguration.from_config(conf)
     assert (rt.interval, rt.mode, rt.timeout, rt.min_pause, rt.max_concurrent) == \
         (5000, "AT_LEAST_ONCE", 30_000, 1000, 2)
     assert rt.tolerable_failed_checkpoints == 3 and rt.externalized == "RETAIN_ON_CANCELLATION"

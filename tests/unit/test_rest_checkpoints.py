@@ -18,7 +18,7 @@ import pytest
 
 from headwater.config import Configuration
 from headwater.rest.async_operations import AsyncOperations
-from headwater.runtime.checkpoint.config import CheckpointConfig
+from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import (
     CheckpointStats,
     CheckpointStatsTracker,
@@ -59,7 +59,7 @@ class StubJobMaster:
     """A JobMaster with real checkpoint statistics whose operations wait for ``release``."""
 
     def __init__(self, graph: ExecutionGraph, stats: CheckpointStatsTracker | None,
-                 config: CheckpointConfig | None) -> None:
+                 config: CheckpointCoordinatorConfiguration | None) -> None:
         self.graph = graph
         self.checkpoint_stats = stats
         self.checkpoint_config = config
@@ -100,9 +100,9 @@ class CheckpointCluster(StubCluster):
 
     def __init__(self, configuration: Configuration | None = None,
                  stats: CheckpointStatsTracker | None = None,
-                 config: CheckpointConfig | None = None) -> None:
+                 config: CheckpointCoordinatorConfiguration | None = None) -> None:
         super().__init__(all_graphs(), configuration=configuration)
-        config = config or CheckpointConfig(interval=2000)
+        config = config or CheckpointCoordinatorConfiguration(interval=2000)
         stats = stats if stats is not None else tracker()
         self.masters = {job_id: StubJobMaster(g, stats if job_id == RUNNING_JOB else
                                               CheckpointStatsTracker(), config)
@@ -296,7 +296,7 @@ def test_checkpoint_config_like_flink():
 
 
 def test_checkpoint_config_values():
-    config = CheckpointConfig.from_config({
+    config = CheckpointCoordinatorConfiguration.from_config({
         "execution.checkpointing.interval": "10 s",
         "execution.checkpointing.mode": "at_least_once",
         "execution.checkpointing.timeout": "1 min",
@@ -319,7 +319,7 @@ def test_checkpoint_config_values():
 
 
 def test_checkpoint_config_periodic_checkpoints_disabled():
-    a = request(CheckpointCluster(config=CheckpointConfig()), "GET",
+    a = request(CheckpointCluster(config=CheckpointCoordinatorConfiguration()), "GET",
                 f"/jobs/{RUNNING_JOB}/checkpoints/config")
     check_spec("GET", "/jobs/:jobid/checkpoints/config", a)
     assert a.body["interval"] == 2**63 - 1  # Flink: Long.MAX_VALUE, savepoints still work

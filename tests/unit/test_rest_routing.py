@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from headwater.rest.endpoints import ENDPOINTS, not_implemented
+from headwater.rest.endpoints import ENDPOINTS
 from tests.paths import SPEC
 from tests.unit.test_rest_handlers import (
     RUNNING_JOB,
@@ -71,14 +71,10 @@ def test_every_endpoint_is_routed_with_and_without_v1():
         where = f"{ep.method} {prefix}{ep.path}"
         assert a.headers["Content-Type"].startswith("application/json"), where
         assert a.headers["Access-Control-Allow-Origin"] == "*", where
-        if ep.handler is not_implemented:
-            assert a.status == 501, where
-            assert a.body == {"errors": [f"{ep.method} {ep.path} is not implemented yet"]}
-        else:
-            assert a.status not in (405, 501), (where, a)
-            # A handler's own 404 (unknown jar, log file...) is fine; the router's is not.
-            assert a.status != 404 or "Unable to load" not in a.body["errors"][0], (where, a)
-            assert a.status < 500 or ep.path == "/jobs", (where, a)
+        assert a.status not in (405, 501), (where, a)
+        # A handler's own 404 (unknown jar, log file...) is fine; the router's is not.
+        assert a.status != 404 or "Unable to load" not in a.body["errors"][0], (where, a)
+        assert a.status < 500 or ep.path == "/jobs", (where, a)
 
 
 def test_v1_and_unversioned_answer_the_same():

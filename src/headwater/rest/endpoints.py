@@ -8,9 +8,6 @@ OpenAPI document and the tests are all driven by :data:`ENDPOINTS`::
     >>> ep = find("GET", "/jobs/:jobid")
     >>> [p.name for p in ep.path_params]
     ['jobid']
-
-Endpoints whose handler is :func:`not_implemented` are routed and validated already and
-answer 501 until their feature lands.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from typing import Any
 
 from headwater.ids import parse_hex_id
 from headwater.rest.context import HandlerContext
-from headwater.rest.errors import RestError
 from headwater.rest.handlers import (
     accumulators,
     checkpoints,
@@ -66,13 +62,6 @@ def parse_positive_int(value: str) -> int:
     if number < 1:
         raise ValueError(f"not a positive integer: {value!r}")
     return number
-
-
-def parse_int(value: str) -> int:
-    """Any Java int."""
-    if not re.fullmatch(r"[+-]?[0-9]+", value) or abs(int(value)) > _JAVA_INT_MAX:
-        raise ValueError(f"not an integer: {value!r}")
-    return int(value)
 
 
 def parse_long(value: str) -> int:
@@ -206,18 +195,11 @@ _PARALLELISM = QueryParam("parallelism", parse_positive_int,
 _JAR_PLAN_QUERY = (_PROGRAM_ARGS, _PROGRAM_ARG, _ENTRY_CLASS, _PARALLELISM)
 
 
-async def not_implemented(ctx: HandlerContext) -> Any:
-    """The shared answer of endpoints whose feature has not landed yet (501)."""
-    raise RestError(501, f"{ctx.endpoint.method} {ctx.endpoint.path} is not implemented yet")
-
-
 def _ep(method: str, path: str, status: int, handler: Handler, description: str,
         query: tuple[QueryParam, ...] = (), in_spec: bool = True) -> Endpoint:
     params = tuple(PATH_PARAMS[s[1:]] for s in path.split("/") if s.startswith(":"))
     return Endpoint(method, path, status, handler, params, query, description, in_spec)
 
-
-_NI = not_implemented
 
 #: Every endpoint of the Flink 1.12 REST API plus the dashboard's log endpoints.
 ENDPOINTS: tuple[Endpoint, ...] = (

@@ -4,7 +4,7 @@ Field by field these follow Flink 1.12's ``CheckpointingStatisticsHandler``,
 ``CheckpointConfigHandler``, ``CheckpointStatisticDetailsHandler`` and
 ``TaskCheckpointStatisticDetailsHandler``, read from the JobMaster's
 :class:`~headwater.runtime.checkpoint.stats.CheckpointStatsTracker` and
-:class:`~headwater.runtime.checkpoint.config.CheckpointConfig`.
+:class:`~headwater.runtime.checkpoint.config.CheckpointCoordinatorConfiguration`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
 from headwater.rest.handlers.common import job
-from headwater.runtime.checkpoint.config import CheckpointConfig
+from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import (
     CheckpointStats,
     CheckpointStatsTracker,
@@ -180,7 +180,7 @@ def _optional(stats: CheckpointStats | None) -> dict[str, Any] | None:
     return None if stats is None else checkpoint_statistics(stats, with_tasks=False)
 
 
-def checkpoint_config_info(config: CheckpointConfig) -> dict[str, Any]:
+def checkpoint_config_info(config: CheckpointCoordinatorConfiguration) -> dict[str, Any]:
     """Flink's ``CheckpointConfigInfo`` of a job's checkpoint configuration."""
     backend = config.state_backend
     if backend == "hashmap":  # heap state: Flink 1.12 names it by where snapshots go

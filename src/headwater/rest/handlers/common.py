@@ -9,12 +9,12 @@ JSON object bodies of POST endpoints with Flink's 400 messages.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
+from headwater.clock import now_ms
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
 from headwater.runtime.jobmanager.execution_graph import (
@@ -52,11 +52,6 @@ async def read_json_object(ctx: HandlerContext, kind: str) -> dict[str, Any]:
     if not raw.strip():
         return {}
     return decode_json_object(raw, kind)
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds (the ``now`` field)."""
-    return int(time.time() * 1000)
 
 
 def job(ctx: HandlerContext) -> ExecutionGraph:

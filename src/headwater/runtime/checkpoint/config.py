@@ -1,4 +1,4 @@
-"""A job's checkpoint configuration (Flink's CheckpointConfig and its config keys)."""
+"""A job's checkpoint configuration (Flink's CheckpointCoordinatorConfiguration and its config keys)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 
 @dataclasses.dataclass
-class CheckpointConfig:
+class CheckpointCoordinatorConfiguration:
     """How and how often a job checkpoints. ``interval`` <= 0 means disabled."""
 
     interval: int = -1  # ms
@@ -28,7 +28,7 @@ class CheckpointConfig:
         return self.interval > 0
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> CheckpointConfig:
+    def from_config(cls, config: Mapping[str, Any]) -> CheckpointCoordinatorConfiguration:
         """Read Flink's keys (``execution.checkpointing.*``, ``state.*``)."""
 
         def get(key: str, default: Any) -> Any:

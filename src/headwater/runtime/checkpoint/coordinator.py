@@ -16,8 +16,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from headwater.clock import now_ms
 from headwater.runtime.checkpoint import storage
-from headwater.runtime.checkpoint.config import CheckpointConfig
+from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import (
     CheckpointStats,
     CheckpointStatsTracker,
@@ -26,7 +27,7 @@ from headwater.runtime.checkpoint.stats import (
     RestoredCheckpointStats,
     SubtaskCheckpointStats,
 )
-from headwater.runtime.jobmanager.execution_graph import ExecutionState, now_ms
+from headwater.runtime.jobmanager.execution_graph import ExecutionState
 from headwater.runtime.rpc.messages import (
     AcknowledgeCheckpoint,
     DeclineCheckpoint,
@@ -80,7 +81,7 @@ class PendingCheckpoint:
 class CheckpointCoordinator:
     """Periodic checkpoints, savepoints and the latest restore point of one job."""
 
-    def __init__(self, job_master: JobMaster, config: CheckpointConfig, base_dir: str) -> None:
+    def __init__(self, job_master: JobMaster, config: CheckpointCoordinatorConfiguration, base_dir: str) -> None:
         self.jm = job_master
         self.config = config
         self.base_dir = base_dir

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
-from headwater.runtime.checkpoint.config import CheckpointConfig
+from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import CheckpointStatsTracker
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
@@ -37,7 +37,7 @@ class JobMasterView(Protocol):
     graph: ExecutionGraph
     #: None for a job without a checkpoint coordinator (Flink: checkpointing not enabled)
     checkpoint_stats: CheckpointStatsTracker | None
-    checkpoint_config: CheckpointConfig | None
+    checkpoint_config: CheckpointCoordinatorConfiguration | None
 
     async def trigger_savepoint(self, target_directory: str, cancel_job: bool) -> str:
         """Take a savepoint below ``target_directory`` (then cancel the job if asked);

@@ -12,11 +12,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from headwater.clock import now_ms
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.jobmanager.cluster_view import JobAlreadyTerminated, JobNotFound
-from headwater.runtime.jobmanager.execution_graph import ExecutionGraph, now_ms
+from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.job_master import JobMaster
 from headwater.runtime.jobmanager.resource_manager import ResourceManager
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo

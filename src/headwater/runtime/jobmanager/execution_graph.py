@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import time
 from typing import Any
 
+from headwater.clock import now_ms
 from headwater.graph.job_graph import JobGraph, JobVertex
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds since the epoch, as Flink reports timestamps."""
-    return int(time.time() * 1000)
 
 
 class JobStatus(enum.StrEnum):

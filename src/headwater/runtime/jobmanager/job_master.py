@@ -17,7 +17,7 @@ from headwater.graph.job_graph import JobGraph
 from headwater.ids import new_id
 from headwater.runtime import accumulators as acc
 from headwater.runtime.checkpoint import storage
-from headwater.runtime.checkpoint.config import CheckpointConfig
+from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.coordinator import CheckpointCoordinator, CheckpointException
 from headwater.runtime.checkpoint.storage import CheckpointStorageError
 from headwater.runtime.jobmanager.connections import consumers_of, producers_of
@@ -66,7 +66,7 @@ class JobMaster:
         self.terminated = asyncio.Event()
         self._task_accumulators: dict[str, dict[str, str]] = {}
         self._schedule_task: asyncio.Task | None = None
-        self.checkpoint_config = CheckpointConfig.from_config(self.config)
+        self.checkpoint_config = CheckpointCoordinatorConfiguration.from_config(self.config)
         self.coordinator = CheckpointCoordinator(
             self, self.checkpoint_config, self.checkpoint_config.checkpoints_dir or "")
         self.checkpoint_stats = self.coordinator.stats

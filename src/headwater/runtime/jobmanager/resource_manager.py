@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from headwater.clock import now_ms
 from headwater.config import Configuration
-from headwater.runtime.jobmanager.execution_graph import now_ms
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.rpc.framing import Connection
 from headwater.runtime.rpc.messages import (

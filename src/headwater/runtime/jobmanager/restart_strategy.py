@@ -8,11 +8,11 @@ and 1 s delay when checkpointing is enabled.
 from __future__ import annotations
 
 import random
-import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from headwater.clock import monotonic_ms
 from headwater.runtime.checkpoint.config import _duration
 
 _INT_MAX = 2**31 - 1
@@ -66,7 +66,7 @@ class FailureRateRestart(RestartStrategy):
                             f"within interval {interval} ms and fixed delay {delay} ms.")
 
     def can_restart(self) -> bool:
-        now = time.monotonic() * 1000
+        now = monotonic_ms()
         self.failures.append(now)
         while self.failures and self.failures[0] < now - self.interval:
             self.failures.popleft()
@@ -92,7 +92,7 @@ class ExponentialDelayRestart(RestartStrategy):
                             f"increasing by {multiplier}, with maximum {maximum} ms.")
 
     def can_restart(self) -> bool:
-        now = time.monotonic() * 1000
+        now = monotonic_ms()
         if self.last_failure and now - self.last_failure >= self.reset_threshold:
             self.current = self.initial
         elif self.last_failure:

@@ -17,7 +17,7 @@ import logging
 import time
 from typing import Any
 
-from headwater.runtime.jobmanager.execution_graph import now_ms
+from headwater.clock import now_ms
 from headwater.runtime.metrics.groups import MetricGroup
 from headwater.runtime.metrics.jobmanager_metrics import (
     register_job_metrics,

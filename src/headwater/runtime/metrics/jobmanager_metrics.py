@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from headwater.runtime.jobmanager.execution_graph import ExecutionGraph, JobStatus, now_ms
+from headwater.clock import now_ms
+from headwater.runtime.jobmanager.execution_graph import ExecutionGraph, JobStatus
 from headwater.runtime.metrics.groups import MetricGroup, Scope
 from headwater.runtime.metrics.registry import MetricRegistry
 from headwater.runtime.metrics.system import register_process_metrics

@@ -88,15 +88,12 @@ class RecordWriter:
             return
         self.records_out += len(values)
         if self._split is None:
-            self._append(0 if self.n == 1 else self._forward_channel(), values, timestamps)
+            self._append(0, values, timestamps)
             return
         per_v, per_t = self._split(values, timestamps)
         for c in range(self.n):
             if per_v[c]:
                 self._append(c, per_v[c], None if per_t is None else per_t[c])
-
-    def _forward_channel(self) -> int:
-        return 0
 
     def _append(self, c: int, values: list, timestamps: list | None) -> None:
         pending = self.pending[c]

@@ -25,11 +25,11 @@ from headwater.api.functions import (
     TimerService,
 )
 from headwater.api.key_selectors import specialize
+from headwater.clock import now_ms
 from headwater.runtime.operators.base import Timestamps
 from headwater.runtime.operators.side_outputs import split_side_outputs
 from headwater.runtime.operators.simple import UdfOperator
 from headwater.runtime.operators.timer_service import KeyedTimerService, TimersStateMixin
-from headwater.runtime.taskmanager.timers import now_ms
 
 _MISSING = object()
 

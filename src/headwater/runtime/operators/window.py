@@ -50,11 +50,11 @@ from headwater.api.windowing import (
     TumblingProcessingTimeWindows,
     WindowAssignerContext,
 )
+from headwater.clock import now_ms
 from headwater.runtime.operators.base import StreamOperator, Timestamps
 from headwater.runtime.operators.keyed import _KeyedMixin
 from headwater.runtime.operators.side_outputs import split_side_outputs
 from headwater.runtime.operators.timer_service import KeyedTimerService, TimersStateMixin
-from headwater.runtime.taskmanager.timers import now_ms
 
 MAX_TIMESTAMP = 2**63 - 1
 _MISSING = object()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from headwater.clock import now_ms as _now_ms
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.checkpoint.redistribution import (
     group_tables,
@@ -25,10 +26,6 @@ from headwater.runtime.checkpoint.redistribution import (
 from headwater.runtime.rpc.messages import AcknowledgeCheckpoint, DeclineCheckpoint, TaskRestore
 
 _EMPTY_OPERATORS = pickle.dumps({}, protocol=5)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class SubtaskCheckpointer:

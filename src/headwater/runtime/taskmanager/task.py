@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from headwater.clock import now_ms as _now_ms
 from headwater.config import DEFAULTS
 from headwater.runtime.metrics.task_metrics import register_task_metrics
 from headwater.runtime.network.events import (
@@ -36,7 +37,6 @@ from headwater.runtime.rpc.messages import TaskDeploymentDescriptor
 from headwater.runtime.state.key_groups import key_group_range_for_operator
 from headwater.runtime.taskmanager.checkpointing import SubtaskCheckpointer
 from headwater.runtime.taskmanager.timers import ProcessingTimeService
-from headwater.runtime.taskmanager.timers import now_ms as _now_ms
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from headwater.clock import now_ms
 from headwater.runtime import process_figures
 from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
 from headwater.runtime.network.partition import PartitionRegistry
@@ -198,14 +199,14 @@ class TaskExecutor:
 
             self.conn.send_nowait(TaskStateUpdate(
                 attempt_id=tdd.attempt_id, state="FAILED",
-                failure="".join(traceback.format_exception(exc)), timestamp=_now()))
+                failure="".join(traceback.format_exception(exc)), timestamp=now_ms()))
             return
         self.tasks[tdd.attempt_id] = task
         task.start()
 
     def _on_task_state(self, task: Task, state: str, failure: str | None = None) -> None:
         """Called from task threads."""
-        ts = _now()
+        ts = now_ms()
         final = state in ("FINISHED", "FAILED", "CANCELED")
         accumulators = encode_accumulators(task.accumulators) if final else {}
         io = self._io_report(task) if final else None
@@ -248,10 +249,6 @@ class TaskExecutor:
         self.data_server.close()
         if self.conn is not None:
             self.conn.close()
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 def main(argv: list[str] | None = None) -> None:

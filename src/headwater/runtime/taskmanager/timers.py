@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import time
 from collections.abc import Callable
 
-
-def now_ms() -> int:
-    """Current processing time in milliseconds since the epoch."""
-    return int(time.time() * 1000)
+from headwater.clock import now_ms
 
 
 class ProcessingTimeService:
