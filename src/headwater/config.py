@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "web.submit.enable": True,
     "web.upload.dir": "",  # "": <cluster workdir>/web-upload
     "web.submit.program-timeout": 60000,  # ms a job program may take to call execute()
+    # What inspecting one uploaded artifact may cost the JobManager (zip bombs).
+    "web.upload.max-uncompressed-size": 256 * 1024 * 1024,
+    "web.upload.max-compression-ratio": 200,
+    "web.upload.max-module-size": 4 * 1024 * 1024,
     "web.cancel.enable": True,
     "web.refresh-interval": 3000,
     "jobstore.max-capacity": 1000,

@@ -10,12 +10,16 @@ path separators, ``..``, percent signs (encoded separators) or control character
 keeps only the final name's harmless characters (CVE-2020-17518). Every lookup takes a
 jar id that must match ``<32 hex>_<safe name>`` and name a regular file (not a symlink)
 directly in the directory.
+
+What inspection learned about an artifact is kept beside it (``.<jar id>.info``), so a
+restarted JobManager lists its stored artifacts without reading them again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import stat
@@ -24,7 +28,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from headwater.artifacts.inspection import ArtifactInfo, InvalidArtifact, inspect_artifact, kind_of
+from headwater.artifacts.inspection import (
+    ArtifactInfo,
+    InspectionLimits,
+    InvalidArtifact,
+    info_from_json,
+    info_to_json,
+    inspect_artifact,
+    kind_of,
+)
 
 _ID = re.compile(r"^[0-9a-f]{32}_[A-Za-z0-9][A-Za-z0-9._+-]{0,150}$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
@@ -75,8 +87,9 @@ def safe_file_name(client_name: str | None) -> str:
 class JarStore:
     """Artifacts uploaded through ``/jars/upload``, in one directory."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, limits: InspectionLimits | None = None) -> None:
         self.directory = Path(directory).absolute()
+        self.limits = limits or InspectionLimits()
         self._cache: dict[tuple[str, int, int], ArtifactInfo] = {}
 
     @contextlib.contextmanager
@@ -97,7 +110,7 @@ class JarStore:
     def commit(self, staged: Path, client_name: str | None) -> StoredJar:
         """Validate a staged upload and store it as ``<uuid>_<safe name>``."""
         name = safe_file_name(client_name)
-        info = inspect_artifact(staged, name)
+        info = inspect_artifact(staged, name, self.limits)
         jar_id = f"{uuid.uuid4().hex}_{name}"
         target = self.directory / jar_id
         if target.parent != self.directory:  # cannot happen for a safe name; stay paranoid
@@ -105,13 +118,38 @@ class JarStore:
         os.replace(staged, target)
         return self._stored(jar_id, target, info)
 
+    def _info_path(self, jar_id: str) -> Path:
+        return self.directory / f".{jar_id}.info"
+
     def _stored(self, jar_id: str, path: Path, info: ArtifactInfo | None = None) -> StoredJar:
         st = path.lstat()
         key = (jar_id, st.st_mtime_ns, st.st_size)
         if info is None:
-            info = self._cache.get(key) or inspect_artifact(path, jar_id)
+            info = self._cache.get(key) or self._read_info(jar_id, key)
+        if info is None:
+            info = inspect_artifact(path, jar_id, self.limits)
+        if key not in self._cache:
+            self._write_info(jar_id, key, info)
         self._cache[key] = info
         return StoredJar(jar_id, jar_id.split("_", 1)[1], path, int(st.st_mtime * 1000), info)
+
+    def _read_info(self, jar_id: str, key: tuple[str, int, int]) -> ArtifactInfo | None:
+        try:
+            data = json.loads(self._info_path(jar_id).read_bytes())
+            if data["key"] != [key[1], key[2]]:
+                return None  # the artifact changed since
+            return info_from_json(data["info"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write_info(self, jar_id: str, key: tuple[str, int, int], info: ArtifactInfo) -> None:
+        data = json.dumps({"key": [key[1], key[2]], "info": info_to_json(info)})
+        tmp = self._info_path(jar_id).with_suffix(f".{uuid.uuid4().hex}")
+        try:
+            tmp.write_text(data)
+            os.replace(tmp, self._info_path(jar_id))
+        except OSError:
+            tmp.unlink(missing_ok=True)
 
     def get(self, jar_id: str) -> StoredJar:
         """The stored artifact ``jar_id``; JarNotFound if there is none."""
@@ -151,3 +189,4 @@ class JarStore:
             jar.path.unlink()
         except FileNotFoundError as exc:
             raise JarNotFound(jar_id) from exc
+        self._info_path(jar_id).unlink(missing_ok=True)
