@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "web.submit.enable": True,
     "web.upload.dir": "",  # "": <cluster workdir>/web-upload
     "web.submit.program-timeout": 60000,  # ms a job program may take to call execute()
+    "web.program.max-concurrent": 2,  # job programs run at once for /jars plan and run
     # What inspecting one uploaded artifact may cost the JobManager (zip bombs).
     "web.upload.max-uncompressed-size": 256 * 1024 * 1024,
     "web.upload.max-compression-ratio": 200,

@@ -26,6 +26,8 @@ from headwater.rest.async_operations import OPERATIONS_KEY, AsyncOperations
 from headwater.rest.context import HandlerContext
 from headwater.rest.endpoints import ENDPOINTS, Endpoint
 from headwater.rest.errors import RestError, bad_request
+from headwater.rest.handlers.common import decode_json_object
+from headwater.rest.openapi import load_spec
 from headwater.runtime.jobmanager.cluster_view import ClusterView
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,8 @@ def _parse_path_params(ep: Endpoint, raw: dict[str, str]) -> dict[str, Any]:
     for param in ep.path_params:
         value = raw[param.name]
         try:
+            if "\x00" in value:
+                raise ValueError("NUL character")
             parsed[param.name] = param.parse(value)
         except (ValueError, TypeError) as exc:
             raise bad_request(f'Cannot resolve path parameter ({param.name}) from value '
@@ -110,11 +114,29 @@ def _parse_query_params(ep: Endpoint, request: web.Request) -> dict[str, list[An
             continue
         joined = ",".join(values)
         try:
+            if "\x00" in joined:
+                raise ValueError("NUL character")
             parsed[param.name] = [param.parse(item) for item in joined.split(",")]
         except (ValueError, TypeError) as exc:
             raise bad_request(f'Cannot resolve query parameter ({param.name}) from value '
                               f'"{joined}".') from exc
     return parsed
+
+
+def _bodiless_routes() -> frozenset[tuple[str, str]]:
+    """Routes whose request is Flink's ``EmptyRequestBody`` (mutating verbs only)."""
+    return frozenset((e["method"], e["path"]) for e in load_spec()["endpoints"]
+                     if e["request"] is None and e["method"] != "GET"
+                     and e["path"] not in ("/jars/upload", "/jobs"))
+
+
+async def _check_empty_body(request: web.Request) -> None:
+    """An ``EmptyRequestBody`` may be absent or a JSON object, nothing else (400): a
+    malformed body never performs the action."""
+    if request.can_read_body:
+        raw = await request.read()
+        if raw.strip():
+            decode_json_object(raw, "EmptyRequestBody")
 
 
 def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> web.Response:
@@ -143,6 +165,7 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
 
     app.on_cleanup.append(close_operations)
     router = Router()
+    bodiless = _bodiless_routes()
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         original = request.path
@@ -161,6 +184,8 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
             ctx = HandlerContext(cluster=cluster, endpoint=ep, request=request,
                                  path=_parse_path_params(ep, raw),
                                  query=_parse_query_params(ep, request))
+            if (ep.method, ep.path) in bodiless:
+                await _check_empty_body(request)
             body = await ep.handler(ctx)
             response = (body if isinstance(body, web.StreamResponse)
                         else json_response(body, ep.status))

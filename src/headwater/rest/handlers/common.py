@@ -37,12 +37,35 @@ def decode_json_object(raw: bytes, kind: str) -> dict[str, Any]:
     <kind>: ...`` when it is not JSON or not an object."""
     try:
         body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise RestError(400, f"Request did not match expected format {kind}: {exc}") from exc
+    except RecursionError as exc:
+        raise RestError(400, f"Request did not match expected format {kind}: the JSON is "
+                             "nested too deeply.") from exc
     if not isinstance(body, dict):
         raise RestError(400, f"Request did not match expected format {kind}: expected a "
                              "JSON object.")
     return body
+
+
+def absolute_location(value: str, field: str) -> str:
+    """A savepoint or checkpoint location as given, if it is an absolute path or a URL
+    (``file:/...``, ``s3://...``); 400 otherwise: a relative path would be resolved
+    against the JobManager's working directory, which no client knows."""
+    if "\x00" in value:
+        raise RestError(400, f"{field} must not contain NUL characters.")
+    scheme, sep, rest = value.partition(":")
+    is_url = bool(sep) and len(scheme) > 1 and scheme.isidentifier() and rest.startswith("/")
+    if not (is_url or value.startswith("/")):
+        raise RestError(400, f"{field} must be an absolute path or a URL, got {value!r}.")
+    return value
+
+
+def no_nul(value: str, field: str) -> str:
+    """``value`` unless it holds a NUL character (400): no OS path or argument can."""
+    if "\x00" in value:
+        raise RestError(400, f"{field} must not contain NUL characters.")
+    return value
 
 
 async def read_json_object(ctx: HandlerContext, kind: str) -> dict[str, Any]:

@@ -22,16 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from headwater.artifacts.extraction import ProgramError, extract_job_graph
-from headwater.artifacts.inspection import InvalidArtifact
+from headwater.artifacts.inspection import InspectionLimits, InvalidArtifact
+from headwater.artifacts.program_pool import ProgramPool, ProgramPoolBusy
 from headwater.artifacts.store import JarNotFound, JarStore, StoredJar
 from headwater.graph.job_graph import JobGraph
 from headwater.graph.serialization import JobGraphFormatError
 from headwater.ids import is_hex_id
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
-from headwater.rest.handlers.common import read_json_object
+from headwater.rest.handlers.common import absolute_location, no_nul, read_json_object
 
 _STORES: weakref.WeakKeyDictionary[Any, JarStore] = weakref.WeakKeyDictionary()
+_POOLS: weakref.WeakKeyDictionary[Any, ProgramPool] = weakref.WeakKeyDictionary()
 #: Most bytes read (and dropped) from an oversized upload before answering 413.
 _DRAIN_LIMIT = 64 * 1024 * 1024
 
@@ -54,8 +56,18 @@ def jar_store(cluster: Any) -> JarStore:
     """The cluster's artifact store (one per cluster object)."""
     store = _STORES.get(cluster)
     if store is None:
-        store = _STORES[cluster] = JarStore(upload_dir(cluster))
+        store = _STORES[cluster] = JarStore(
+            upload_dir(cluster), InspectionLimits.from_config(cluster.configuration))
     return store
+
+
+def program_pool(cluster: Any) -> ProgramPool:
+    """The cluster's bounded pool for job programs (``web.program.max-concurrent``)."""
+    pool = _POOLS.get(cluster)
+    if pool is None:
+        pool = _POOLS[cluster] = ProgramPool(
+            int(cluster.configuration["web.program.max-concurrent"]))
+    return pool
 
 
 def _check_enabled(ctx: HandlerContext) -> None:
@@ -184,6 +196,10 @@ def _program_args(ctx: HandlerContext, body: dict[str, Any], what: str) -> list[
     if as_list and as_string:
         raise RestError(400, "Confusing request: programArgs and programArgsList are "
                              "specified, please, use only programArgsList.")
+    for arg in as_list or ():
+        no_nul(arg, "programArgsList")
+    if as_string:
+        no_nul(as_string, "programArgs")
     if as_list:
         return as_list
     if as_string:
@@ -210,6 +226,8 @@ async def _job_graph(ctx: HandlerContext, what: str) -> tuple[JobGraph, dict[str
     _check_enabled(ctx)
     body = await read_json_object(ctx, what)
     entry = _typed(body, "entryClass", str, what) or ctx.first("entry-class")
+    if entry is not None:
+        no_nul(entry, "entryClass")
     args = _program_args(ctx, body, what)
     parallelism = _parallelism(ctx, body, what)
     store = jar_store(ctx.cluster)
@@ -221,9 +239,11 @@ async def _job_graph(ctx: HandlerContext, what: str) -> tuple[JobGraph, dict[str
                              "exist") from exc
     timeout = int(ctx.cluster.configuration["web.submit.program-timeout"]) / 1000
     try:
-        graph = await asyncio.to_thread(
+        graph = await program_pool(ctx.cluster).run(
             extract_job_graph, jar.path, entry, args, display_name=jar.name,
             parallelism=parallelism, timeout=timeout, own_directory_on_path=False)
+    except ProgramPoolBusy as exc:
+        raise RestError(429, str(exc), headers={"Retry-After": "1"}) from exc
     except ProgramError as exc:
         raise RestError(400, str(exc)) from exc
     except JobGraphFormatError as exc:
@@ -251,7 +271,7 @@ async def run_jar(ctx: HandlerContext) -> dict[str, Any]:
     if allow is None:
         allow = ctx.first("allowNonRestoredState", False)
     if savepoint:
-        graph.savepoint_path = savepoint
+        graph.savepoint_path = absolute_location(savepoint, "savepointPath")
     graph.allow_non_restored_state = bool(allow)
     try:
         await ctx.cluster.submit_job(graph)

@@ -140,7 +140,10 @@ async def aggregated_subtask_metrics(ctx: HandlerContext) -> list[dict]:
     ranges = ctx.query.get("subtasks")
     if not ranges:
         return _aggregate(ctx, task.subtasks.values())
-    indexes = dict.fromkeys(i for r in ranges for i in r)
+    # Clip each range to the subtasks that exist before expanding it: the query may name
+    # billions of indexes, the vertex has a handful.
+    existing = range(0, max(task.subtasks, default=-1) + 1)
+    indexes = sorted({i for r in ranges for i in existing[max(r.start, 0):max(r.stop, 0)]})
     return _aggregate(ctx, [task.subtasks[i] for i in indexes if i in task.subtasks])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from headwater.rest.async_operations import OPERATIONS_KEY, AsyncOperations
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
-from headwater.rest.handlers.common import read_json_object
+from headwater.rest.handlers.common import absolute_location, read_json_object
 from headwater.runtime.jobmanager.cluster_view import JobMasterView, JobNotFound
 
 #: Flink's CheckpointingOptions.SAVEPOINT_DIRECTORY.
@@ -91,7 +91,7 @@ def job_operation_status(ctx: HandlerContext, family: str,
 
 def _savepoint_directory(ctx: HandlerContext, requested: str | None, field: str) -> str:
     if requested is not None:
-        return requested
+        return absolute_location(requested, field)
     default = ctx.cluster.configuration.get(SAVEPOINT_DIRECTORY)
     if not default:
         raise RestError(400, f"Config key [{SAVEPOINT_DIRECTORY}] is not set. Property "
@@ -141,6 +141,7 @@ async def trigger_disposal(ctx: HandlerContext) -> dict[str, str]:
     path = body.get("savepoint-path")
     if path is None:
         raise RestError(400, "Field savepoint-path must not be omitted or be null.")
+    path = absolute_location(path, "savepoint-path")
     cluster = ctx.cluster
 
     async def dispose() -> None:
