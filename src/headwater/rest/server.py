@@ -21,6 +21,9 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from headwater.rest.async_operations import OPERATIONS_KEY, AsyncOperations
 from headwater.rest.context import HandlerContext
@@ -53,6 +56,8 @@ class Router:
         """Templates matching ``path`` (version prefix already removed), most specific
         first."""
         parts = [s for s in path.split("/") if s]
+        if "." in parts or ".." in parts:  # dot segments name no resource
+            return []
         found = []
         for template, methods in self._templates:
             if len(template) == len(parts) and all(
@@ -224,13 +229,48 @@ def _preflight(router: Router, path: str | None, original: str) -> web.Response:
     })
 
 
+class _FlinkErrorRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering requests its HTTP parser refuses (request
+    lines or headers over 8 KB, malformed HTTP) in Flink's ``{"errors": [...]}`` form
+    instead of plain text."""
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):  # a client's malformed HTTP: one line
+            log.warning("refused a malformed HTTP request: %s", exc.message)
+        else:
+            super().log_exception(*args, **kwargs)
+
+    def handle_error(self, request: BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        plain = super().handle_error(request, status, exc, message)
+        text = message or (plain.text if isinstance(plain, web.Response) else None) or ""
+        reason = text.strip().splitlines()[0] if text.strip() else "Bad request."
+        response = error_response(status, reason)
+        response.force_close()
+        return response
+
+
+class _FlinkErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _FlinkErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _RestRunner(web.AppRunner):
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _FlinkErrorServer  # same state; only the connection handler differs
+        return server
+
+
 async def start_rest_server(cluster: ClusterView, host: str,
                             port: int) -> tuple[web.AppRunner, int]:
     """Serve the REST API on ``host:port`` (0: any free port).
 
     Returns the runner (``await runner.cleanup()`` stops the server) and the bound port.
     """
-    runner = web.AppRunner(create_rest_app(cluster), access_log=None)
+    runner = _RestRunner(create_rest_app(cluster), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
