@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "web.upload.max-compression-ratio": 200,
     "web.upload.max-module-size": 4 * 1024 * 1024,
     "web.cancel.enable": True,
+    # Origins whose pages may call the REST API from a browser ("*": any, as Flink).
+    "web.access-control-allow-origin": "",
     "web.refresh-interval": 3000,
     "jobstore.max-capacity": 1000,
     "metrics.fetcher.update-interval": 1000,

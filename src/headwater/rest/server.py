@@ -35,9 +35,53 @@ from headwater.runtime.jobmanager.cluster_view import ClusterView
 
 log = logging.getLogger(__name__)
 
-_CORS = {"Access-Control-Allow-Origin": "*"}
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _CLUSTER_KEY = web.AppKey("headwater_cluster", object)
 _TASKS_KEY = web.AppKey("headwater_background_tasks", set)
+
+
+class OriginPolicy:
+    """Which web pages may call the API from a browser (CORS), and which may change things.
+
+    ``web.access-control-allow-origin`` lists the allowed origins (comma-separated; ``*``
+    for any, Flink's default; empty, headwater's default, for none but the dashboard's
+    own). A mutating request (POST, PUT, PATCH, DELETE) that a browser sends from a page
+    of another origin is refused (403) unless that origin is allowed: a foreign page can
+    then neither upload nor run code, even with a simple form post that needs no
+    preflight. Clients that are not browsers send no ``Origin`` and are not affected.
+    """
+
+    def __init__(self, allowed: str) -> None:
+        origins = {o.strip().rstrip("/") for o in str(allowed or "").split(",") if o.strip()}
+        self.any_origin = "*" in origins
+        self.origins = frozenset(origins - {"*"})
+
+    def allows(self, origin: str) -> bool:
+        """Whether pages of ``origin`` may call the API."""
+        return self.any_origin or origin.rstrip("/") in self.origins
+
+    def response_headers(self, request: web.BaseRequest) -> dict[str, str]:
+        """The CORS headers of an answer to ``request``."""
+        if self.any_origin:
+            return {"Access-Control-Allow-Origin": "*"}
+        origin = request.headers.get("Origin")
+        if origin and origin.rstrip("/") in self.origins:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {}
+
+    def refusal(self, request: web.BaseRequest) -> str | None:
+        """Why a mutating ``request`` from a foreign page is refused, or None."""
+        if request.method not in _MUTATING:
+            return None
+        origin = request.headers.get("Origin")
+        if origin is None:
+            if request.headers.get("Sec-Fetch-Site", "") == "cross-site":
+                return "Cross-site requests that change the cluster are not allowed."
+            return None
+        if origin.rstrip("/") == f"{request.scheme}://{request.host}" or self.allows(origin):
+            return None
+        return (f"Requests from origin {origin} may not change the cluster (allow it with "
+                "web.access-control-allow-origin).")
 
 
 class Router:
@@ -145,9 +189,9 @@ async def _check_empty_body(request: web.Request) -> None:
 
 
 def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> web.Response:
-    """Encode ``body`` as a JSON response (with Flink's CORS header)."""
+    """Encode ``body`` as a JSON response."""
     return web.Response(body=msgspec.json.encode(body), status=status,
-                        content_type="application/json", headers={**_CORS, **(headers or {})})
+                        content_type="application/json", headers=headers)
 
 
 def error_response(status: int, message: str,
@@ -171,12 +215,21 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
     app.on_cleanup.append(close_operations)
     router = Router()
     bodiless = _bodiless_routes()
+    origins = OriginPolicy(cluster.configuration.get("web.access-control-allow-origin", ""))
+
+    async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(origins.response_headers(request))
+
+    app.on_response_prepare.append(add_cors_headers)
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         original = request.path
         path = _strip_version(original)
         if request.method == "OPTIONS":
-            return _preflight(router, path, original)
+            return _preflight(router, path, original, origins, request)
+        refusal = origins.refusal(request)
+        if refusal is not None:
+            return error_response(403, refusal)
         try:
             if path is None:
                 raise RestError(404, f"Unable to load requested file {original}.")
@@ -216,16 +269,20 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
     return app
 
 
-def _preflight(router: Router, path: str | None, original: str) -> web.Response:
-    """Answer a CORS preflight (Flink's default allows any origin)."""
+def _preflight(router: Router, path: str | None, original: str, origins: OriginPolicy,
+               request: web.Request) -> web.Response:
+    """Answer a CORS preflight: the verbs of the path, for allowed origins only."""
     found = router.candidates(path) if path is not None else []
     if not found:
         return error_response(404, f"Unable to load requested file {original}.")
+    origin = request.headers.get("Origin")
+    if origin is not None and not origins.allows(origin):
+        return error_response(403, f"Origin {origin} is not allowed "
+                                   "(web.access-control-allow-origin).")
     methods = sorted({m for _, methods in found for m in methods})
     return web.Response(status=200, headers={
-        **_CORS,
         "Access-Control-Allow-Methods": ", ".join(methods),
-        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Allow-Headers": "Content-Type, Authorization",
     })
 
 

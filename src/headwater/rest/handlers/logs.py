@@ -28,9 +28,8 @@ REQUEST_TIMEOUT = 10.0
 
 
 def text_response(data: bytes) -> web.Response:
-    """A text/plain answer (with Flink's CORS header)."""
-    return web.Response(body=data, content_type="text/plain", charset="utf-8",
-                        headers={"Access-Control-Allow-Origin": "*"})
+    """A text/plain answer."""
+    return web.Response(body=data, content_type="text/plain", charset="utf-8")
 
 
 # -- JobManager -------------------------------------------------------------------------
