@@ -221,10 +221,8 @@ def _parallelism(ctx: HandlerContext, body: dict[str, Any], what: str) -> int | 
     return value
 
 
-async def _job_graph(ctx: HandlerContext, what: str) -> tuple[JobGraph, dict[str, Any]]:
-    """Run the jar's program in a child process; its JobGraph and the request body."""
-    _check_enabled(ctx)
-    body = await read_json_object(ctx, what)
+async def _job_graph(ctx: HandlerContext, what: str, body: dict[str, Any]) -> JobGraph:
+    """Run the jar's program in a child process; the JobGraph it builds."""
     entry = _typed(body, "entryClass", str, what) or ctx.first("entry-class")
     if entry is not None:
         no_nul(entry, "entryClass")
@@ -248,30 +246,36 @@ async def _job_graph(ctx: HandlerContext, what: str) -> tuple[JobGraph, dict[str
         raise RestError(400, str(exc)) from exc
     except JobGraphFormatError as exc:
         raise RestError(400, f"The program built an invalid job graph: {exc}") from exc
-    return graph, body
+    return graph
 
 
 async def jar_plan(ctx: HandlerContext) -> dict[str, Any]:
     """GET|POST /jars/:jarid/plan: the plan of the job the program builds (nothing runs)."""
-    graph, _ = await _job_graph(ctx, "JarPlanRequestBody")
+    _check_enabled(ctx)
+    what = "JarPlanRequestBody"
+    graph = await _job_graph(ctx, what, await read_json_object(ctx, what))
     return {"plan": graph.plan()}
 
 
 async def run_jar(ctx: HandlerContext) -> dict[str, Any]:
     """POST /jars/:jarid/run: build the program's job and submit it."""
+    _check_enabled(ctx)
     what = "JarRunRequestBody"
-    graph, body = await _job_graph(ctx, what)
+    body = await read_json_object(ctx, what)
     job_id = _typed(body, "jobId", str, what)
-    if job_id is not None:
-        if not is_hex_id(job_id.lower()):
-            raise RestError(400, f"jobId {job_id!r} is not a 32-character hexadecimal id.")
-        graph.job_id = job_id.lower()
+    if job_id is not None and not is_hex_id(job_id.lower()):
+        raise RestError(400, f"jobId {job_id!r} is not a 32-character hexadecimal id.")
     savepoint = _typed(body, "savepointPath", str, what) or ctx.first("savepointPath")
+    if savepoint:
+        absolute_location(savepoint, "savepointPath")
     allow = _typed(body, "allowNonRestoredState", bool, what)
     if allow is None:
         allow = ctx.first("allowNonRestoredState", False)
+    graph = await _job_graph(ctx, what, body)  # checks are done: only now run the program
+    if job_id is not None:
+        graph.job_id = job_id.lower()
     if savepoint:
-        graph.savepoint_path = absolute_location(savepoint, "savepointPath")
+        graph.savepoint_path = savepoint
     graph.allow_non_restored_state = bool(allow)
     try:
         await ctx.cluster.submit_job(graph)
