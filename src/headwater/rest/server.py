@@ -251,6 +251,8 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
             return error_response(exc.status, exc.message, exc.headers)
         except web.HTTPRequestEntityTooLarge as exc:
             return error_response(413, exc.text or "Request entity too large.")
+        except HttpProcessingError as exc:  # e.g. a multipart part with malformed headers
+            return error_response(400, f"Malformed request: {exc.message}")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the JobManager keeps serving whatever a handler does
@@ -265,7 +267,9 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
                 task.add_done_callback(app[_TASKS_KEY].discard)
         return response
 
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    # Every path (also those with encoded line breaks) reaches dispatch, which answers
+    # unknown ones in Flink's error form.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch)
     return app
 
 
