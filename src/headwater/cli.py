@@ -63,8 +63,19 @@ jobmanager_option = click.option("-m", "--jobmanager", metavar="HOST:PORT",
 
 @click.group()
 @click.version_option(package_name="headwater")
-def main() -> None:
+@click.option("--token", envvar="HEADWATER_TOKEN", default=None, metavar="TOKEN",
+              help="REST token of a cluster with security.rest.auth.token-file "
+                   "(default: $HEADWATER_TOKEN).")
+@click.option("--ca-file", envvar="HEADWATER_CA_FILE", default=None, metavar="PEM",
+              help="Certificate authority to trust for an https cluster "
+                   "(default: $HEADWATER_CA_FILE).")
+def main(token: str | None, ca_file: str | None) -> None:
     """headwater: Python stream processing with Flink's REST API."""
+    # Through the environment, so that job programs run by `headwater run` use them too.
+    if token:
+        os.environ["HEADWATER_TOKEN"] = token
+    if ca_file:
+        os.environ["HEADWATER_CA_FILE"] = ca_file
 
 
 # -- cluster ----------------------------------------------------------------------------

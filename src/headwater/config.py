@@ -52,6 +52,12 @@ DEFAULTS: dict[str, Any] = {
     "metrics.system.enabled": True,  # false: tasks report no metrics, nothing is fetched
     "metrics.reporter.prom.port": "9249",  # Prometheus endpoint of the JobManager; 0: off
     "cluster.workdir": ".headwater",
+    # REST authentication and TLS (see headwater.rest.security).
+    "security.rest.auth.token-file": "",
+    "security.ssl.rest.enabled": False,
+    "security.ssl.rest.cert": "",
+    "security.ssl.rest.key": "",
+    "security.ssl.rest.ca": "",
 }
 
 

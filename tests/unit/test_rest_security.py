@@ -73,3 +73,90 @@ def test_same_origin_and_non_browser_clients_may_change_the_cluster():
             plain = await client.patch(f"/jobs/{RUNNING_JOB}")
             return same.status, plain.status
     assert asyncio.run(go()) == (202, 202)
+
+
+# -- bearer token and TLS -----------------------------------------------------------------
+
+
+def _token_cluster(tmp_path, **conf):
+    from headwater.rest.security import write_token_file
+
+    path = write_token_file(tmp_path / "rest.token", "s3cret-token-0123456789")
+    return StubCluster(configuration=Configuration(
+        {"security.rest.auth.token-file": str(path), **conf}))
+
+
+def test_without_the_token_every_request_is_401(tmp_path):
+    cluster = _token_cluster(tmp_path)
+
+    async def go():
+        async with serve(cluster) as call:
+            return [await call("GET", "/overview"),
+                    await call("GET", "/overview",
+                               headers={"Authorization": "Bearer wrong-token-0123456789"}),
+                    await call("PATCH", f"/jobs/{RUNNING_JOB}", headers={"Authorization": "x"}),
+                    await call("GET", "/overview",
+                               headers={"Authorization": "Bearer s3cret-token-0123456789"}),
+                    await call("PATCH", f"/jobs/{RUNNING_JOB}", headers={
+                        "Authorization": "bearer s3cret-token-0123456789",
+                        "Origin": "http://script.example"})]
+    missing, wrong, garbage, right, foreign_but_authenticated = asyncio.run(go())
+    for answer in (missing, wrong, garbage):
+        assert answer.status == 401
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "token" in answer.body["errors"][0]
+    assert right.status == 200 and right.body["taskmanagers"] >= 0
+    assert foreign_but_authenticated.status == 202
+
+
+def test_token_files_must_be_private(tmp_path):
+    import os
+
+    import pytest
+
+    from headwater.rest.security import ConfigurationError, read_token_file
+
+    path = tmp_path / "rest.token"
+    path.write_text("s3cret-token-0123456789\n")
+    os.chmod(path, 0o644)
+    with pytest.raises(ConfigurationError, match="owner only"):
+        read_token_file(path)
+    os.chmod(path, 0o600)
+    assert read_token_file(path) == "s3cret-token-0123456789"
+
+
+def test_https_with_the_token_through_the_python_client(tmp_path):
+    import subprocess
+
+    from headwater.client import RestClient, RestError
+    from headwater.rest.server import start_rest_server
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cluster = _token_cluster(tmp_path, **{"security.ssl.rest.enabled": True,
+                                          "security.ssl.rest.cert": str(cert),
+                                          "security.ssl.rest.key": str(key)})
+
+    async def go():
+        runner, port = await start_rest_server(cluster, "127.0.0.1", 0)
+        url = f"https://127.0.0.1:{port}"
+        try:
+            good = RestClient(url, token="s3cret-token-0123456789", ca_file=str(cert))
+            overview = await asyncio.to_thread(good.overview)
+            errors = []
+            for client in (RestClient(url, token="", ca_file=str(cert)),
+                           RestClient(url, token="s3cret-token-0123456789")):  # untrusted
+                try:
+                    await asyncio.to_thread(client.overview)
+                except (RestError, OSError) as exc:
+                    errors.append(exc)
+            return overview, errors
+        finally:
+            await runner.cleanup()
+
+    overview, (no_token, untrusted) = asyncio.run(go())
+    assert "slots-total" in overview
+    assert isinstance(no_token, RestError) and no_token.status == 401
+    assert not isinstance(untrusted, RestError)  # the TLS handshake failed: no answer

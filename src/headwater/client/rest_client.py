@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -85,11 +86,19 @@ def _trigger_id(answer: JsonDict) -> str:
 class RestClient:
     """Synchronous REST client; one short-lived aiohttp session per call."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None,
+                 ca_file: str | None = None) -> None:
+        """``token`` (default: ``HEADWATER_TOKEN``) is sent as a bearer token; an https
+        URL is verified against ``ca_file`` (default: ``HEADWATER_CA_FILE``, else the
+        system's authorities)."""
         if "://" not in base_url:
             base_url = f"http://{base_url}"
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token if token is not None else os.environ.get("HEADWATER_TOKEN") or None
+        ca_file = ca_file if ca_file is not None else os.environ.get("HEADWATER_CA_FILE")
+        self._ssl = (ssl.create_default_context(cafile=ca_file or None)
+                     if self.base_url.startswith("https://") else None)
 
     # -- transport ----------------------------------------------------------------------
 
@@ -97,9 +106,12 @@ class RestClient:
                        json_body: Any = None, data: Any = None) -> Any:
         url = f"{self.base_url}{path}"
         timeout = aiohttp.ClientTimeout(total=self.timeout)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         async with aiohttp.ClientSession(timeout=timeout) as session:
             async with session.request(method, url, params=params, json=json_body,
-                                       data=data) as resp:
+                                       data=data, headers=headers,
+                                       ssl=self._ssl if self._ssl is not None else True
+                                       ) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     text = raw.decode("utf-8", errors="replace")

@@ -31,6 +31,7 @@ from headwater.rest.endpoints import ENDPOINTS, Endpoint
 from headwater.rest.errors import RestError, bad_request
 from headwater.rest.handlers.common import decode_json_object
 from headwater.rest.openapi import load_spec
+from headwater.rest.security import BearerTokenCheck, configured_token, server_ssl_context
 from headwater.runtime.jobmanager.cluster_view import ClusterView
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,10 @@ class OriginPolicy:
             return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         return {}
 
-    def refusal(self, request: web.BaseRequest) -> str | None:
-        """Why a mutating ``request`` from a foreign page is refused, or None."""
-        if request.method not in _MUTATING:
+    def refusal(self, request: web.BaseRequest, authenticated: bool = False) -> str | None:
+        """Why a mutating ``request`` from a foreign page is refused, or None (also for a
+        request that carries the cluster's token: no page can know it)."""
+        if request.method not in _MUTATING or authenticated:
             return None
         origin = request.headers.get("Origin")
         if origin is None:
@@ -216,6 +218,7 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
     router = Router()
     bodiless = _bodiless_routes()
     origins = OriginPolicy(cluster.configuration.get("web.access-control-allow-origin", ""))
+    tokens = BearerTokenCheck(configured_token(cluster.configuration))
 
     async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
         response.headers.update(origins.response_headers(request))
@@ -227,7 +230,11 @@ def create_rest_app(cluster: ClusterView) -> web.Application:
         path = _strip_version(original)
         if request.method == "OPTIONS":
             return _preflight(router, path, original, origins, request)
-        refusal = origins.refusal(request)
+        if not tokens.accepts(request.headers.get("Authorization")):
+            return error_response(401, "Authentication required: send the cluster's REST "
+                                       "token as 'Authorization: Bearer <token>'.",
+                                  {"WWW-Authenticate": 'Bearer realm="headwater"'})
+        refusal = origins.refusal(request, authenticated=tokens.enabled)
         if refusal is not None:
             return error_response(403, refusal)
         try:
@@ -333,7 +340,8 @@ async def start_rest_server(cluster: ClusterView, host: str,
     """
     runner = _RestRunner(create_rest_app(cluster), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port,
+                       ssl_context=server_ssl_context(runner.app[_CLUSTER_KEY].configuration))
     try:
         await site.start()
     except BaseException:
