@@ -143,7 +143,6 @@ def checkpoint_statistics(stats: CheckpointStats, with_tasks: bool) -> dict[str,
 async def checkpointing_statistics(ctx: HandlerContext) -> dict[str, Any]:
     """GET /jobs/:jobid/checkpoints: counts, summary, latest checkpoints and history."""
     tracker = _tracker(ctx, "Checkpointing has not been enabled.")
-    completed = tracker.completed_stats
     restored = tracker.latest_restored
     latest_failed = tracker.latest_failed
     return {
@@ -154,13 +153,8 @@ async def checkpointing_statistics(ctx: HandlerContext) -> dict[str, Any]:
             "completed": tracker.completed,
             "failed": tracker.failed,
         },
-        "summary": {
-            "state_size": min_max_avg(c.state_size for c in completed),
-            "end_to_end_duration": min_max_avg(c.end_to_end_duration for c in completed),
-            "alignment_buffered": min_max_avg(c.alignment_buffered for c in completed),
-            "processed_data": min_max_avg(c.processed_data for c in completed),
-            "persisted_data": min_max_avg(c.persisted_data for c in completed),
-        },
+        "summary": {figure: summary.to_json()
+                    for figure, summary in tracker.summaries.items()},
         "latest": {
             "completed": _optional(tracker.latest_completed),
             "savepoint": _optional(tracker.latest_savepoint),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from collections import deque
 
 #: Flink's external path for checkpoints that are not retained.
@@ -123,6 +124,57 @@ class RestoredCheckpointStats:
     external_path: str
 
 
+class StatsSummary:
+    """Flink's ``StatsSummary``: count, min, max and average over every value ever added
+    (constant memory), and percentiles over the latest ``window`` values (Flink 1.14+)."""
+
+    PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999))
+
+    def __init__(self, window: int = 1000) -> None:
+        self.count = 0
+        self.sum = 0
+        self.min = 0
+        self.max = 0
+        self.latest: deque[int] = deque(maxlen=window)
+
+    def add(self, value: int) -> None:
+        """Count one value."""
+        self.min = value if self.count == 0 else min(self.min, value)
+        self.max = value if self.count == 0 else max(self.max, value)
+        self.count += 1
+        self.sum += value
+        self.latest.append(value)
+
+    @property
+    def avg(self) -> int:
+        """The average, rounded down (0 without values), as Flink reports it."""
+        return self.sum // self.count if self.count else 0
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile of the latest values (0.0 without values), interpolated as
+        Flink's DescriptiveStatisticsHistogram (Apache Commons Math's default) does."""
+        values = sorted(self.latest)
+        if not values:
+            return 0.0
+        position = q * (len(values) + 1)
+        if position < 1:
+            return float(values[0])
+        if position >= len(values):
+            return float(values[-1])
+        low = math.floor(position)
+        return values[low - 1] + (position - low) * (values[low] - values[low - 1])
+
+    def to_json(self) -> dict[str, float | int]:
+        """``{"min", "max", "avg", "p50", "p90", "p95", "p99", "p999"}``."""
+        return {"min": self.min, "max": self.max, "avg": self.avg,
+                **{name: self.quantile(q) for name, q in self.PERCENTILES}}
+
+
+#: The figures summarized over completed checkpoints (REST ``summary`` keys).
+SUMMARY_FIGURES = ("state_size", "end_to_end_duration", "alignment_buffered",
+                   "processed_data", "persisted_data")
+
+
 class CheckpointStatsTracker:
     """Counts, history (bounded) and latest checkpoints of one job."""
 
@@ -136,8 +188,8 @@ class CheckpointStatsTracker:
         self.latest_savepoint: CheckpointStats | None = None
         self.latest_failed: CheckpointStats | None = None
         self.latest_restored: RestoredCheckpointStats | None = None
-        #: Every completed checkpoint, for min/max/avg summaries.
-        self.completed_stats: list[CheckpointStats] = []
+        #: Summaries of the completed checkpoints' figures (REST ``summary``).
+        self.summaries = {figure: StatsSummary() for figure in SUMMARY_FIGURES}
 
     @property
     def in_progress(self) -> int:
@@ -159,8 +211,8 @@ class CheckpointStatsTracker:
         """A checkpoint completed."""
         stats.status = CheckpointStatus.COMPLETED
         self.completed += 1
-        self.completed_stats.append(stats)
-        self.completed_stats = self.completed_stats[-1000:]
+        for figure, summary in self.summaries.items():
+            summary.add(getattr(stats, figure))
         # As Flink's CheckpointStatsHistory: a savepoint is the latest savepoint, not the
         # latest completed checkpoint.
         if stats.is_savepoint:
