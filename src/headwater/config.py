@@ -35,6 +35,12 @@ DEFAULTS: dict[str, Any] = {
     "execution.buffer-timeout": 100,
     "taskmanager.network.batch-size": 512,
     "taskmanager.network.credits-per-channel": 16,
+    # A TaskManager process growing past this fails its tasks (Flink's MemorySize format);
+    # "" for no limit.
+    "taskmanager.memory.process.size": "",
+    # An idle TaskManager whose memory stays above this after its job is replaced by a
+    # fresh one ("" for never).
+    "taskmanager.memory.recycle-threshold": "",
     "web.submit.enable": True,
     "web.upload.dir": "",  # "": <cluster workdir>/web-upload
     "web.submit.program-timeout": 60000,  # ms a job program may take to call execute()
@@ -121,6 +127,28 @@ class Configuration(Mapping[str, Any]):
             v = self[k]
             out[k] = str(v).lower() if isinstance(v, bool) else str(v)
         return out
+
+
+_MEMORY_UNITS = {
+    "": 1, "b": 1, "bytes": 1,
+    "k": 1 << 10, "kb": 1 << 10, "kibibytes": 1 << 10,
+    "m": 1 << 20, "mb": 1 << 20, "mebibytes": 1 << 20,
+    "g": 1 << 30, "gb": 1 << 30, "gibibytes": 1 << 30,
+    "t": 1 << 40, "tb": 1 << 40, "tebibytes": 1 << 40,
+}
+
+
+def parse_memory_size(value: Any) -> int:
+    """Bytes of a Flink ``MemorySize``: an int of bytes, or ``"512m"``, ``"1 gb"``,
+    ``"1728mb"`` (units are powers of 1024, as in Flink); ValueError otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+    unit = text[len(text.rstrip("abcdefghijklmnopqrstuvwxyz")):].strip()
+    if unit not in _MEMORY_UNITS or not number.isdigit():
+        raise ValueError(f"not a memory size: {value!r} (expected e.g. 1024, 512m, 2 gb)")
+    return int(number) * _MEMORY_UNITS[unit]
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
