@@ -219,15 +219,18 @@ class SourceDriver:
         timeout = self.buffer_timeout
         output = self.output
         while not self._ended:
-            wait = max(0.0, output.last_flush + timeout - time.monotonic())
-            next_timer = timers.seconds_to_next()
-            if next_timer is not None:
-                wait = min(wait, next_timer)
+            if output.stop_requested is not None:  # only "source ended" is still to come
+                wait = timeout
+            else:
+                wait = max(0.0, output.last_flush + timeout - time.monotonic())
+                next_timer = timers.seconds_to_next()
+                if next_timer is not None:
+                    wait = min(wait, next_timer)
             try:
                 item = q.get(timeout=wait)
             except queue.Empty:  # the buffer timeout or a timer is due
                 with lock:
-                    if self._ended or output.stop_requested is not None:
+                    if output.stop_requested is not None:
                         continue
                     if timers.seconds_to_next() == 0.0:
                         timers.fire_due()
