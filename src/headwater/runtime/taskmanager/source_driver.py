@@ -140,9 +140,6 @@ class SourceOutput:
         elif elapsed < self.FAST_BATCH and len(values) >= self.batch_size \
                 and self.batch_size < self.max_batch:
             self.batch_size = min(self.max_batch, self.batch_size * 2)
-        self._check()
-
-    def _check(self) -> None:
         if self.error is not None:
             raise self.error
         if self._cancelled.is_set():
@@ -172,7 +169,10 @@ class SourceOutput:
             self.ts_buffer = None if ts is None else []
             self._emit(values, ts)
         self.last_flush = time.monotonic()
-        self._check()
+        if self.error is not None:
+            raise self.error
+        if self._cancelled.is_set():
+            raise TaskCancelled()
 
 
 class SourceDriver:
@@ -279,12 +279,12 @@ class SourceDriver:
     # -- mails from the TaskExecutor ----------------------------------------------------
 
     def trigger_checkpoint(self, msg: TriggerCheckpoint,
-                           decline: Callable[[str], None]) -> None:
+                           decline: Callable[[], None]) -> None:
         """Mail: snapshot the chain and inject the barrier (the source stands between two
         batches: the task thread holds the checkpoint lock)."""
         output = self.output
         if self._ended or output.stop_requested is not None or output.cancelled:
-            decline("not running")
+            decline()
             return
         try:
             output.flush()

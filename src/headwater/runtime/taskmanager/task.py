@@ -162,8 +162,7 @@ class Task:
         if self.state != "RUNNING" or source is None:
             decline()
             return
-        self.mailbox.post(Mail(functools.partial(source.trigger_checkpoint, msg,
-                                                 lambda _: decline()),
+        self.mailbox.post(Mail(functools.partial(source.trigger_checkpoint, msg, decline),
                                f"trigger checkpoint {msg.checkpoint_id}", reject=decline))
 
     def _decline(self, checkpoint_id: int) -> None:

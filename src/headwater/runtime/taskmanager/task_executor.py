@@ -22,7 +22,6 @@ from typing import TypeVar, cast
 from headwater.clock import now_ms
 from headwater.runtime import process_figures
 from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
-from headwater.runtime.metrics.registry import MetricRegistry
 from headwater.runtime.network.partition import PartitionRegistry
 from headwater.runtime.network.server import DataServer
 from headwater.runtime.rpc.framing import Connection
@@ -97,11 +96,6 @@ class TaskExecutor:
             handler_entry(RequestLogFile, self.diagnostics.read_log),
             handler_entry(RequestThreadDump, self.diagnostics.dump_threads),
         ])
-
-    @property
-    def metric_registry(self) -> MetricRegistry | None:
-        """This TaskManager's metric registry (after registration)."""
-        return self.metric_query_service.registry
 
     async def run(self) -> None:
         """Register, then serve the JobManager until it goes away or says stop."""
