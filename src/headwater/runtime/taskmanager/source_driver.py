@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater.clock import now_ms
+from headwater.runtime.network.buffers import QueueItem
 from headwater.runtime.network.events import MAX_WATERMARK, CheckpointBarrier, WatermarkStatus
 from headwater.runtime.network.partition import TaskCancelled
 from headwater.runtime.operators.base import SourceOperator
@@ -179,12 +180,12 @@ class SourceDriver:
     """Runs a source task's mailbox loop in the task thread and its source in the
     source thread (see the module docstring)."""
 
-    def __init__(self, name: str, attempt_id: str, source: SourceOperator, chain: OperatorChain,
-                 mailbox: Mailbox, items: queue.SimpleQueue[Any], timers: ProcessingTimeService,
+    def __init__(self, name: str, source: SourceOperator, chain: OperatorChain,
+                 mailbox: Mailbox, items: queue.SimpleQueue[QueueItem],
+                 timers: ProcessingTimeService,
                  checkpointer: SubtaskCheckpointer, output: SourceOutput,
                  buffer_timeout: float) -> None:
         self.name = name
-        self.attempt_id = attempt_id
         self.source = source
         self.chain = chain
         self.mailbox = mailbox
@@ -206,8 +207,9 @@ class SourceDriver:
         try:
             self._run_mailbox()
         except BaseException as exc:
-            self.output.error = exc  # the source thread stops at its next emit
-            self.cancel_source()
+            if self._thread.is_alive():
+                self.output.error = exc  # the source thread stops at its next emit
+                self.cancel_source()
             raise
         finally:
             self._thread.join()

@@ -238,7 +238,7 @@ class Task:
         self.checkpointer.restore(tdd.restore)
         if isinstance(head, SourceOperator):  # before RUNNING: checkpoints may come
             output = SourceOutput(chain, self.metrics, self.cancelled, self.batch_size)
-            self._source = SourceDriver(self.name, self.attempt_id, head, chain, self.mailbox,
+            self._source = SourceDriver(self.name, head, chain, self.mailbox,
                                         self.gate.queue, self.timers, self.checkpointer,
                                         output, self.buffer_timeout)
         self.gate.connect(self.registry, self.connect_timeout)
