@@ -6,7 +6,6 @@ import io
 import logging
 import sys
 import threading
-import types
 import zipfile
 from pathlib import Path
 
@@ -207,18 +206,13 @@ def test_log_names_outside_the_listing_are_refused(tmp_path):
 
 def test_taskmanager_log_request_aliases(tmp_path):
     (tmp_path / "taskmanager-3.log").write_text("log text")
-    executor = types.SimpleNamespace(log_dir=str(tmp_path))
-    saved = (diagnostics.PROCESS_FILES.log, diagnostics.PROCESS_FILES.stdout)
-    try:
-        diagnostics.PROCESS_FILES.log, diagnostics.PROCESS_FILES.stdout = (
-            "taskmanager-3.log", None)
-        assert diagnostics.read_log(executor, RequestLogFile(name=":log")) == b"log text"
-        with pytest.raises(FileNotFoundError):
-            diagnostics.read_log(executor, RequestLogFile(name=":stdout"))
-        with pytest.raises(FileNotFoundError):
-            diagnostics.read_log(executor, RequestLogFile(name="../x"))
-    finally:
-        diagnostics.PROCESS_FILES.log, diagnostics.PROCESS_FILES.stdout = saved
+    answers = diagnostics.Diagnostics(
+        str(tmp_path), diagnostics.ProcessFiles(log="taskmanager-3.log", stdout=None))
+    assert answers.read_log(RequestLogFile(name=":log")) == b"log text"
+    with pytest.raises(FileNotFoundError):
+        answers.read_log(RequestLogFile(name=":stdout"))
+    with pytest.raises(FileNotFoundError):
+        answers.read_log(RequestLogFile(name="../x"))
 
 
 def test_thread_dump_shows_a_waiting_thread():

@@ -11,6 +11,7 @@ import marshal
 import pickle
 import socket
 import struct
+from typing import Any
 
 HEADER = struct.Struct("!IB")
 CREDIT = struct.Struct("!I")
@@ -23,12 +24,12 @@ RESPONSE = 4
 DATA_MARSHAL = 5  # a batch of plain built-in values, marshalled (about twice as fast)
 
 
-def dumps(obj) -> bytes:
+def dumps(obj: object) -> bytes:
     """Serialize a batch or event."""
     return pickle.dumps(obj, protocol=5)
 
 
-def dumps_batch(batch: tuple) -> tuple[int, bytes]:
+def dumps_batch(batch: tuple[list[Any], list[int] | None]) -> tuple[int, bytes]:
     """Serialize ``(values, timestamps)``: marshal when every value is a plain built-in
     (exact tuples, lists, dicts, str, bytes, numbers...), else pickle."""
     try:
@@ -108,11 +109,11 @@ class FrameReader:
         """Whether a whole frame is already buffered."""
         if self.end - self.start < HEADER.size:
             return False
-        length, _ = HEADER.unpack_from(self.buf, self.start)
+        length: int = HEADER.unpack_from(self.buf, self.start)[0]
         return self.end - self.start >= HEADER.size + length
 
 
 def recv_frame(sock: socket.socket) -> tuple[int, bytes]:
     """Read one frame: (kind, payload)."""
     length, kind = HEADER.unpack(recv_exactly(sock, HEADER.size))
-    return kind, recv_exactly(sock, length) if length else b""
+    return kind, bytes(recv_exactly(sock, length)) if length else b""

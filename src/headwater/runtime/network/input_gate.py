@@ -1,8 +1,9 @@
 """Consumer side of data exchange: one input gate per task with all its channels.
 
-Every channel delivers ``(channel_index, payload, timestamps)`` tuples into the gate's
-single queue, where payload is a list of values (a data buffer) or an event. Reading a
-data buffer returns one credit to the channel's producer.
+Every channel delivers typed items (:mod:`headwater.runtime.network.buffers`) into the
+gate's single queue: a :class:`Buffer` of values from a local producer, a
+:class:`SerializedBuffer` with its decoder from a remote one, or a :class:`ChannelEvent`.
+Reading a data buffer returns one credit to the channel's producer.
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ import queue
 import socket
 import threading
 import time
+from typing import cast
 
 import msgspec
 
 from headwater.runtime.network import frames
-from headwater.runtime.network.events import ChannelError
-from headwater.runtime.network.partition import PartitionRegistry, TaskCancelled
+from headwater.runtime.network.buffers import (
+    ChannelEvent,
+    Decoder,
+    QueueItem,
+    SerializedBuffer,
+    StreamEvent,
+)
+from headwater.runtime.network.events import ChannelError, EndOfPartition
+from headwater.runtime.network.partition import PartitionRegistry, Subpartition, TaskCancelled
 
-marshal_loads = marshal.loads
-pickle_loads = pickle.loads
+marshal_loads = cast(Decoder, marshal.loads)
+pickle_loads = cast(Decoder, pickle.loads)
 
 
 class LocalInputChannel:
@@ -32,16 +41,18 @@ class LocalInputChannel:
         self.index = index
         self.partition_id = partition_id
         self.subpartition_index = subpartition
-        self._sub = None
+        self._sub: Subpartition | None = None
 
     def connect(self, registry: PartitionRegistry, timeout: float) -> None:
         """Attach to the producer's subpartition (waits for it to be registered)."""
         partition = registry.wait_for(self.partition_id, timeout, self.gate.cancelled)
-        self._sub = partition.subpartitions[self.subpartition_index]
-        self._sub.attach_local(self.gate.queue, self.index, self.gate.credits_per_channel)
+        sub = partition.subpartitions[self.subpartition_index]
+        sub.attach_local(self.gate.queue, self.index, self.gate.credits_per_channel)
+        self._sub = sub
 
     def return_credit(self) -> None:
         """One buffer was consumed."""
+        assert self._sub is not None
         self._sub.credits.release()
 
     def close(self) -> None:
@@ -104,26 +115,27 @@ class RemoteInputChannel:
     def _read_loop(self) -> None:
         q = self.gate.queue
         idx = self.index
+        assert self._sock is not None
         reader = frames.FrameReader(self._sock)
         try:
             while True:
                 kind, payload = reader.read()
                 self.bytes_received += len(payload)
                 if kind == frames.DATA_MARSHAL:
-                    q.put((idx, payload, marshal_loads))  # decoded by the task thread
+                    q.put(SerializedBuffer(idx, payload, marshal_loads))  # the task decodes
                 elif kind == frames.DATA:
-                    q.put((idx, payload, pickle_loads))
+                    q.put(SerializedBuffer(idx, payload, pickle_loads))
                 elif kind == frames.EVENT:
-                    event = frames.loads(payload)
-                    q.put((idx, event, None))
-                    if type(event).__name__ == "EndOfPartition":
+                    event: StreamEvent = frames.loads(payload)
+                    q.put(ChannelEvent(idx, event))
+                    if type(event) is EndOfPartition:
                         return
         except (ConnectionError, OSError) as exc:
             if not self._closing:
                 host, port = self.address
-                q.put((idx, ChannelError(
+                q.put(ChannelEvent(idx, ChannelError(
                     f"Connection unexpectedly closed by remote task manager '{host}:{port}'. "
-                    f"This might indicate that the remote task manager was lost. ({exc})"), None))
+                    f"This might indicate that the remote task manager was lost. ({exc})")))
 
     def return_credit(self) -> None:
         """One buffer was consumed; credits go back to the producer in groups of half the
@@ -131,6 +143,7 @@ class RemoteInputChannel:
         self._unannounced += 1
         if self._unannounced >= self._announce_every:
             n, self._unannounced = self._unannounced, 0
+            assert self._sock is not None
             try:
                 frames.send_frame(self._sock, frames.CREDIT_KIND, frames.CREDIT.pack(n))
             except OSError:
@@ -150,7 +163,8 @@ class InputGate:
     """All input channels of a task, merged into one queue in arrival order."""
 
     def __init__(self, credits_per_channel: int, cancelled: threading.Event) -> None:
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        #: Buffers and events of every channel, and the task's mails, in arrival order.
+        self.queue: queue.SimpleQueue[QueueItem] = queue.SimpleQueue()
         self.cancelled = cancelled
         self.credits_per_channel = credits_per_channel
         self.channels: list[LocalInputChannel | RemoteInputChannel] = []
@@ -161,6 +175,7 @@ class InputGate:
                     port: int, local: bool) -> None:
         """Declare a channel; ``connect`` opens them all."""
         idx = len(self.channels)
+        ch: LocalInputChannel | RemoteInputChannel
         if local:
             ch = LocalInputChannel(self, idx, partition_id, subpartition)
         else:
@@ -181,4 +196,5 @@ class InputGate:
     @property
     def bytes_received(self) -> int:
         """Bytes read from remote channels."""
-        return sum(getattr(ch, "bytes_received", 0) for ch in self.channels)
+        return sum(ch.bytes_received for ch in self.channels
+                   if isinstance(ch, RemoteInputChannel))

@@ -13,8 +13,10 @@ import queue
 import socket
 import threading
 import time
+from typing import Any
 
 from headwater.runtime.network import frames
+from headwater.runtime.network.buffers import Buffer, ChannelEvent, QueueItem, StreamEvent
 from headwater.runtime.network.events import EndOfPartition
 
 
@@ -31,14 +33,15 @@ class Subpartition:
         self.credits = threading.Semaphore(0)
         self._attached = threading.Event()
         # Local consumer: (gate queue, channel index); remote: a socket.
-        self._local: tuple[queue.SimpleQueue, int] | None = None
+        self._local: tuple[queue.SimpleQueue[QueueItem], int] | None = None
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
         self.closed = False
 
     # -- attaching the consumer -------------------------------------------------------
 
-    def attach_local(self, gate_queue: queue.SimpleQueue, channel_index: int, credits: int) -> None:
+    def attach_local(self, gate_queue: queue.SimpleQueue[QueueItem], channel_index: int,
+                     credits: int) -> None:
         """Connect a consumer in the same process."""
         self._local = (gate_queue, channel_index)
         for _ in range(credits):
@@ -81,30 +84,34 @@ class Subpartition:
             self.partition.blocked_since = 0
             self.partition.back_pressured_ns += time.perf_counter_ns() - start
 
-    def send_batch(self, values: list, timestamps: list | None) -> int:
+    def send_batch(self, values: list[Any], timestamps: list[int] | None) -> int:
         """Send a batch (blocks for a credit). Returns the bytes put on the wire."""
         if not self._attached.is_set():
             self._wait_attached()
         self._acquire_credit()
         if self._local is not None:
             q, idx = self._local
-            q.put((idx, values, timestamps))
+            q.put(Buffer(idx, values, timestamps))
             return 0
         kind, payload = frames.dumps_batch((values, timestamps))
         with self._send_lock:
-            frames.send_frame(self._sock, kind, payload)
+            frames.send_frame(self._socket(), kind, payload)
         return len(payload)
 
-    def send_event(self, event) -> None:
+    def _socket(self) -> socket.socket:
+        assert self._sock is not None, "neither a local nor a remote consumer attached"
+        return self._sock
+
+    def send_event(self, event: StreamEvent) -> None:
         """Send an event; events need no credit (they are tiny and rare)."""
         if not self._attached.is_set():
             self._wait_attached()
         if self._local is not None:
             q, idx = self._local
-            q.put((idx, event, None))
+            q.put(ChannelEvent(idx, event))
         else:
             with self._send_lock:
-                frames.send_frame(self._sock, frames.EVENT, frames.dumps(event))
+                frames.send_frame(self._socket(), frames.EVENT, frames.dumps(event))
         if isinstance(event, EndOfPartition):
             self.closed = True
             if self._sock is not None:

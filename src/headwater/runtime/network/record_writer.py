@@ -8,22 +8,31 @@ strategy, buffered per channel, and sent as one buffer once a channel holds
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
+from headwater.runtime.network.buffers import StreamEvent
 from headwater.runtime.network.partition import ResultPartition
+
+Values = list[Any]
+Timestamps = list[int] | None
+#: Splits a batch into per-channel batches: (values per channel, timestamps per channel).
+Split = tuple[list[Values], list[list[int]] | None]
 
 
 class RecordWriter:
     """Distributes batches over the subpartitions of a ResultPartition."""
 
     def __init__(self, partition: ResultPartition, ship_strategy: str, batch_size: int,
-                 key_selector=None, max_parallelism: int = 128, subtask_index: int = 0) -> None:
+                 key_selector: Callable[[Any], Any] | None = None, max_parallelism: int = 128,
+                 subtask_index: int = 0) -> None:
         self.partition = partition
         self.subpartitions = partition.subpartitions
         self.n = len(self.subpartitions)
         self.strategy = ship_strategy
         self.batch_size = batch_size
-        self.pending: list[list] = [[] for _ in range(self.n)]
-        self.pending_ts: list[list | None] = [None] * self.n
+        self.pending: list[Values] = [[] for _ in range(self.n)]
+        self.pending_ts: list[list[int] | None] = [None] * self.n
         self.records_out = 0
         self.bytes_out = 0
         self._rr = subtask_index % max(self.n, 1)
@@ -35,7 +44,7 @@ class RecordWriter:
 
     # -- channel selection --------------------------------------------------------------
 
-    def _pick_splitter(self, strategy: str):
+    def _pick_splitter(self, strategy: str) -> Callable[[Values, Timestamps], Split] | None:
         if self.n == 1 or strategy == "FORWARD":
             return None
         if strategy == "HASH":
@@ -48,41 +57,45 @@ class RecordWriter:
             return self._split_broadcast
         raise ValueError(f"unknown ship strategy {strategy}")
 
-    def _split_hash(self, values, timestamps):
+    def _split_hash(self, values: Values, timestamps: Timestamps) -> Split:
         if timestamps is None:
-            return self._selector.select(values), None
-        channels = self._selector.channels_of(values)
-        out_v = [[] for _ in range(self.n)]
-        out_t = [[] for _ in range(self.n)]
+            selected: list[Values] = self._selector.select(values)
+            return selected, None
+        channels: list[int] = self._selector.channels_of(values)
+        out_v: list[Values] = [[] for _ in range(self.n)]
+        out_t: list[list[int]] = [[] for _ in range(self.n)]
         for c, v, t in zip(channels, values, timestamps, strict=True):
             out_v[c].append(v)
             out_t[c].append(t)
         return out_v, out_t
 
-    def _split_round_robin(self, values, timestamps):
+    def _split_round_robin(self, values: Values, timestamps: Timestamps) -> Split:
         n, start = self.n, self._rr
         self._rr = (start + len(values)) % n
         out_v = [values[(c - start) % n::n] for c in range(n)]
         out_t = None if timestamps is None else [timestamps[(c - start) % n::n] for c in range(n)]
         return out_v, out_t
 
-    def _split_random(self, values, timestamps):
+    def _split_random(self, values: Values, timestamps: Timestamps) -> Split:
         n = self.n
         channels = [random.randrange(n) for _ in values]
-        out_v = [[] for _ in range(n)]
-        out_t = None if timestamps is None else [[] for _ in range(n)]
+        out_v: list[Values] = [[] for _ in range(n)]
+        if timestamps is None:
+            for i, c in enumerate(channels):
+                out_v[c].append(values[i])
+            return out_v, None
+        out_t: list[list[int]] = [[] for _ in range(n)]
         for i, c in enumerate(channels):
             out_v[c].append(values[i])
-            if out_t is not None:
-                out_t[c].append(timestamps[i])
+            out_t[c].append(timestamps[i])
         return out_v, out_t
 
-    def _split_broadcast(self, values, timestamps):
+    def _split_broadcast(self, values: Values, timestamps: Timestamps) -> Split:
         return [values] * self.n, None if timestamps is None else [timestamps] * self.n
 
     # -- emitting -----------------------------------------------------------------------
 
-    def emit(self, values: list, timestamps: list | None) -> None:
+    def emit(self, values: Values, timestamps: Timestamps) -> None:
         """Add a batch; full channel buffers are sent (may block on credit)."""
         if not values:
             return
@@ -95,7 +108,7 @@ class RecordWriter:
             if per_v[c]:
                 self._append(c, per_v[c], None if per_t is None else per_t[c])
 
-    def _append(self, c: int, values: list, timestamps: list | None) -> None:
+    def _append(self, c: int, values: Values, timestamps: Timestamps) -> None:
         pending = self.pending[c]
         if not pending:
             if len(values) >= self.batch_size:
@@ -110,12 +123,12 @@ class RecordWriter:
             self._append(c, values, timestamps)
             return
         pending.extend(values)
-        if pts is not None:
+        if pts is not None and timestamps is not None:
             pts.extend(timestamps)
         if len(pending) >= self.batch_size:
             self.flush_channel(c)
 
-    def _send(self, c: int, values: list, timestamps: list | None) -> None:
+    def _send(self, c: int, values: Values, timestamps: Timestamps) -> None:
         self.bytes_out += self.subpartitions[c].send_batch(values, timestamps)
 
     def flush_channel(self, c: int) -> None:
@@ -133,7 +146,7 @@ class RecordWriter:
             if self.pending[c]:
                 self.flush_channel(c)
 
-    def broadcast_event(self, event) -> None:
+    def broadcast_event(self, event: StreamEvent) -> None:
         """Flush, then send an event to every channel (keeps order with the data)."""
         self.flush()
         for sp in self.subpartitions:

@@ -54,8 +54,6 @@ class OperatorContext:
     emit_records: Any = None
     #: The operator's metric group (``counter``, ``gauge``, ``meter``, ``histogram``).
     metric_group: Any = None
-    #: Free for the runtime: the task, checkpoint hooks (later issues).
-    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class StreamOperator:

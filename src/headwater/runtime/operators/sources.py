@@ -1,9 +1,9 @@
 """Source operators: the head of a source vertex.
 
-The task calls ``run(output)`` once in the task thread; the source writes records into
-``output`` (a :class:`~headwater.runtime.operators.base.SourceOutput`) and returns when
-exhausted. ``cancel()`` comes from another thread; built-in sources also check
-``output.cancelled`` between batches.
+The task calls ``run(output)`` once, in the task's source thread; the source writes
+records into ``output`` (a :class:`~headwater.runtime.operators.base.SourceOutput`) and
+returns when exhausted. ``cancel()`` comes from another thread; built-in sources also
+check ``output.cancelled`` between batches.
 
 * :class:`CollectionSource`: subtask i emits elements i, i+p, i+2p... in order;
 * :class:`SequenceSource`: [start, end] split into contiguous ranges, one per subtask;
@@ -11,7 +11,9 @@ exhausted. ``cancel()`` comes from another thread; built-in sources also check
   function or other zero-argument callable returning an iterable, or an iterable.
 
 All of them checkpoint their position as operator state (see each class), taken by the
-task under the checkpoint lock (``output.lock``) between ``collect`` calls.
+task thread under the checkpoint lock (``output.lock``) between ``collect`` calls: a
+source advances its position under that lock together with the emit, and sleeps or reads
+outside it (see :mod:`headwater.runtime.taskmanager.source_driver`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from headwater.clock import now_ms as _now_ms
 from headwater.runtime.checkpoint import storage
@@ -23,7 +24,15 @@ from headwater.runtime.checkpoint.redistribution import (
     redistribute_operator_state,
     select_key_groups,
 )
-from headwater.runtime.rpc.messages import AcknowledgeCheckpoint, DeclineCheckpoint, TaskRestore
+from headwater.runtime.rpc.messages import (
+    AcknowledgeCheckpoint,
+    DeclineCheckpoint,
+    Message,
+    TaskRestore,
+)
+
+if TYPE_CHECKING:
+    from headwater.runtime.taskmanager.task import Task
 
 _EMPTY_OPERATORS = pickle.dumps({}, protocol=5)
 
@@ -31,7 +40,7 @@ _EMPTY_OPERATORS = pickle.dumps({}, protocol=5)
 class SubtaskCheckpointer:
     """Snapshots and restores one task's operator chain."""
 
-    def __init__(self, task, send: Callable[[object], None]) -> None:
+    def __init__(self, task: Task, send: Callable[[Message], None]) -> None:
         self.task = task
         self.send = send
         self._writers: list[threading.Thread] = []
@@ -52,8 +61,9 @@ class SubtaskCheckpointer:
                 if snap is not None:
                     operators[spec.operator_id] = snap
             backend = task.keyed_backend
-            state = {"operators": operators}
-            deferred = None
+            #: operator states; keyed state as tables, groups or (deferred) frozen bytes
+            state: dict[str, Any] = {"operators": operators}
+            deferred: Callable[[], Any] | None = None
             if backend is not None and hasattr(backend, "snapshot_tables"):
                 tables = {k: v for k, v in backend.snapshot_tables().items() if v}
                 if tables:
@@ -67,7 +77,7 @@ class SubtaskCheckpointer:
             if deferred is not None:
                 # Operator state is live: freeze it now; keyed state comes later.
                 state["operators"] = pickle.dumps(operators, protocol=5)
-                data = state
+                data: dict[str, Any] | bytes = state
             else:
                 has_state = bool(operators) or len(state) > 1
                 data = pickle.dumps(state, protocol=5) if has_state else b""
@@ -84,14 +94,16 @@ class SubtaskCheckpointer:
         self._writers.append(writer)
         writer.start()
 
-    def _write(self, checkpoint_id: int, directory: Path, data, sync_ms: int,
-               barrier_timestamp: int, alignment_ms: int, alignment_buffered: int,
-               processed_data: int, deferred=None) -> None:
+    def _write(self, checkpoint_id: int, directory: Path, data: dict[str, Any] | bytes,
+               sync_ms: int, barrier_timestamp: int, alignment_ms: int,
+               alignment_buffered: int, processed_data: int,
+               deferred: Callable[[], Any] | None = None) -> None:
         task = self.task
         start = time.perf_counter()
         name = ""
         try:
-            if deferred is not None:  # read the backend's snapshot out, off the task thread
+            if isinstance(data, dict):  # read the deferred keyed snapshot out, off the task
+                assert deferred is not None
                 keyed = deferred()
                 if keyed:
                     data["keyed"] = keyed

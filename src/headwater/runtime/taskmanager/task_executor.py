@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import logging
 import os
-import pickle
 import signal
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar, cast
 
 from headwater.clock import now_ms
 from headwater.runtime import process_figures
@@ -30,50 +29,51 @@ from headwater.runtime.rpc.messages import (
     CancelTask,
     DeployTask,
     Heartbeat,
+    Message,
     NotifyCheckpointAborted,
     NotifyCheckpointComplete,
     RegisterTaskManager,
     RegistrationAck,
     RegistrationRejected,
     Request,
+    RequestLogFile,
+    RequestLogList,
+    RequestMetrics,
+    RequestThreadDump,
     Response,
     ShutdownTaskManager,
     TaskIOReport,
     TaskStateUpdate,
     TriggerCheckpoint,
 )
+from headwater.runtime.taskmanager.diagnostics import Diagnostics, ProcessFiles
+from headwater.runtime.taskmanager.metric_query_service import (
+    MetricQueryService,
+    encode_accumulators,
+)
 from headwater.runtime.taskmanager.task import Task
 
 log = logging.getLogger("headwater.taskmanager")
 
-#: Request type -> handler(task_executor, request) -> msgpack-able payload. Handlers run
-#: in a worker thread; modules add theirs with :func:`request_handler`.
-REQUEST_HANDLERS: dict[type, Callable[[Any, Any], Any]] = {}
+R = TypeVar("R", bound=Request)
+
+#: Answers one request (in a worker thread) with a msgpack-able payload.
+RequestHandler = Callable[[Request], object]
 
 
-def request_handler(request_type: type):
-    """Register the TaskManager's handler for a request type."""
-    def register(fn):
-        REQUEST_HANDLERS[request_type] = fn
-        return fn
-    return register
-
-
-def encode_accumulators(accumulators: dict) -> dict[str, str]:
-    """name -> base64 pickle of (class name, local value) for the JobManager to merge."""
-    from headwater.runtime.accumulators import to_wire
-
-    out = {}
-    for name, acc in accumulators.items():
-        out[name] = base64.b64encode(pickle.dumps(to_wire(acc), protocol=5)).decode()
-    return out
+def handler_entry(request_type: type[R],
+                  handler: Callable[[R], object]) -> tuple[type[Request], RequestHandler]:
+    """A row of the request table: the handler takes exactly ``request_type``'s requests
+    (the table looks handlers up by the request's exact type)."""
+    return request_type, cast(RequestHandler, handler)
 
 
 class TaskExecutor:
     """One TaskManager: slots, tasks, data server and the JobManager connection."""
 
     def __init__(self, jobmanager: tuple[str, int], host: str, slots: int, data_port: int = 0,
-                 resource_id: str | None = None, log_dir: str | None = None) -> None:
+                 resource_id: str | None = None, log_dir: str | None = None,
+                 process_files: ProcessFiles | None = None) -> None:
         self.jobmanager = jobmanager
         self.host = host
         self.slots = slots
@@ -87,7 +87,15 @@ class TaskExecutor:
         self.heartbeat_interval = 1.0
         self.cancellation_timeout = 180.0
         self._stopped: asyncio.Event | None = None
-        self.metric_registry = None
+        self.metric_query_service = MetricQueryService(self.tasks)
+        self.diagnostics = Diagnostics(log_dir, process_files)
+        #: Request type -> its handler: every request a JobManager sends a TaskManager.
+        self.request_handlers: dict[type[Request], RequestHandler] = dict([
+            handler_entry(RequestMetrics, self.metric_query_service.answer),
+            handler_entry(RequestLogList, self.diagnostics.list_logs),
+            handler_entry(RequestLogFile, self.diagnostics.read_log),
+            handler_entry(RequestThreadDump, self.diagnostics.dump_threads),
+        ])
 
     async def run(self) -> None:
         """Register, then serve the JobManager until it goes away or says stop."""
@@ -96,24 +104,24 @@ class TaskExecutor:
         process_figures.install_gc_timer()
         self.data_server.start()
         reader, writer = await asyncio.open_connection(*self.jobmanager)
-        self.conn = Connection(reader, writer)
-        await self.conn.send(RegisterTaskManager(
+        conn = self.conn = Connection(reader, writer)
+        await conn.send(RegisterTaskManager(
             resource_id=self.resource_id, host=self.host, data_port=self.data_server.port,
             pid=os.getpid(), slots=self.slots, hardware=process_figures.hardware(),
             log_dir=self.log_dir))
-        answer = await self.conn.receive()
+        answer = await conn.receive()
         if isinstance(answer, RegistrationRejected):
             raise SystemExit(f"registration rejected: {answer.reason}")
         assert isinstance(answer, RegistrationAck)
         self.heartbeat_interval = answer.heartbeat_interval / 1000.0
         self.cancellation_timeout = int(
             answer.configuration.get("task.cancellation.timeout", 180000)) / 1000.0
-        self.metric_registry = query_service.start_taskmanager_metrics(answer.configuration)
+        self.metric_query_service.start(answer.configuration)
         log.info("registered at JobManager %s:%s as %s", *self.jobmanager, self.resource_id)
         hb = asyncio.create_task(self._heartbeat_loop())
         try:
             while True:
-                msg = await self.conn.receive()
+                msg = await conn.receive()
                 if isinstance(msg, DeployTask):
                     self._deploy(msg)
                 elif isinstance(msg, CancelTask):
@@ -122,10 +130,14 @@ class TaskExecutor:
                         task.cancel()
                         self._watch_cancellation(task)
                 elif isinstance(msg, TriggerCheckpoint):
-                    self._in_thread(msg.attempt_id, "trigger_checkpoint", msg)
+                    task = self.tasks.get(msg.attempt_id)
+                    if task is not None:
+                        task.trigger_checkpoint(msg)  # posts a mail; declines if not running
                 elif isinstance(msg, NotifyCheckpointComplete | NotifyCheckpointAborted):
-                    self._in_thread(msg.attempt_id, "notify_checkpoint", msg.checkpoint_id,
-                                    isinstance(msg, NotifyCheckpointComplete))
+                    task = self.tasks.get(msg.attempt_id)
+                    if task is not None:
+                        task.notify_checkpoint(msg.checkpoint_id,
+                                               isinstance(msg, NotifyCheckpointComplete))
                 elif isinstance(msg, Request):
                     asyncio.create_task(self._answer(msg))
                 elif isinstance(msg, ShutdownTaskManager):
@@ -153,34 +165,21 @@ class TaskExecutor:
                 logging.shutdown()
                 os._exit(1)
 
+        assert self.loop is not None
         self.loop.call_later(self.cancellation_timeout, check)
 
-    def send_threadsafe(self, message) -> None:
+    def send_threadsafe(self, message: Message) -> None:
         """Send a message to the JobManager from any thread."""
         if self.loop is not None and self.conn is not None:
             self.loop.call_soon_threadsafe(self.conn.send_nowait, message)
 
-    def _in_thread(self, attempt_id: str, method: str, *args) -> None:
-        """Call a task method in a worker thread (it may wait for the checkpoint lock)."""
-        task = self.tasks.get(attempt_id)
-        if task is None:
-            return
-
-        def call() -> None:
-            try:
-                getattr(task, method)(*args)
-            except Exception:  # noqa: BLE001 - a failing notification must not kill the TM
-                log.exception("%s of %s failed", method, task.name)
-
-        self.loop.run_in_executor(None, call)
-
     async def _answer(self, request: Request) -> None:
         """Run a request's handler (in a worker thread) and send the Response."""
-        handler = REQUEST_HANDLERS.get(type(request))
+        handler = self.request_handlers.get(type(request))
         try:
             if handler is None:
                 raise NotImplementedError(f"no handler for {type(request).__name__}")
-            payload = await asyncio.to_thread(handler, self, request)
+            payload = await asyncio.to_thread(handler, request)
             response = Response(request_id=request.request_id, payload=payload)
         except Exception as exc:  # noqa: BLE001 - the error travels back to the JobManager
             response = Response(request_id=request.request_id, error=f"{type(exc).__name__}: {exc}")
@@ -195,8 +194,7 @@ class TaskExecutor:
             task = Task(tdd, self.registry, self.host, self.resource_id, self._on_task_state,
                         self.send_threadsafe)
         except Exception as exc:  # noqa: BLE001
-            import traceback
-
+            assert self.conn is not None
             self.conn.send_nowait(TaskStateUpdate(
                 attempt_id=tdd.attempt_id, state="FAILED",
                 failure="".join(traceback.format_exception(exc)), timestamp=now_ms()))
@@ -212,6 +210,7 @@ class TaskExecutor:
         io = self._io_report(task) if final else None
         update = TaskStateUpdate(attempt_id=task.attempt_id, state=state, io=io, failure=failure,
                                  accumulators=accumulators, timestamp=ts)
+        assert self.loop is not None
         self.loop.call_soon_threadsafe(self._send_update, task, update, final)
 
     def _send_update(self, task: Task, update: TaskStateUpdate, final: bool) -> None:
@@ -221,19 +220,22 @@ class TaskExecutor:
             self.conn.send_nowait(update)
 
     def _io_report(self, task: Task) -> TaskIOReport:
-        io = task.io_snapshot()
+        io = task.io_figures()
         m = task.metrics
         return TaskIOReport(
-            attempt_id=task.attempt_id, **io,
+            attempt_id=task.attempt_id, read_bytes=io.read_bytes, write_bytes=io.write_bytes,
+            read_records=io.read_records, write_records=io.write_records,
             metrics={"operatorRecordsIn": list(m.operator_records_in),
                      "operatorRecordsOut": list(m.operator_records_out),
-                     "backPressuredTimeNs": m.back_pressured_ns})
+                     "backPressuredTimeNs": io.back_pressured_ns})
 
     async def _heartbeat_loop(self) -> None:
+        conn = self.conn
+        assert conn is not None
         while True:
             try:
                 reports = [self._io_report(t) for t in list(self.tasks.values())]
-                await self.conn.send(Heartbeat(resource_id=self.resource_id,
+                await conn.send(Heartbeat(resource_id=self.resource_id,
                                                process=process_figures.process_figures(),
                                                tasks=reports))
             except (ConnectionError, RuntimeError):
@@ -270,23 +272,14 @@ def main(argv: list[str] | None = None) -> None:
         configure_file_logging(args.log_file)
     else:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
-    diagnostics.PROCESS_FILES.log = os.path.basename(args.log_file) if args.log_file else None
-    diagnostics.PROCESS_FILES.stdout = (os.path.basename(args.stdout_file)
-                                        if args.stdout_file else None)
+    files = ProcessFiles(
+        log=os.path.basename(args.log_file) if args.log_file else None,
+        stdout=os.path.basename(args.stdout_file) if args.stdout_file else None)
     executor = TaskExecutor((host, int(port)), args.host, args.slots, args.data_port,
-                            args.resource_id, args.log_dir)
+                            args.resource_id, args.log_dir, files)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     asyncio.run(executor.run())
 
 
-# Registers the RequestMetrics handler (the TaskManager's metric query service).
-from headwater.runtime.metrics import query_service  # noqa: E402
-
-# Registers the log, stdout and thread-dump request handlers (needs request_handler above).
-from headwater.runtime.taskmanager import diagnostics  # noqa: E402
-
 if __name__ == "__main__":
-    # Run the importable module's main: its REQUEST_HANDLERS hold the registered handlers.
-    from headwater.runtime.taskmanager.task_executor import main as _main
-
-    _main()
+    main()
