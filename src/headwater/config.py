@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "execution.buffer-timeout": 100,
     "taskmanager.network.batch-size": 512,
     "taskmanager.network.credits-per-channel": 16,
+    "taskmanager.network.max-frame-size": 256 * 1024 * 1024,  # largest data frame read
     # A TaskManager process growing past this fails its tasks (Flink's MemorySize format);
     # "" for no limit.
     "taskmanager.memory.process.size": "",

@@ -17,6 +17,7 @@ from headwater.clock import now_ms
 from headwater.config import Configuration
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.rpc.framing import Connection
+from headwater.runtime.rpc.handshake import AuthenticationError, authenticate_client
 from headwater.runtime.rpc.messages import (
     AcknowledgeCheckpoint,
     DeclineCheckpoint,
@@ -49,6 +50,8 @@ class ResourceManager:
         self._on_task_state = on_task_state
         self._on_heartbeat = on_heartbeat
         self._on_lost = on_task_manager_lost
+        #: The cluster secret every TaskManager must prove it knows (None: no check).
+        self.secret: bytes | None = None
         self.slots_changed = asyncio.Condition()
         self._server: asyncio.AbstractServer | None = None
         self._monitor: asyncio.Task | None = None
@@ -80,6 +83,14 @@ class ResourceManager:
     # -- connections --------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.secret is not None:
+            try:  # before any frame is read: a peer without the secret costs nothing
+                await authenticate_client(reader, writer, self.secret)
+            except (AuthenticationError, OSError, TimeoutError,
+                    asyncio.IncompleteReadError) as exc:
+                log.warning("refused an RPC connection: %s", exc or type(exc).__name__)
+                writer.close()
+                return
         conn = Connection(reader, writer)
         rid = None
         try:
@@ -106,7 +117,11 @@ class ResourceManager:
                 configuration={"metrics.system.enabled":
                                self.config.get_bool("metrics.system.enabled"),
                                "task.cancellation.timeout":
-                               int(self.config["task.cancellation.timeout"])}))
+                               int(self.config["task.cancellation.timeout"]),
+                               "taskmanager.memory.process.size":
+                               str(self.config["taskmanager.memory.process.size"]),
+                               "taskmanager.network.max-frame-size":
+                               int(self.config["taskmanager.network.max-frame-size"])}))
             log.info("TaskManager %s registered (%d slots)", rid, msg.slots)
             await self._notify_slots()
             while True:

@@ -14,6 +14,8 @@ import struct
 from typing import Any
 
 HEADER = struct.Struct("!IB")
+#: Largest frame read unless the caller says otherwise (taskmanager.network.max-frame-size).
+MAX_FRAME_SIZE = 256 * 1024 * 1024
 CREDIT = struct.Struct("!I")
 
 DATA = 0  # a pickled batch
@@ -52,6 +54,14 @@ def send_frame(sock: socket.socket, kind: int, payload: bytes) -> None:
         sock.sendall(rest)
 
 
+class FrameTooLarge(ConnectionError):
+    """A peer announced a frame longer than the cap; the connection is dropped unread."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(f"a frame of {length} bytes announced, more than "
+                         f"taskmanager.network.max-frame-size ({limit} bytes)")
+
+
 def recv_exactly(sock: socket.socket, n: int) -> bytearray:
     """Read exactly n bytes; ConnectionError at EOF."""
     buf = bytearray(n)
@@ -69,8 +79,10 @@ class FrameReader:
     """Reads frames through a large buffer: one system call (one GIL round trip)
     usually yields many frames."""
 
-    def __init__(self, sock: socket.socket, buffer_size: int = 1 << 20) -> None:
+    def __init__(self, sock: socket.socket, buffer_size: int = 1 << 20,
+                 max_frame_size: int = MAX_FRAME_SIZE) -> None:
         self.sock = sock
+        self.max_frame_size = max_frame_size
         self.buf = bytearray(buffer_size)
         self.view = memoryview(self.buf)
         self.start = 0
@@ -98,6 +110,8 @@ class FrameReader:
         """The next frame: (kind, payload)."""
         self._fill(HEADER.size)
         length, kind = HEADER.unpack_from(self.buf, self.start)
+        if length > self.max_frame_size:
+            raise FrameTooLarge(length, self.max_frame_size)
         self.start += HEADER.size
         if length:
             self._fill(length)
@@ -113,7 +127,10 @@ class FrameReader:
         return self.end - self.start >= HEADER.size + length
 
 
-def recv_frame(sock: socket.socket) -> tuple[int, bytes]:
-    """Read one frame: (kind, payload)."""
+def recv_frame(sock: socket.socket, max_size: int = MAX_FRAME_SIZE) -> tuple[int, bytes]:
+    """Read one frame: (kind, payload); FrameTooLarge (before reading it) when it
+    announces more than ``max_size`` bytes."""
     length, kind = HEADER.unpack(recv_exactly(sock, HEADER.size))
+    if length > max_size:
+        raise FrameTooLarge(length, max_size)
     return kind, bytes(recv_exactly(sock, length)) if length else b""

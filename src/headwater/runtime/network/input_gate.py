@@ -26,8 +26,10 @@ from headwater.runtime.network.buffers import (
     SerializedBuffer,
     StreamEvent,
 )
+from headwater.runtime.network.connection_security import ConnectionSecurity
 from headwater.runtime.network.events import ChannelError, EndOfPartition
 from headwater.runtime.network.partition import PartitionRegistry, Subpartition, TaskCancelled
+from headwater.runtime.rpc.handshake import authenticate_socket_to_server
 
 marshal_loads = cast(Decoder, marshal.loads)
 pickle_loads = cast(Decoder, pickle.loads)
@@ -80,6 +82,13 @@ class RemoteInputChannel:
         """Open the connection, request the subpartition and start the reader thread."""
         sock = socket.create_connection(self.address, timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        security = self.gate.security
+        if security.secret is not None:
+            try:
+                authenticate_socket_to_server(sock, security.secret, timeout)
+            except BaseException:
+                sock.close()
+                raise
         request = {"partition_id": self.partition_id, "subpartition": self.subpartition_index,
                    "credits": self.gate.credits_per_channel}
         frames.send_frame(sock, frames.REQUEST, msgspec.msgpack.encode(request))
@@ -99,7 +108,7 @@ class RemoteInputChannel:
                     sock.close()
                     raise
         sock.settimeout(timeout)
-        kind, payload = frames.recv_frame(sock)
+        kind, payload = frames.recv_frame(sock, 64 * 1024)
         answer = msgspec.msgpack.decode(payload)
         if kind != frames.RESPONSE or not answer.get("ok"):
             sock.close()
@@ -116,7 +125,7 @@ class RemoteInputChannel:
         q = self.gate.queue
         idx = self.index
         assert self._sock is not None
-        reader = frames.FrameReader(self._sock)
+        reader = frames.FrameReader(self._sock, max_frame_size=self.gate.security.max_frame_size)
         try:
             while True:
                 kind, payload = reader.read()
@@ -162,7 +171,10 @@ class RemoteInputChannel:
 class InputGate:
     """All input channels of a task, merged into one queue in arrival order."""
 
-    def __init__(self, credits_per_channel: int, cancelled: threading.Event) -> None:
+    def __init__(self, credits_per_channel: int, cancelled: threading.Event,
+                 security: ConnectionSecurity | None = None) -> None:
+        #: The cluster secret and frame cap of remote channels.
+        self.security = security or ConnectionSecurity()
         #: Buffers and events of every channel, and the task's mails, in arrival order.
         self.queue: queue.SimpleQueue[QueueItem] = queue.SimpleQueue()
         self.cancelled = cancelled

@@ -9,7 +9,9 @@ import threading
 import msgspec
 
 from headwater.runtime.network import frames
+from headwater.runtime.network.connection_security import ConnectionSecurity
 from headwater.runtime.network.partition import PartitionRegistry
+from headwater.runtime.rpc.handshake import AuthenticationError, authenticate_socket_client
 
 log = logging.getLogger(__name__)
 
@@ -17,15 +19,19 @@ log = logging.getLogger(__name__)
 class DataServer:
     """Accepts consumer connections and attaches them to the requested subpartition.
 
-    Protocol: the consumer sends a REQUEST frame ``{"partition_id", "subpartition",
+    Protocol: with a cluster secret, the handshake of
+    :mod:`~headwater.runtime.rpc.handshake` first (a peer that fails it is dropped
+    unheard); then the consumer sends a REQUEST frame ``{"partition_id", "subpartition",
     "credits"}``; the server answers a RESPONSE frame ``{"ok": true}`` or
     ``{"ok": false, "error": ...}``, then the producer task writes DATA/EVENT frames and
     this server's connection thread reads CREDIT frames from the consumer.
     """
 
     def __init__(self, registry: PartitionRegistry, host: str = "127.0.0.1", port: int = 0,
-                 lookup_timeout: float = 60.0) -> None:
+                 lookup_timeout: float = 60.0,
+                 security: ConnectionSecurity | None = None) -> None:
         self.registry = registry
+        self.security = security or ConnectionSecurity()
         self.lookup_timeout = lookup_timeout
         self._sock = socket.create_server((host, port), reuse_port=False)
         self.port = self._sock.getsockname()[1]
@@ -54,8 +60,16 @@ class DataServer:
             threading.Thread(target=self._serve, args=(conn,), name="data-conn", daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        max_frame = self.security.max_frame_size
         try:
-            kind, payload = frames.recv_frame(conn)
+            if self.security.secret is not None:
+                try:
+                    authenticate_socket_client(conn, self.security.secret)
+                except (AuthenticationError, OSError) as exc:
+                    log.warning("refused a data connection: %s", exc)
+                    return
+            # A request is small: whatever a peer announces, nothing larger is read.
+            kind, payload = frames.recv_frame(conn, min(max_frame, 64 * 1024))
             if kind != frames.REQUEST:
                 raise ValueError("expected a partition request")
             req = msgspec.msgpack.decode(payload)
@@ -70,7 +84,7 @@ class DataServer:
             frames.send_frame(conn, frames.RESPONSE, msgspec.msgpack.encode({"ok": True}))
             sub.attach_remote(conn, int(req["credits"]))
             while True:
-                kind, payload = frames.recv_frame(conn)
+                kind, payload = frames.recv_frame(conn, frames.CREDIT.size)
                 if kind == frames.CREDIT_KIND:
                     sub.add_credit(frames.CREDIT.unpack(payload)[0])
         except (ConnectionError, OSError):

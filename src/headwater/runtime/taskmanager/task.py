@@ -25,6 +25,7 @@ from typing import Any
 from headwater.config import DEFAULTS
 from headwater.runtime.metrics.groups import MetricGroup
 from headwater.runtime.metrics.task_metrics import register_task_metrics
+from headwater.runtime.network.connection_security import ConnectionSecurity
 from headwater.runtime.network.events import END_OF_PARTITION
 from headwater.runtime.network.input_gate import InputGate
 from headwater.runtime.network.partition import PartitionRegistry, ResultPartition, TaskCancelled
@@ -68,7 +69,8 @@ class Task:
 
     def __init__(self, tdd: TaskDeploymentDescriptor, registry: PartitionRegistry, host: str,
                  resource_id: str, on_state: StateListener,
-                 send_message: Callable[[Message], None] | None = None) -> None:
+                 send_message: Callable[[Message], None] | None = None,
+                 security: ConnectionSecurity | None = None) -> None:
         self.tdd = tdd
         self.attempt_id = tdd.attempt_id
         self.registry = registry
@@ -76,6 +78,8 @@ class Task:
         self.resource_id = resource_id
         self.on_state = on_state
         self.cancelled = threading.Event()
+        #: Why the TaskManager failed the task from outside (None: it did not).
+        self._external_failure: BaseException | None = None
         self.metrics = TaskMetrics(len(tdd.operators))
         self.operators: list[StreamOperator] = []
         self.accumulators: dict[str, Any] = {}
@@ -96,7 +100,7 @@ class Task:
         ]
         for p in self.partitions:
             registry.register(p)
-        self.gate = InputGate(self.credits, self.cancelled)
+        self.gate = InputGate(self.credits, self.cancelled, security)
         for gate_desc in tdd.inputs:
             for ch in gate_desc.channels:
                 self.gate.add_channel(gate_desc.input_number, ch.partition_id,
@@ -143,6 +147,13 @@ class Task:
         return read_io(self.metrics, self.gate, self.all_writers, self.partitions)
 
     # -- requests from other threads: mails ---------------------------------------------
+
+    def fail_externally(self, cause: BaseException) -> None:
+        """Fail the task from outside (the TaskManager's memory limit): it stops as on a
+        cancel and reports FAILED with ``cause``."""
+        if self._external_failure is None:
+            self._external_failure = cause
+        self.cancel()
 
     def cancel(self) -> None:
         """Ask the task to stop; it reports CANCELED when it has."""
@@ -218,6 +229,9 @@ class Task:
             # at the end (stop-with-savepoint) completes before the job does.
             self.checkpointer.wait_for_writes(timeout=60.0 if final == "FINISHED" else 10.0)
             self._teardown()
+        if self._external_failure is not None and final != "FINISHED":
+            final = "FAILED"
+            failure = "".join(traceback.format_exception(self._external_failure))
         self.state = final
         self.on_state(self, final, failure)
 

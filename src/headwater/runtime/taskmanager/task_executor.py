@@ -20,11 +20,17 @@ from collections.abc import Callable
 from typing import TypeVar, cast
 
 from headwater.clock import now_ms
+from headwater.config import parse_memory_size
 from headwater.runtime import process_figures
 from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
+from headwater.runtime.network.connection_security import (
+    DEFAULT_MAX_FRAME_SIZE,
+    ConnectionSecurity,
+)
 from headwater.runtime.network.partition import PartitionRegistry
 from headwater.runtime.network.server import DataServer
 from headwater.runtime.rpc.framing import Connection
+from headwater.runtime.rpc.handshake import authenticate_to_server, read_secret_file
 from headwater.runtime.rpc.messages import (
     CancelTask,
     DeployTask,
@@ -47,6 +53,11 @@ from headwater.runtime.rpc.messages import (
     TriggerCheckpoint,
 )
 from headwater.runtime.taskmanager.diagnostics import Diagnostics, ProcessFiles
+from headwater.runtime.taskmanager.memory_guard import (
+    MemoryGuard,
+    MemoryLimitExceeded,
+    release_memory,
+)
 from headwater.runtime.taskmanager.metric_query_service import (
     MetricQueryService,
     encode_accumulators,
@@ -73,12 +84,17 @@ class TaskExecutor:
 
     def __init__(self, jobmanager: tuple[str, int], host: str, slots: int, data_port: int = 0,
                  resource_id: str | None = None, log_dir: str | None = None,
-                 process_files: ProcessFiles | None = None) -> None:
+                 process_files: ProcessFiles | None = None,
+                 secret: bytes | None = None) -> None:
         self.jobmanager = jobmanager
         self.host = host
         self.slots = slots
+        #: The cluster secret: every RPC and data connection is authenticated with it.
+        self.secret = secret
+        self.security = ConnectionSecurity(secret)
         self.registry = PartitionRegistry()
-        self.data_server = DataServer(self.registry, host, data_port)
+        self.data_server = DataServer(self.registry, host, data_port, security=self.security)
+        self.memory_guard: MemoryGuard | None = None
         self.resource_id = resource_id or f"{host}:{self.data_server.port}-{uuid.uuid4().hex[:6]}"
         self.log_dir = log_dir
         self.tasks: dict[str, Task] = {}
@@ -104,6 +120,8 @@ class TaskExecutor:
         process_figures.install_gc_timer()
         self.data_server.start()
         reader, writer = await asyncio.open_connection(*self.jobmanager)
+        if self.secret is not None:
+            await authenticate_to_server(reader, writer, self.secret)
         conn = self.conn = Connection(reader, writer)
         await conn.send(RegisterTaskManager(
             resource_id=self.resource_id, host=self.host, data_port=self.data_server.port,
@@ -117,6 +135,7 @@ class TaskExecutor:
         self.cancellation_timeout = int(
             answer.configuration.get("task.cancellation.timeout", 180000)) / 1000.0
         self.metric_query_service.start(answer.configuration)
+        self._apply_limits(answer.configuration)
         log.info("registered at JobManager %s:%s as %s", *self.jobmanager, self.resource_id)
         hb = asyncio.create_task(self._heartbeat_loop())
         try:
@@ -148,6 +167,28 @@ class TaskExecutor:
         finally:
             hb.cancel()
             await self._shutdown()
+
+    def _apply_limits(self, configuration: dict[str, object]) -> None:
+        """The cluster's frame cap for data connections and the process size limit."""
+        max_frame = int(str(configuration.get("taskmanager.network.max-frame-size")
+                            or DEFAULT_MAX_FRAME_SIZE))
+        self.security = ConnectionSecurity(self.secret, max_frame)
+        self.data_server.security = self.security
+        limit = str(configuration.get("taskmanager.memory.process.size") or "")
+        if limit:
+            self.memory_guard = MemoryGuard(parse_memory_size(limit), self._on_memory_exceeded)
+            self.memory_guard.start()
+
+    def _on_memory_exceeded(self, rss: int, limit: int) -> None:
+        """From the guard's thread: fail every running task, as a memory limit would."""
+        assert self.loop is not None
+
+        def fail_all() -> None:
+            for task in list(self.tasks.values()):
+                task.fail_externally(MemoryLimitExceeded(rss, limit))
+                self._watch_cancellation(task)
+
+        self.loop.call_soon_threadsafe(fail_all)
 
     def _watch_cancellation(self, task: Task) -> None:
         """Flink's task cancellation watchdog: a task that ignores cancellation (a user
@@ -192,7 +233,7 @@ class TaskExecutor:
                  tdd.parallelism, tdd.attempt_number)
         try:
             task = Task(tdd, self.registry, self.host, self.resource_id, self._on_task_state,
-                        self.send_threadsafe)
+                        self.send_threadsafe, self.security)
         except Exception as exc:  # noqa: BLE001
             assert self.conn is not None
             self.conn.send_nowait(TaskStateUpdate(
@@ -218,6 +259,9 @@ class TaskExecutor:
             self.tasks.pop(task.attempt_id, None)
         if self.conn is not None:
             self.conn.send_nowait(update)
+        if final and not self.tasks:
+            # Idle now: give what the job freed back to the system before the next one.
+            asyncio.get_running_loop().run_in_executor(None, release_memory)
 
     def _io_report(self, task: Task) -> TaskIOReport:
         io = task.io_figures()
@@ -249,6 +293,8 @@ class TaskExecutor:
         for task in list(self.tasks.values()):
             await asyncio.to_thread(task.join, max(0.0, deadline - time.monotonic()))
         self.data_server.close()
+        if self.memory_guard is not None:
+            self.memory_guard.stop()
         if self.conn is not None:
             self.conn.close()
 
@@ -266,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(default: stderr)")
     parser.add_argument("--stdout-file", help="where this process's stdout goes (reported "
                         "as its stdout file)")
+    parser.add_argument("--secret-file", help="the cluster secret (mode 600): every RPC and "
+                        "data connection is authenticated with it")
     args = parser.parse_args(argv)
     host, port = args.jobmanager.rsplit(":", 1)
     if args.log_file:
@@ -275,8 +323,9 @@ def main(argv: list[str] | None = None) -> None:
     files = ProcessFiles(
         log=os.path.basename(args.log_file) if args.log_file else None,
         stdout=os.path.basename(args.stdout_file) if args.stdout_file else None)
+    secret = read_secret_file(args.secret_file) if args.secret_file else None
     executor = TaskExecutor((host, int(port)), args.host, args.slots, args.data_port,
-                            args.resource_id, args.log_dir, files)
+                            args.resource_id, args.log_dir, files, secret)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     asyncio.run(executor.run())
 
