@@ -105,9 +105,9 @@ def _is_entry(tree: ast.Module) -> bool:
             return True
         if isinstance(node, ast.If) and _is_main_guard(node.test):
             return True
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("execute", "execute_async")):
+    for walked in ast.walk(tree):
+        if (isinstance(walked, ast.Call) and isinstance(walked.func, ast.Attribute)
+                and walked.func.attr in ("execute", "execute_async")):
             return True
     return False
 
@@ -241,7 +241,7 @@ def _inspect_zip(path: Path, display_name: str, limits: InspectionLimits) -> Art
             if name == "__main__.py":
                 has_main = True
                 entries.append(EntryPoint("__main__", ast.get_docstring(tree)))
-            elif _is_entry(tree):
+            elif module is not None and _is_entry(tree):
                 entries.append(EntryPoint(module, ast.get_docstring(tree)))
     if not modules:
         raise InvalidArtifact(f"{display_name}: the archive holds no Python module")

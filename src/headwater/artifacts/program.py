@@ -83,7 +83,7 @@ def _run_zip(path: Path, display_name: str, entry: str | None, args: list[str]) 
         try:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
         except ImportError as exc:
-            if getattr(exc, "name", None) and module.startswith(exc.name):
+            if exc.name and module.startswith(exc.name):
                 raise EntryPointError(f"Entry point module {module!r} not found in "
                                       f"{display_name}.") from exc
             raise

@@ -399,9 +399,10 @@ class FileSinkOperator(StreamOperator):
         f.flush()
         os.fsync(f.fileno())
         f.close()
-        me = self.ctx.subtask_index
-        os.replace(self._in_progress(me, self._current), self._pending_path(me, self._current))
-        self._pending.append([me, self._current, None])
+        me, current = self.ctx.subtask_index, self._current
+        assert current is not None  # set together with the open file
+        os.replace(self._in_progress(me, current), self._pending_path(me, current))
+        self._pending.append([me, current, None])
         self._current = None
 
     def _commit(self, subtask: int, n: int) -> None:

@@ -54,13 +54,13 @@ def configure_file_logging(log_file: str | os.PathLike, level: int = logging.INF
     root.setLevel(level)
 
 
-def list_log_files(log_dir: str | os.PathLike | None) -> list[dict[str, int | str]]:
+def list_log_files(log_dir: str | os.PathLike[str] | None) -> list[dict[str, int | str]]:
     """Flink's ``LogInfo`` list: every regular file (not symlink) directly in ``log_dir``."""
     if log_dir is None:
         return []
-    out = []
+    out: list[dict[str, int | str]] = []
     try:
-        entries = list(os.scandir(log_dir))
+        entries = list(os.scandir(os.fspath(log_dir)))
     except OSError:
         return []
     for entry in entries:
