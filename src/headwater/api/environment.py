@@ -8,7 +8,7 @@
 ``execute`` and ``execute_async`` build a JobGraph and hand it to an *executor*: an object
 with ``execute(job_graph) -> JobExecutionResult`` and ``execute_async(job_graph) ->
 JobClient``. The executor is, in order: the one given to ``env.set_executor``, the one
-given to :func:`set_default_executor`, or ``headwater.runtime.minicluster.default_executor()``
+given to :func:`set_default_executor`, or ``headwater.cluster.minicluster.default_executor()``
 (an embedded local cluster, or the cluster named by ``HEADWATER_JOBMANAGER`` under
 ``headwater run``).
 """
@@ -27,7 +27,7 @@ from headwater.graph.job_graph_builder import DEFAULT_JOB_NAME, build_job_graph
 from headwater.graph.stream_graph import StreamGraph
 from headwater.runtime.operators.sources import CollectionSource, SequenceSource, UserSource
 
-#: Default parallelism requested by ``headwater run -p`` (see headwater.runtime.minicluster).
+#: Default parallelism requested by ``headwater run -p`` (see headwater.cluster.minicluster).
 PARALLELISM_ENV = "HEADWATER_PARALLELISM"
 
 _default_executor: Any = None
@@ -224,7 +224,7 @@ class StreamExecutionEnvironment:
             return self._executor
         if _default_executor is not None:
             return _default_executor
-        from headwater.runtime import minicluster
+        from headwater.cluster import minicluster
 
         return minicluster.default_executor()
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import tempfile
 import weakref
-from pathlib import Path
 from typing import Any
 
 from headwater.artifacts.extraction import ProgramError, extract_job_graph
@@ -29,9 +27,10 @@ from headwater.graph.serialization import JobGraphFormatError
 from headwater.ids import is_hex_id
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
+from headwater.rest.gateway import RestfulGateway
 from headwater.rest.handlers.common import read_json_object
 
-_STORES: weakref.WeakKeyDictionary[Any, JarStore] = weakref.WeakKeyDictionary()
+_STORES: weakref.WeakKeyDictionary[RestfulGateway, JarStore] = weakref.WeakKeyDictionary()
 #: Most bytes read (and dropped) from an oversized upload before answering 413.
 _DRAIN_LIMIT = 64 * 1024 * 1024
 
@@ -39,22 +38,11 @@ _DRAIN_LIMIT = 64 * 1024 * 1024
 # -- helpers ----------------------------------------------------------------------------
 
 
-def upload_dir(cluster: Any) -> Path:
-    """``web.upload.dir``, else ``<workdir>/web-upload``, else a per-process temp dir."""
-    configured = str(cluster.configuration.get("web.upload.dir") or "")
-    if configured:
-        return Path(configured).absolute()
-    workdir = getattr(cluster, "workdir", None)
-    if workdir is not None:
-        return Path(workdir) / "web-upload"
-    return Path(tempfile.gettempdir()) / f"headwater-web-{os.getpid()}" / "web-upload"
-
-
-def jar_store(cluster: Any) -> JarStore:
+def jar_store(cluster: RestfulGateway) -> JarStore:
     """The cluster's artifact store (one per cluster object)."""
     store = _STORES.get(cluster)
     if store is None:
-        store = _STORES[cluster] = JarStore(upload_dir(cluster))
+        store = _STORES[cluster] = JarStore(cluster.upload_dir)
     return store
 
 

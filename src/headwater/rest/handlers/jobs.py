@@ -29,7 +29,7 @@ from headwater.rest.handlers.common import (
     now_ms,
     state_counts,
 )
-from headwater.runtime.jobmanager.cluster_view import JobAlreadyTerminated, JobNotFound
+from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import (
     ExecutionGraph,
     ExecutionState,
@@ -304,10 +304,8 @@ async def _save_job_files(ctx: HandlerContext, job_id: str, files: dict[str, byt
     server-chosen names (see headwater.artifacts.job_files); 400 for an invalid jar."""
     from headwater.artifacts.inspection import InvalidArtifact
     from headwater.artifacts.job_files import save_job_files
-    from headwater.rest.handlers.jars import upload_dir
-
-    workdir = getattr(ctx.cluster, "workdir", None)
-    base = Path(workdir) / "job-files" if workdir else upload_dir(ctx.cluster).parent / "job-files"
+    workdir = ctx.cluster.workdir
+    base = (workdir if workdir is not None else ctx.cluster.upload_dir.parent) / "job-files"
     try:
         return await asyncio.to_thread(save_job_files, base, job_id, files, jars, artifacts)
     except InvalidArtifact as exc:

@@ -23,7 +23,7 @@ HIGH_THRESHOLD = 0.5
 
 
 async def _store(ctx: HandlerContext) -> MetricStore | None:
-    fetcher = getattr(ctx.cluster, "metric_fetcher", None)
+    fetcher = ctx.cluster.metric_fetcher
     if fetcher is None:
         return None
     await fetcher.update()
@@ -175,8 +175,10 @@ async def vertex_backpressure(ctx: HandlerContext) -> dict[str, Any]:
     if not subtasks:
         return {"status": "deprecated"}
     worst = max(s["ratio"] for s in subtasks)
+    fetcher = ctx.cluster.metric_fetcher
     return {"status": "ok", "backpressure-level": backpressure_level(worst),
-            "end-timestamp": ctx.cluster.metric_fetcher.last_update_ms, "subtasks": subtasks}
+            "end-timestamp": fetcher.last_update_ms if fetcher is not None else 0,
+            "subtasks": subtasks}
 
 
 async def vertex_watermarks(ctx: HandlerContext) -> list[dict]:
