@@ -137,6 +137,8 @@ class EmbeddedJobClient:
     def get_job_status(self) -> str:
         """Current JobStatus name."""
         g = self.cluster.runner.dispatcher.execution_graph(self.job_id)
+        if g is None:
+            raise KeyError(f"unknown job {self.job_id}")
         return g.state.value
 
     def cancel(self) -> None:

@@ -31,8 +31,8 @@ from headwater.rest.gateway import RestfulGateway
 log = logging.getLogger(__name__)
 
 _CORS = {"Access-Control-Allow-Origin": "*"}
-_CLUSTER_KEY = web.AppKey("headwater_cluster", object)
-_TASKS_KEY = web.AppKey("headwater_background_tasks", set)
+_CLUSTER_KEY = web.AppKey("headwater_cluster", RestfulGateway)
+_TASKS_KEY = web.AppKey("headwater_background_tasks", set[asyncio.Future[Any]])
 
 
 class Router:

@@ -19,6 +19,8 @@ import shlex
 import weakref
 from typing import Any
 
+from aiohttp import BodyPartReader
+
 from headwater.artifacts.extraction import ProgramError, extract_job_graph
 from headwater.artifacts.inspection import InvalidArtifact
 from headwater.artifacts.store import JarNotFound, JarStore, StoredJar
@@ -101,7 +103,7 @@ async def upload_jar(ctx: HandlerContext) -> dict[str, Any]:
             files = 0
             total = 0
             while (part := await reader.next()) is not None:
-                if not hasattr(part, "read_chunk"):
+                if not isinstance(part, BodyPartReader):
                     raise RestError(400, "Nested multipart bodies are not supported.")
                 is_file = part.filename is not None
                 files += is_file
@@ -160,7 +162,7 @@ def _typed(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: 
 
 
 def _program_args(ctx: HandlerContext, body: dict[str, Any], what: str) -> list[str]:
-    as_list = _typed(body, "programArgsList", list, what)
+    as_list: list[str] | None = _typed(body, "programArgsList", list, what)
     if as_list is not None and not all(isinstance(a, str) for a in as_list):
         raise RestError(400, f"Request did not match expected format {what}: "
                              "programArgsList must be a list of strings.")
@@ -183,7 +185,7 @@ def _program_args(ctx: HandlerContext, body: dict[str, Any], what: str) -> list[
 
 
 def _parallelism(ctx: HandlerContext, body: dict[str, Any], what: str) -> int | None:
-    value = _typed(body, "parallelism", int, what)
+    value: int | None = _typed(body, "parallelism", int, what)
     if value is None:
         value = ctx.first("parallelism")
     if value is None or value == -1:

@@ -15,6 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from aiohttp import BodyPartReader
+
+from headwater.clock import now_ms
 from headwater.graph.serialization import deserialize_job_graph
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
@@ -26,7 +29,6 @@ from headwater.rest.handlers.common import (
     execution_state_map,
     io_metrics_info,
     job,
-    now_ms,
     state_counts,
 )
 from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
@@ -255,7 +257,7 @@ async def _read_multipart(ctx: HandlerContext, limit: int) -> tuple[bytes | None
         part = await reader.next()
         if part is None:
             break
-        if not hasattr(part, "read_chunk"):
+        if not isinstance(part, BodyPartReader):
             raise RestError(400, "Nested multipart bodies are not supported.")
         data = bytearray()
         while chunk := await part.read_chunk(1 << 16):

@@ -42,7 +42,8 @@ class ResourceManager:
     """Tracks TaskManagers and hands out their slots to jobs."""
 
     def __init__(self, config: Configuration,
-                 on_task_state: Callable[[str, TaskStateUpdate], None],
+                 on_task_state: Callable[[str, TaskStateUpdate | AcknowledgeCheckpoint
+                                          | DeclineCheckpoint], None],
                  on_heartbeat: Callable[[str, Heartbeat], None],
                  on_task_manager_lost: Callable[[str, str], None],
                  launcher: TaskManagerLauncher | None = None) -> None:
