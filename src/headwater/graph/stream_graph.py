@@ -104,7 +104,3 @@ class StreamGraph:
     def source_ids(self) -> list[int]:
         """Ids of the nodes without inputs, sorted."""
         return sorted(n.id for n in self.nodes.values() if n.is_source)
-
-    def clear(self) -> None:
-        """Forget all nodes (after execute, like Flink clears its transformations)."""
-        self.nodes.clear()
