@@ -23,8 +23,8 @@ from _common import load_wordcount_example, wait_finished
 
 from headwater.api import KeyedProcessFunction, SourceFunction, StreamExecutionEnvironment
 from headwater.api.state import ValueStateDescriptor
+from headwater.cluster.minicluster import MiniCluster
 from headwater.config import Configuration
-from headwater.runtime.minicluster import MiniCluster
 
 
 def wordcount_rate(cluster: MiniCluster, wc, lines: int, interval_ms: int | None) -> float:

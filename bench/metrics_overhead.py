@@ -26,8 +26,8 @@ import urllib.request
 from _common import load_wordcount_example
 
 from headwater.api import StreamExecutionEnvironment
+from headwater.cluster.minicluster import MiniCluster
 from headwater.config import Configuration
-from headwater.runtime.minicluster import MiniCluster
 
 
 def poll_dashboard(url: str, job_id: str, vertices: list[str], stop: threading.Event) -> int:

@@ -21,8 +21,8 @@ import time
 from _common import load_wordcount_example, wait_finished
 
 from headwater.api import StreamExecutionEnvironment
+from headwater.cluster.minicluster import MiniCluster
 from headwater.config import Configuration
-from headwater.runtime.minicluster import MiniCluster
 
 
 def baseline(wc, lines: int) -> float:

@@ -104,7 +104,7 @@ def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
     stale = Path(workdir) / "cluster.json"
     if stale.exists():
         stale.unlink()
-    cmd = [sys.executable, "-m", "headwater.runtime.jobmanager.entrypoint", "--workdir", workdir,
+    cmd = [sys.executable, "-m", "headwater.cluster.entrypoint", "--workdir", workdir,
            "--taskmanagers", str(count), "-D", f"rest.port={port}",
            "-D", f"taskmanager.numberOfTaskSlots={slots}"]
     for d in dynamic:
@@ -207,7 +207,7 @@ def run(jobmanager, parallelism, detached, from_savepoint, allow_non_restored, e
     """
     from headwater.artifacts import executors
     from headwater.artifacts.program import EntryPointError, run_program
-    from headwater.runtime import minicluster
+    from headwater.cluster import minicluster
 
     os.environ[minicluster.JOBMANAGER_ENV] = _rest_url(jobmanager)
     if detached:

@@ -17,8 +17,8 @@ import pytest
 
 from headwater.api import set_default_executor
 from headwater.client import RestClient
+from headwater.cluster.minicluster import MiniCluster
 from headwater.config import Configuration
-from headwater.runtime.minicluster import MiniCluster
 from tests.integration.helpers import ClusterExecutor
 
 REPO = Path(__file__).resolve().parents[2]

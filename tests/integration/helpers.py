@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from headwater.api import ListAccumulator, SinkFunction, StreamExecutionEnvironment
-from headwater.runtime.minicluster import MiniCluster
+from headwater.cluster.minicluster import MiniCluster
 
 
 class ClusterExecutor:
@@ -17,17 +17,17 @@ class ClusterExecutor:
         self.cluster = cluster
 
     def execute(self, job_graph):
-        from headwater.runtime.minicluster import _graph_result
+        from headwater.cluster.minicluster import _graph_result
 
         job_id = self.cluster.submit(job_graph)
         return _graph_result(job_id, self.cluster.wait(job_id, timeout=120))
 
     def execute_async(self, job_graph):
-        from headwater.runtime.minicluster import EmbeddedJobClient
+        from headwater.cluster.minicluster import EmbeddedJobClient
 
         class _Client(EmbeddedJobClient):
             def get_job_execution_result(self, timeout=None):
-                from headwater.runtime.minicluster import _graph_result
+                from headwater.cluster.minicluster import _graph_result
 
                 return _graph_result(self.job_id, self.cluster.wait(self.job_id, timeout))
 

@@ -14,7 +14,7 @@ from headwater.api import (
     StreamExecutionEnvironment,
     ValueStateDescriptor,
 )
-from headwater.runtime.minicluster import JobExecutionException
+from headwater.cluster.minicluster import JobExecutionException
 from tests.integration.helpers import Collect, new_env
 
 

@@ -20,8 +20,8 @@ from headwater.api import (
     SourceFunction,
     StreamExecutionEnvironment,
 )
+from headwater.cluster.minicluster import MiniCluster
 from headwater.config import Configuration
-from headwater.runtime.minicluster import MiniCluster
 from tests.integration.conftest import free_port
 from tests.spec_check import spec_errors
 

@@ -541,12 +541,12 @@ def test_default_executor_falls_back_to_minicluster(monkeypatch):
             calls.append(job_graph)
             return JobExecutionResult(job_graph.job_id)
 
-    fake_module = types.ModuleType("headwater.runtime.minicluster")
+    fake_module = types.ModuleType("headwater.cluster.minicluster")
     fake_module.default_executor = Fake
-    monkeypatch.setitem(sys.modules, "headwater.runtime.minicluster", fake_module)
-    import headwater.runtime
+    monkeypatch.setitem(sys.modules, "headwater.cluster.minicluster", fake_module)
+    import headwater.cluster
 
-    monkeypatch.setattr(headwater.runtime, "minicluster", fake_module, raising=False)
+    monkeypatch.setattr(headwater.cluster, "minicluster", fake_module, raising=False)
     env = StreamExecutionEnvironment.get_execution_environment()
     env.from_sequence(1, 2).print()
     result = env.execute("fallback")

@@ -1,4 +1,4 @@
-"""Checkpoint, savepoint, stop, rescaling and disposal endpoints against a stub ClusterView
+"""Checkpoint, savepoint, stop, rescaling and disposal endpoints against a stub RestfulGateway
 whose stub JobMasters hold real CheckpointStatsTrackers.
 
 Every answer is validated against the spec schema and compared, key by key, with the
@@ -18,6 +18,7 @@ import pytest
 
 from headwater.config import Configuration
 from headwater.rest.async_operations import AsyncOperations
+from headwater.rest.gateway import JobMasterGateway
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import (
     CheckpointStats,
@@ -94,6 +95,9 @@ class StubJobMaster:
         self.calls.append(("rescale", parallelism))
         await self._wait()
 
+    def task_accumulators(self, attempt_id: str) -> dict[str, str] | None:
+        return None
+
 
 class CheckpointCluster(StubCluster):
     """StubCluster plus JobMasters and savepoint disposal."""
@@ -110,7 +114,7 @@ class CheckpointCluster(StubCluster):
         self.disposed: list[str] = []
         self.disposal_gate: asyncio.Event | None = None
 
-    def job_master(self, job_id: str) -> StubJobMaster | None:
+    def job_master(self, job_id: str) -> JobMasterGateway | None:
         return self.masters.get(job_id)
 
     async def dispose_savepoint(self, path: str) -> None:
@@ -289,7 +293,7 @@ def test_checkpoint_endpoints_without_job_master_or_job():
     a = request(cluster, "GET", f"/jobs/{OTHER_JOB}/checkpoints")
     assert (a.status, a.body) == (404, {"errors": [f"Job {OTHER_JOB} not found"]})
     a = request(StubCluster(), "GET", f"/jobs/{RUNNING_JOB}/checkpoints/config")
-    assert a.status == 404  # a ClusterView without job masters at all
+    assert a.status == 404  # a gateway without job masters at all
 
 
 # -- GET /jobs/:jobid/checkpoints/config ------------------------------------------------

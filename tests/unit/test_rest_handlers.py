@@ -1,4 +1,4 @@
-"""REST handlers against a small in-test ClusterView holding real ExecutionGraphs.
+"""REST handlers against a small in-test RestfulGateway holding real ExecutionGraphs.
 
 Every answer is validated against the spec schema (rest-api-1.12.json) and compared,
 key by key, with the answer real Flink 1.12.5 gave for the same endpoint.
@@ -11,6 +11,7 @@ import base64
 import json
 import pickle
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,9 +22,10 @@ from headwater import FLINK_API_VERSION
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobEdge, JobGraph, JobVertex, OperatorSpec, ShipStrategy
 from headwater.graph.serialization import serialize_job_graph
+from headwater.rest.gateway import JobMasterGateway, RestfulGateway, default_upload_dir
 from headwater.rest.json_schema import validate
 from headwater.rest.server import create_rest_app
-from headwater.runtime.jobmanager.cluster_view import JobAlreadyTerminated, JobNotFound
+from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import (
     Execution,
     ExecutionGraph,
@@ -34,6 +36,8 @@ from headwater.runtime.jobmanager.execution_graph import (
     TaskManagerLocation,
 )
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
+from headwater.runtime.metrics.fetcher import MetricFetcher
+from headwater.runtime.rpc.messages import Request
 from tests.paths import REFERENCE
 
 T0 = 1_700_000_000_000
@@ -180,7 +184,10 @@ def task_managers() -> list[TaskManagerInfo]:
 
 
 class StubCluster:
-    """A ClusterView over fixed ExecutionGraphs; records the operations REST triggers."""
+    """A RestfulGateway over fixed ExecutionGraphs; records the operations REST triggers.
+
+    No directories, no metrics, no JobMasters and no TaskManager answers.
+    """
 
     def __init__(self, graphs: list[ExecutionGraph] | None = None,
                  tms: list[TaskManagerInfo] | None = None,
@@ -219,6 +226,36 @@ class StubCluster:
 
     async def shutdown_cluster(self) -> None:
         self.shutdowns += 1
+
+    @property
+    def workdir(self) -> Path | None:
+        return None
+
+    @property
+    def log_dir(self) -> Path | None:
+        return None
+
+    @property
+    def upload_dir(self) -> Path:
+        return default_upload_dir(self.configuration, None)
+
+    @property
+    def metric_fetcher(self) -> MetricFetcher | None:
+        return None
+
+    def job_master(self, job_id: str) -> JobMasterGateway | None:
+        return None
+
+    async def dispose_savepoint(self, path: str) -> None:
+        raise NotImplementedError("the stub cluster keeps no savepoints")
+
+    async def request_task_manager(self, resource_id: str, request: Request,
+                                   timeout: float) -> Any:
+        raise KeyError(resource_id)
+
+
+#: mypy checks that the stub implements the gateway REST handlers use.
+_GATEWAY_CHECK: type[RestfulGateway] = StubCluster
 
 
 def all_graphs() -> list[ExecutionGraph]:

@@ -177,7 +177,7 @@ def test_valid_query_parameters_reach_the_handler():
 
 
 class ExplodingCluster(StubCluster):
-    """A cluster view whose job listing fails."""
+    """A gateway whose job listing fails."""
 
     def execution_graphs(self):
         raise RuntimeError("kaput")

@@ -1,7 +1,7 @@
 """DataStream and KeyedStream: the fluent API that declares a job's operators.
 
-Each transformation appends a node to the environment's StreamGraph and returns a new
-stream; the node-level settings (``name``, ``uid``, ``set_parallelism``...) apply to the
+Each operation records a :class:`~headwater.api.transformations.Transformation` in the
+environment and returns a new stream; the operator-level settings (``name``, ``uid``, ``set_parallelism``...) apply to the
 operator that produced the stream::
 
     env = StreamExecutionEnvironment.get_execution_environment()
@@ -25,6 +25,24 @@ from headwater.api.functions import KeyedProcessFunction
 from headwater.api.key_selectors import to_key_selector
 from headwater.api.side_outputs import OutputTag
 from headwater.api.time import to_millis
+from headwater.api.transformations import (
+    FilterTransformation,
+    FlatMapTransformation,
+    KeyedAggregationTransformation,
+    KeyedProcessTransformation,
+    KeyedReduceTransformation,
+    MapTransformation,
+    Partitioning,
+    PrintSinkTransformation,
+    ProcessTransformation,
+    SinkFunctionTransformation,
+    SinkTransformation,
+    StreamInput,
+    TimestampsAndWatermarksTransformation,
+    Transformation,
+    WindowFunctionKind,
+    WindowTransformation,
+)
 from headwater.api.watermarks import WatermarkStrategy
 from headwater.api.windowing import (
     CountTrigger,
@@ -34,44 +52,17 @@ from headwater.api.windowing import (
     Trigger,
     WindowAssigner,
 )
-from headwater.graph.job_graph import ShipStrategy
-from headwater.graph.stream_graph import StreamNode
-from headwater.runtime.operators.keyed import (
-    KeyedAggregationOperator,
-    KeyedProcessOperator,
-    KeyedReduceOperator,
-)
-from headwater.runtime.operators.simple import (
-    FilterOperator,
-    FlatMapOperator,
-    MapOperator,
-    PrintSinkOperator,
-    ProcessOperator,
-    SinkOperator,
-)
-from headwater.runtime.operators.timestamps import TimestampsAndWatermarksOperator
-from headwater.runtime.operators.window import (
-    AggregateContents,
-    ListContents,
-    ReduceContents,
-    WindowFunctionAdapter,
-    WindowOperator,
-)
 
 if TYPE_CHECKING:
     from headwater.api.environment import StreamExecutionEnvironment
-
-#: One upstream connection of a stream: (node, requested strategy, key selector, side
-#: output tag id or None for the node's main output).
-_Input = tuple[StreamNode, ShipStrategy | None, Any, str | None]
 
 
 class _OperatorSettings:
     """Settings of the operator that produced a stream (or of a sink)."""
 
-    _node: StreamNode | None
+    _node: Transformation | None
 
-    def _require_node(self, what: str) -> StreamNode:
+    def _require_node(self, what: str) -> Transformation:
         if self._node is None:
             raise TypeError(f"{what}() applies to an operator; this stream is the result of a "
                             "partitioning or union, which has no operator of its own")
@@ -126,49 +117,48 @@ class _OperatorSettings:
 class DataStream(_OperatorSettings):
     """A stream of records produced by one operator (or a union / partitioning of such)."""
 
-    def __init__(self, env: StreamExecutionEnvironment, inputs: list[_Input],
-                 node: StreamNode | None = None) -> None:
+    def __init__(self, env: StreamExecutionEnvironment, inputs: list[StreamInput],
+                 node: Transformation | None = None) -> None:
         self._env = env
         self._inputs = inputs
         self._node = node
 
     @classmethod
-    def _of(cls, env: StreamExecutionEnvironment, node: StreamNode) -> DataStream:
-        return cls(env, [(node, None, None, None)], node)
+    def _of(cls, env: StreamExecutionEnvironment, node: Transformation) -> DataStream:
+        return cls(env, [StreamInput(node)], node)
 
     def get_execution_environment(self) -> StreamExecutionEnvironment:
         """The environment the stream belongs to."""
         return self._env
 
-    def _add(self, name: str, operator: Any, name_prefix: str = "") -> StreamNode:
-        graph = self._env._graph
-        node = graph.add_node(name, operator, name_prefix)
-        for src, partitioner, key_selector, side_tag in self._inputs:
-            graph.add_edge(src, node, partitioner, key_selector, side_tag)
-        return node
+    def _add(self, transformation_type: type[Transformation], name: str,
+             name_prefix: str = "", /, **settings: Any) -> Transformation:
+        return self._env._add_transformation(transformation_type, name, name_prefix,
+                                             list(self._inputs), **settings)
 
-    def _transform(self, name: str, operator: Any) -> DataStream:
-        return DataStream._of(self._env, self._add(name, operator))
+    def _transform(self, transformation_type: type[Transformation], name: str, /,
+                   **settings: Any) -> DataStream:
+        return DataStream._of(self._env, self._add(transformation_type, name, **settings))
 
     # -- transformations ----------------------------------------------------------------
 
     def map(self, func: Any, output_type: Any = None) -> DataStream:
         """One output per record: ``func(value)`` or a MapFunction."""
-        return self._transform("Map", MapOperator(func))
+        return self._transform(MapTransformation, "Map", function=func)
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         """Any number of outputs per record: ``func(value)`` returns or yields them."""
-        return self._transform("Flat Map", FlatMapOperator(func))
+        return self._transform(FlatMapTransformation, "Flat Map", function=func)
 
     def filter(self, func: Any) -> DataStream:
         """Keep records for which ``func(value)`` is true."""
-        return self._transform("Filter", FilterOperator(func))
+        return self._transform(FilterTransformation, "Filter", function=func)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Per-record processing with a ProcessFunction (``process_element`` yields)."""
         if isinstance(func, KeyedProcessFunction):
             raise TypeError("a KeyedProcessFunction needs a keyed stream: call key_by() first")
-        return self._transform("Process", ProcessOperator(func))
+        return self._transform(ProcessTransformation, "Process", function=func)
 
     def assign_timestamps_and_watermarks(self, watermark_strategy: WatermarkStrategy
                                          ) -> DataStream:
@@ -181,9 +171,9 @@ class DataStream(_OperatorSettings):
         """
         if not isinstance(watermark_strategy, WatermarkStrategy):
             raise TypeError("expected a WatermarkStrategy")
-        op = TimestampsAndWatermarksOperator(watermark_strategy,
-                                             config=self._env.get_config())
-        return self._transform("Timestamps/Watermarks", op)
+        return self._transform(TimestampsAndWatermarksTransformation, "Timestamps/Watermarks",
+                               watermark_strategy=watermark_strategy,
+                               config=self._env.get_config())
 
     def get_side_output(self, output_tag: OutputTag) -> DataStream:
         """The records this stream's operator sent to ``output_tag`` (``yield tag, value``
@@ -191,12 +181,13 @@ class DataStream(_OperatorSettings):
         if not isinstance(output_tag, OutputTag):
             raise TypeError("expected an OutputTag")
         node = self._require_node("get_side_output")
-        return DataStream(self._env, [(node, None, None, output_tag.tag_id)])
+        return DataStream(self._env, [StreamInput(node, side_output_tag=output_tag.tag_id)])
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
         """Partition by key: a callable, a KeySelector, a tuple index or a field name."""
         ks = to_key_selector(key_selector)
-        inputs = [(node, ShipStrategy.HASH, ks, tag) for node, _, _, tag in self._inputs]
+        inputs = [StreamInput(i.upstream, Partitioning.HASH, ks, i.side_output_tag)
+                  for i in self._inputs]
         return KeyedStream(self._env, inputs, ks)
 
     def union(self, *streams: DataStream) -> DataStream:
@@ -208,47 +199,48 @@ class DataStream(_OperatorSettings):
             inputs.extend(s._inputs)
         return DataStream(self._env, inputs)
 
-    def _partition(self, strategy: ShipStrategy) -> DataStream:
-        return DataStream(self._env, [(node, strategy, None, tag)
-                                      for node, _, _, tag in self._inputs])
+    def _partition(self, partitioning: Partitioning) -> DataStream:
+        return DataStream(self._env, [StreamInput(i.upstream, partitioning, None,
+                                                  i.side_output_tag) for i in self._inputs])
 
     def rebalance(self) -> DataStream:
         """Round-robin to all downstream subtasks."""
-        return self._partition(ShipStrategy.REBALANCE)
+        return self._partition(Partitioning.REBALANCE)
 
     def rescale(self) -> DataStream:
         """Round-robin to a subset of downstream subtasks."""
-        return self._partition(ShipStrategy.RESCALE)
+        return self._partition(Partitioning.RESCALE)
 
     def shuffle(self) -> DataStream:
         """Uniformly random downstream subtask."""
-        return self._partition(ShipStrategy.SHUFFLE)
+        return self._partition(Partitioning.SHUFFLE)
 
     def broadcast(self) -> DataStream:
         """Every record to every downstream subtask."""
-        return self._partition(ShipStrategy.BROADCAST)
+        return self._partition(Partitioning.BROADCAST)
 
     def forward(self) -> DataStream:
         """Subtask i to subtask i (parallelisms must match)."""
-        return self._partition(ShipStrategy.FORWARD)
+        return self._partition(Partitioning.FORWARD)
 
     # -- sinks --------------------------------------------------------------------------
 
     def print(self, sink_identifier: str | None = None) -> DataStreamSink:
         """Print every record to the TaskManager's stdout ("i> " prefix when parallel)."""
-        op = PrintSinkOperator(sink_identifier)
-        return DataStreamSink(self._add("Print to Std. Out", op, "Sink: "))
+        return DataStreamSink(self._add(PrintSinkTransformation, "Print to Std. Out", "Sink: ",
+                                        sink_identifier=sink_identifier))
 
     def add_sink(self, sink_func: Any) -> DataStreamSink:
         """Consume records with a SinkFunction (``invoke(value, context)``) or a callable."""
-        return DataStreamSink(self._add("Unnamed", SinkOperator(sink_func), "Sink: "))
+        return DataStreamSink(self._add(SinkFunctionTransformation, "Unnamed", "Sink: ",
+                                        function=sink_func))
 
     def sink_to(self, sink: Any) -> DataStreamSink:
         """Write records to a sink object such as ``FileSink.for_row_format(path)``."""
         create = getattr(sink, "create_operator", None)
         if not callable(create):
             raise TypeError(f"not a sink: {type(sink).__name__} (expected e.g. a FileSink)")
-        return DataStreamSink(self._add("Unnamed", create(), "Sink: "))
+        return DataStreamSink(self._add(SinkTransformation, "Unnamed", "Sink: ", sink=sink))
 
 
 class KeyedStream(DataStream):
@@ -258,7 +250,7 @@ class KeyedStream(DataStream):
     partitioned).
     """
 
-    def __init__(self, env: StreamExecutionEnvironment, inputs: list[_Input],
+    def __init__(self, env: StreamExecutionEnvironment, inputs: list[StreamInput],
                  key_selector: Any) -> None:
         super().__init__(env, inputs)
         self._key_selector = key_selector
@@ -269,11 +261,13 @@ class KeyedStream(DataStream):
 
     def reduce(self, func: Any) -> DataStream:
         """Running ``func(accumulated, value)`` per key, emitted for every record."""
-        return self._transform("Keyed Reduce", KeyedReduceOperator(func, self._key_selector))
+        return self._transform(KeyedReduceTransformation, "Keyed Reduce", function=func,
+                               key_selector=self._key_selector)
 
     def _aggregate(self, kind: str, position: int | str) -> DataStream:
-        op = KeyedAggregationOperator(kind, position, self._key_selector)
-        return self._transform("Keyed Aggregation", op)
+        return self._transform(KeyedAggregationTransformation, "Keyed Aggregation",
+                               aggregation=kind,
+                               position=position, key_selector=self._key_selector)
 
     def sum(self, position_to_sum: int | str = 0) -> DataStream:
         """Running sum of a field per key (the key's first record, field replaced)."""
@@ -298,7 +292,8 @@ class KeyedStream(DataStream):
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Per-record processing with a KeyedProcessFunction: keyed state, the key in
         ``ctx.get_current_key()``, timers (``on_timer``) and side outputs."""
-        return self._transform("KeyedProcess", KeyedProcessOperator(func, self._key_selector))
+        return self._transform(KeyedProcessTransformation, "KeyedProcess", function=func,
+                               key_selector=self._key_selector)
 
     def window(self, window_assigner: WindowAssigner) -> WindowedStream:
         """Group each key's records into windows::
@@ -359,45 +354,44 @@ class WindowedStream:
         self._late_tag = output_tag
         return self
 
-    def _build(self, contents: Any, window_function: Any, what: str) -> DataStream:
+    def _build(self, kind: WindowFunctionKind, incremental_function: Any,
+               window_function: Any) -> DataStream:
         keyed = self._keyed
         trigger = self._trigger or self._assigner.get_default_trigger()
-        op = WindowOperator(self._assigner, keyed.get_key_selector(), contents,
-                            window_function, trigger, self._allowed_lateness, self._late_tag)
-        name = f"Window({self._assigner!r}, {trigger!r}, {what})"
-        return keyed._transform(name, op)
+        name = f"Window({self._assigner!r}, {trigger!r}, {kind.value})"
+        return keyed._transform(WindowTransformation, name, assigner=self._assigner,
+                                key_selector=keyed.get_key_selector(), trigger=trigger,
+                                kind=kind, incremental_function=incremental_function,
+                                window_function=window_function,
+                                allowed_lateness=self._allowed_lateness,
+                                late_data_tag=self._late_tag)
 
     def reduce(self, reduce_function: Any, window_function: Any = None,
                output_type: Any = None) -> DataStream:
         """Reduce each window incrementally (``reduce(a, b)``); emit the reduced value,
         or what ``window_function`` (WindowFunction / ProcessWindowFunction) makes of
         it."""
-        return self._build(ReduceContents(reduce_function),
-                           WindowFunctionAdapter(window_function), "reduce")
+        return self._build(WindowFunctionKind.REDUCE, reduce_function, window_function)
 
     def aggregate(self, aggregate_function: Any, window_function: Any = None,
                   accumulator_type: Any = None, output_type: Any = None) -> DataStream:
         """Aggregate each window incrementally with an AggregateFunction; emit
         ``get_result``, or what ``window_function`` makes of it."""
-        return self._build(AggregateContents(aggregate_function),
-                           WindowFunctionAdapter(window_function), "aggregate")
+        return self._build(WindowFunctionKind.AGGREGATE, aggregate_function, window_function)
 
     def process(self, process_window_function: Any, output_type: Any = None) -> DataStream:
         """Evaluate each window with a ProcessWindowFunction
         (``process(key, context, elements)``) over all its records."""
-        return self._build(ListContents(),
-                           WindowFunctionAdapter(process_window_function, "process"),
-                           "process")
+        return self._build(WindowFunctionKind.PROCESS, None, process_window_function)
 
     def apply(self, window_function: Any, result_type: Any = None) -> DataStream:
         """Evaluate each window with a WindowFunction (``apply(key, window, inputs)``)
         over all its records."""
-        return self._build(ListContents(), WindowFunctionAdapter(window_function, "apply"),
-                           "apply")
+        return self._build(WindowFunctionKind.APPLY, None, window_function)
 
 
 class DataStreamSink(_OperatorSettings):
     """The end of a stream: a sink whose settings can still be changed."""
 
-    def __init__(self, node: StreamNode) -> None:
+    def __init__(self, node: Transformation) -> None:
         self._node = node

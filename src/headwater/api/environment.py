@@ -5,10 +5,11 @@
     env.from_sequence(1, 100).map(lambda x: x * x).print()
     result = env.execute("squares")
 
-``execute`` and ``execute_async`` build a JobGraph and hand it to an *executor*: an object
+The environment records the program's transformations; ``execute`` and
+``execute_async`` translate them into a JobGraph and hand it to an *executor*: an object
 with ``execute(job_graph) -> JobExecutionResult`` and ``execute_async(job_graph) ->
 JobClient``. The executor is, in order: the one given to ``env.set_executor``, the one
-given to :func:`set_default_executor`, or ``headwater.runtime.minicluster.default_executor()``
+given to :func:`set_default_executor`, or ``headwater.cluster.minicluster.default_executor()``
 (an embedded local cluster, or the cluster named by ``HEADWATER_JOBMANAGER`` under
 ``headwater run``).
 """
@@ -16,18 +17,28 @@ given to :func:`set_default_executor`, or ``headwater.runtime.minicluster.defaul
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.api.checkpoint_config import CheckpointConfig, CheckpointingMode
 from headwater.api.datastream import DataStream
 from headwater.api.execution import JobClient, JobExecutionResult
 from headwater.api.execution_config import ExecutionConfig
-from headwater.graph.job_graph import JobGraph
-from headwater.graph.job_graph_builder import DEFAULT_JOB_NAME, build_job_graph
-from headwater.graph.stream_graph import StreamGraph
-from headwater.runtime.operators.sources import CollectionSource, SequenceSource, UserSource
+from headwater.api.transformations import (
+    CollectionSourceTransformation,
+    SequenceSourceTransformation,
+    SourceFunctionTransformation,
+    SourceTransformation,
+    StreamInput,
+    Transformation,
+)
 
-#: Default parallelism requested by ``headwater run -p`` (see headwater.runtime.minicluster).
+if TYPE_CHECKING:
+    from headwater.graph.job_graph import JobGraph
+
+#: The job name when ``execute`` gets none (Flink's default).
+DEFAULT_JOB_NAME = "Flink Streaming Job"
+
+#: Default parallelism requested by ``headwater run -p`` (see headwater.cluster.minicluster).
 PARALLELISM_ENV = "HEADWATER_PARALLELISM"
 
 _default_executor: Any = None
@@ -48,9 +59,13 @@ class StreamExecutionEnvironment:
     """The context of a streaming program: settings, sources, and execution."""
 
     def __init__(self) -> None:
-        self._graph = StreamGraph(DEFAULT_JOB_NAME)
+        self._transformations: list[Transformation] = []
+        #: Ids keep counting after execute() clears the transformations.
+        self._next_id = 1
         default = os.environ.get(PARALLELISM_ENV)
-        self._graph.parallelism = int(default) if default else 1
+        self._parallelism = int(default) if default else 1
+        self._max_parallelism: int | None = None
+        self._chaining_enabled = True
         self._executor: Any = None
         self._checkpoint_config = CheckpointConfig()
         self._state_backend: Any = None
@@ -72,32 +87,32 @@ class StreamExecutionEnvironment:
         """Default parallelism of operators without their own."""
         if int(parallelism) < 1:
             raise ValueError("parallelism must be at least 1")
-        self._graph.parallelism = int(parallelism)
+        self._parallelism = int(parallelism)
         return self
 
     def get_parallelism(self) -> int:
         """The default parallelism."""
-        return self._graph.parallelism
+        return self._parallelism
 
     def set_max_parallelism(self, max_parallelism: int) -> StreamExecutionEnvironment:
         """Default max parallelism (number of key groups), 1..32768."""
         if not 0 < int(max_parallelism) <= 32768:
             raise ValueError("The maximum parallelism must be between 1 and 32768.")
-        self._graph.max_parallelism = int(max_parallelism)
+        self._max_parallelism = int(max_parallelism)
         return self
 
     def get_max_parallelism(self) -> int:
         """The default max parallelism (-1 when not set, as in Flink)."""
-        return self._graph.max_parallelism or -1
+        return self._max_parallelism or -1
 
     def disable_operator_chaining(self) -> StreamExecutionEnvironment:
         """Run every operator in its own task."""
-        self._graph.chaining_enabled = False
+        self._chaining_enabled = False
         return self
 
     def is_chaining_enabled(self) -> bool:
         """Whether operators are chained."""
-        return self._graph.chaining_enabled
+        return self._chaining_enabled
 
     def set_executor(self, executor: Any) -> StreamExecutionEnvironment:
         """Run this environment's jobs with ``executor`` (see the module docstring)."""
@@ -164,22 +179,37 @@ class StreamExecutionEnvironment:
 
     # -- sources ------------------------------------------------------------------------
 
-    def _source(self, name: str, operator: Any) -> DataStream:
-        return DataStream._of(self, self._graph.add_node(name, operator, "Source: "))
+    def _add_transformation(self, transformation_type: type[Transformation], name: str,
+                            name_prefix: str, inputs: list[StreamInput], /,
+                            **settings: Any) -> Transformation:
+        """Record a transformation (ids in declaration order)."""
+        transformation = transformation_type(id=self._next_id, name=f"{name_prefix}{name}",
+                              name_prefix=name_prefix, inputs=inputs, **settings)
+        self._next_id += 1
+        self._transformations.append(transformation)
+        return transformation
 
-    def from_collection(self, collection: list, type_info: Any = None) -> DataStream:
+    def _source(self, transformation_type: type[Transformation], name: str, /,
+                **settings: Any) -> DataStream:
+        return DataStream._of(self, self._add_transformation(transformation_type, name,
+                                                             "Source: ", [], **settings))
+
+    def from_collection(self, collection: list[Any], type_info: Any = None) -> DataStream:
         """A stream of the collection's elements; subtask i of p emits elements i, i+p..."""
-        return self._source("Collection Source", CollectionSource(collection))
+        return self._source(CollectionSourceTransformation, "Collection Source",
+                            collection=list(collection))
 
     def from_sequence(self, start: int, end: int) -> DataStream:
         """The integers start..end (inclusive), split evenly across subtasks."""
-        return self._source("Sequence Source", SequenceSource(int(start), int(end)))
+        return self._source(SequenceSourceTransformation, "Sequence Source", start=int(start),
+                            end=int(end))
 
     def add_source(self, source_function: Any, source_name: str = "Custom Source",
                    type_info: Any = None) -> DataStream:
         """A stream from a SourceFunction, a generator function or an iterable (every
         subtask runs its own copy)."""
-        return self._source(source_name, UserSource(source_function))
+        return self._source(SourceFunctionTransformation, source_name,
+                            function=source_function)
 
     def from_source(self, source: Any, watermark_strategy: Any = None,
                     source_name: str = "Custom Source") -> DataStream:
@@ -189,7 +219,7 @@ class StreamExecutionEnvironment:
         if not callable(create):
             raise TypeError(f"not a source: {type(source).__name__} (expected e.g. a "
                             "FileSource)")
-        stream = self._source(source_name, create())
+        stream = self._source(SourceTransformation, source_name, source=source)
         if watermark_strategy is not None:
             assign = getattr(stream, "assign_timestamps_and_watermarks", None)
             if assign is None:
@@ -210,13 +240,19 @@ class StreamExecutionEnvironment:
 
     def get_job_graph(self, job_name: str | None = None) -> JobGraph:
         """Build the JobGraph of the operators declared so far (nothing runs)."""
-        job_graph = build_job_graph(self._graph, job_name or DEFAULT_JOB_NAME)
+        from headwater.graph.job_graph_builder import build_job_graph
+        from headwater.graph.translation import translate
+
+        name = job_name or DEFAULT_JOB_NAME
+        stream_graph = translate(self._transformations, name, self._parallelism,
+                                 self._max_parallelism, self._chaining_enabled)
+        job_graph = build_job_graph(stream_graph, name)
         self._apply_fault_tolerance(job_graph)
         return job_graph
 
     def _take_job_graph(self, job_name: str | None) -> JobGraph:
         job_graph = self.get_job_graph(job_name)
-        self._graph.clear()  # like Flink: a second execute() needs new operators
+        self._transformations.clear()  # like Flink: a second execute() needs new operators
         return job_graph
 
     def _resolve_executor(self) -> Any:
@@ -224,7 +260,7 @@ class StreamExecutionEnvironment:
             return self._executor
         if _default_executor is not None:
             return _default_executor
-        from headwater.runtime import minicluster
+        from headwater.cluster import minicluster
 
         return minicluster.default_executor()
 

@@ -7,7 +7,7 @@
   restore from on the JobGraph before the real executor submits it.
 
 :func:`executor_from_env` picks them from the environment; it is consulted by
-``headwater.runtime.minicluster.default_executor``.
+``headwater.cluster.minicluster.default_executor``.
 """
 
 from __future__ import annotations

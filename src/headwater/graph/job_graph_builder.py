@@ -32,7 +32,6 @@ from collections import deque
 from headwater.graph.job_graph import JobEdge, JobGraph, JobVertex, OperatorSpec, ShipStrategy
 from headwater.graph.stream_graph import StreamEdge, StreamGraph, StreamNode
 from headwater.ids import new_id
-from headwater.runtime.state.key_groups import compute_default_max_parallelism
 
 DEFAULT_JOB_NAME = "Flink Streaming Job"
 
@@ -61,6 +60,9 @@ class _Builder:
 
     def resolve(self) -> None:
         """Fix every node's parallelism and max parallelism and every edge's strategy."""
+        # The runtime imports this package (the JobGraph it runs): reach it only when called.
+        from headwater.runtime.state.key_groups import compute_default_max_parallelism
+
         sg = self.sg
         for node in sg.nodes.values():
             p = node.parallelism or sg.parallelism
@@ -145,12 +147,12 @@ class _Builder:
         for edge in node.out_edges:
             if self.chainable(edge):
                 hasher.update(position)
-        h = bytearray(hasher.digest())
+        mixed = bytearray(hasher.digest())
         for edge in node.in_edges:
             other = hashes[edge.source_id]
-            for j in range(len(h)):
-                h[j] = ((h[j] * 37) ^ other[j]) & 0xFF
-        hashes[node.id] = bytes(h)
+            for j in range(len(mixed)):
+                mixed[j] = ((mixed[j] * 37) ^ other[j]) & 0xFF
+        hashes[node.id] = bytes(mixed)
         return True
 
     # -- chains and vertices ------------------------------------------------------------
@@ -196,10 +198,10 @@ class _Builder:
         from headwater.graph.plan import creation_order
 
         for v in creation_order(sources, by_id):  # Flink connects inputs in this order
-            for edge in v.outputs:
-                target = by_id[edge.target_vertex_id]
-                edge.input_number = len(target.inputs)
-                target.inputs.append(edge)
+            for job_edge in v.outputs:
+                target = by_id[job_edge.target_vertex_id]
+                job_edge.input_number = len(target.inputs)
+                target.inputs.append(job_edge)
         ordered = _topological(vertices, {h: [e.target_id for e in c[-1].out_edges]
                                           for h, c in chains.items()})
         return JobGraph(job_id=job_id, name=job_name, vertices=ordered,

@@ -1,11 +1,12 @@
 """The StreamGraph: one node per operator the program declared, before chaining.
 
-The DataStream API appends a :class:`StreamNode` per operator (source, map, sink...) and a
-:class:`StreamEdge` per connection. Partitioning calls (``key_by``, ``rebalance``...) add
-no node: they set the ship strategy of the edges that the next operator creates, like
-Flink's virtual partition nodes; ``get_side_output`` adds no node either: the next
-operator's edge names the side output (Flink's virtual side-output node). An edge without an explicit strategy becomes FORWARD or
-REBALANCE when the JobGraph is built, once parallelisms are final.
+Translating the program's transformations (:mod:`headwater.graph.translation`) gives a
+:class:`StreamNode` per operator (source, map, sink...) and a :class:`StreamEdge` per
+connection. Partitioning calls (``key_by``, ``rebalance``...) add no node: they set the
+ship strategy of the edges that the next operator creates, like Flink's virtual partition
+nodes; ``get_side_output`` adds no node either: the next operator's edge names the side
+output (Flink's virtual side-output node). An edge without an explicit strategy becomes
+FORWARD or REBALANCE when the JobGraph is built, once parallelisms are final.
 """
 
 from __future__ import annotations
@@ -74,11 +75,13 @@ class StreamGraph:
         self._next_id = 1
 
     def add_node(self, name: str, operator: Any, name_prefix: str = "",
-                 parallelism: int | None = None) -> StreamNode:
-        """Append a node; its id is the next integer (declaration order)."""
-        node = StreamNode(id=self._next_id, name=f"{name_prefix}{name}", operator=operator,
+                 parallelism: int | None = None, node_id: int | None = None) -> StreamNode:
+        """Append a node; its id is ``node_id`` or the next integer (declaration order)."""
+        if node_id is None:
+            node_id = self._next_id
+        node = StreamNode(id=node_id, name=f"{name_prefix}{name}", operator=operator,
                           name_prefix=name_prefix, parallelism=parallelism)
-        self._next_id += 1
+        self._next_id = max(self._next_id, node_id + 1)
         self.nodes[node.id] = node
         return node
 
@@ -101,7 +104,3 @@ class StreamGraph:
     def source_ids(self) -> list[int]:
         """Ids of the nodes without inputs, sorted."""
         return sorted(n.id for n in self.nodes.values() if n.is_source)
-
-    def clear(self) -> None:
-        """Forget all nodes (after execute, like Flink clears its transformations)."""
-        self.nodes.clear()

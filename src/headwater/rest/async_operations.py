@@ -32,16 +32,12 @@ from aiohttp import web
 #: How long a completed operation's result stays available (Flink: 300 s).
 KEEP_SECONDS = 300.0
 
-#: Where the REST app keeps its registry (``request.app[OPERATIONS_KEY]``).
-OPERATIONS_KEY = web.AppKey("headwater_async_operations", object)
-
-
 @dataclasses.dataclass
 class Operation:
     """One triggered operation: running, or done with a result or an error."""
 
     trigger_id: str
-    task: asyncio.Future | None = None
+    task: asyncio.Future[Any] | None = None
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -104,7 +100,7 @@ class AsyncOperations:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _finish(self, op: Operation, task: asyncio.Future) -> None:
+    def _finish(self, op: Operation, task: asyncio.Future[Any]) -> None:
         if task.cancelled():
             op.error = asyncio.CancelledError("The operation was cancelled.")
         elif task.exception() is not None:
@@ -147,3 +143,7 @@ def failure_cause(exc: BaseException) -> dict[str, str]:
         "serialized-throwable": base64.b64encode(pickle.dumps(text, protocol=5)).decode(
             "ascii"),
     }
+
+
+#: Where the REST app keeps its registry (``request.app[OPERATIONS_KEY]``).
+OPERATIONS_KEY = web.AppKey("headwater_async_operations", AsyncOperations)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from headwater.rest.endpoints import Endpoint
-    from headwater.runtime.jobmanager.cluster_view import ClusterView
+    from headwater.rest.gateway import RestfulGateway
 
 
 @dataclasses.dataclass
@@ -22,7 +22,7 @@ class HandlerContext:
     are comma-separated lists; a repeated key adds to the list).
     """
 
-    cluster: ClusterView
+    cluster: RestfulGateway
     endpoint: Endpoint
     request: web.Request
     path: dict[str, Any]

@@ -1,8 +1,8 @@
 """The REST server: routes requests to the declared endpoints and speaks Flink's errors.
 
-Start it next to the dispatcher::
+Start it over a :class:`~headwater.rest.gateway.RestfulGateway`::
 
-    runner, port = await start_rest_server(dispatcher, "127.0.0.1", 8081)
+    runner, port = await start_rest_server(gateway, "127.0.0.1", 8081)
     ...
     await runner.cleanup()
 
@@ -29,16 +29,16 @@ from headwater.rest.async_operations import OPERATIONS_KEY, AsyncOperations
 from headwater.rest.context import HandlerContext
 from headwater.rest.endpoints import ENDPOINTS, Endpoint
 from headwater.rest.errors import RestError, bad_request
+from headwater.rest.gateway import RestfulGateway
 from headwater.rest.handlers.common import decode_json_object
 from headwater.rest.openapi import load_spec
 from headwater.rest.security import BearerTokenCheck, configured_token, server_ssl_context
-from headwater.runtime.jobmanager.cluster_view import ClusterView
 
 log = logging.getLogger(__name__)
 
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_CLUSTER_KEY = web.AppKey("headwater_cluster", object)
-_TASKS_KEY = web.AppKey("headwater_background_tasks", set)
+_CLUSTER_KEY = web.AppKey("headwater_cluster", RestfulGateway)
+_TASKS_KEY = web.AppKey("headwater_background_tasks", set[asyncio.Future[Any]])
 
 
 class OriginPolicy:
@@ -202,7 +202,7 @@ def error_response(status: int, message: str,
     return json_response({"errors": [message]}, status, headers)
 
 
-def create_rest_app(cluster: ClusterView) -> web.Application:
+def create_rest_app(cluster: RestfulGateway) -> web.Application:
     """The aiohttp application answering Flink's REST API from ``cluster``."""
     max_size = int(cluster.configuration["rest.server.max-content-length"])
     app = web.Application(client_max_size=max_size)
@@ -332,7 +332,7 @@ class _RestRunner(web.AppRunner):
         return server
 
 
-async def start_rest_server(cluster: ClusterView, host: str,
+async def start_rest_server(cluster: RestfulGateway, host: str,
                             port: int) -> tuple[web.AppRunner, int]:
     """Serve the REST API on ``host:port`` (0: any free port).
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 async def _live(ctx: HandlerContext) -> dict[str, dict[str, str]]:
     """Accumulators of running attempts from the latest fetch."""
-    fetcher = getattr(ctx.cluster, "metric_fetcher", None)
+    fetcher = ctx.cluster.metric_fetcher
     if fetcher is None:
         return {}
     await fetcher.update()
@@ -36,10 +36,8 @@ def _wire(ctx: HandlerContext, graph: ExecutionGraph, ex: Execution,
     """An attempt's accumulators on the wire: final when it ended, else live."""
     if not ex.attempt_id:
         return {}
-    lookup = getattr(ctx.cluster, "job_master", None)
-    job_master = lookup(graph.job_id) if lookup is not None else None
-    accessor = getattr(job_master, "task_accumulators", None)
-    final = accessor(ex.attempt_id) if accessor is not None else None
+    job_master = ctx.cluster.job_master(graph.job_id)
+    final = job_master.task_accumulators(ex.attempt_id) if job_master is not None else None
     if final is not None and ex.state.is_terminal:
         return final
     return live.get(ex.attempt_id) or final or {}

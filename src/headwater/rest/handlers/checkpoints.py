@@ -14,6 +14,7 @@ from typing import Any
 
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
+from headwater.rest.gateway import JobMasterGateway
 from headwater.rest.handlers.common import job
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import (
@@ -22,7 +23,6 @@ from headwater.runtime.checkpoint.stats import (
     CheckpointStatus,
     SubtaskCheckpointStats,
 )
-from headwater.runtime.jobmanager.cluster_view import JobMasterView
 
 #: Flink's interval of a job whose periodic checkpoints are disabled (Long.MAX_VALUE).
 PERIODIC_CHECKPOINTS_DISABLED = 2**63 - 1
@@ -46,17 +46,16 @@ _CLASS = {
 # -- lookups ----------------------------------------------------------------------------
 
 
-def job_master(ctx: HandlerContext) -> JobMasterView | None:
+def job_master(ctx: HandlerContext) -> JobMasterGateway | None:
     """The JobMaster of the job named by ``jobid`` (404 if the job is unknown; None while
     the job has no JobMaster)."""
     graph = job(ctx)
-    lookup = getattr(ctx.cluster, "job_master", None)
-    return lookup(graph.job_id) if lookup is not None else None
+    return ctx.cluster.job_master(graph.job_id)
 
 
 def _tracker(ctx: HandlerContext, message: str) -> CheckpointStatsTracker:
     master = job_master(ctx)
-    tracker = getattr(master, "checkpoint_stats", None)
+    tracker = master.checkpoint_stats if master is not None else None
     if tracker is None:
         raise RestError(404, message)
     return tracker
@@ -204,7 +203,7 @@ async def checkpoint_config(ctx: HandlerContext) -> dict[str, Any]:
     work), so Flink answers its configuration with the interval Long.MAX_VALUE.
     """
     master = job_master(ctx)
-    config = getattr(master, "checkpoint_config", None)
+    config = master.checkpoint_config if master is not None else None
     if config is None:
         raise RestError(404, f"Checkpointing is not enabled for this job "
                              f"({ctx.path['jobid']}).")

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import tempfile
 import weakref
-from pathlib import Path
 from typing import Any
+
+from aiohttp import BodyPartReader
 
 from headwater.artifacts.extraction import ProgramError, extract_job_graph
 from headwater.artifacts.inspection import InspectionLimits, InvalidArtifact
@@ -30,10 +30,11 @@ from headwater.graph.serialization import JobGraphFormatError
 from headwater.ids import is_hex_id
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
+from headwater.rest.gateway import RestfulGateway
 from headwater.rest.handlers.common import absolute_location, no_nul, read_json_object
 
-_STORES: weakref.WeakKeyDictionary[Any, JarStore] = weakref.WeakKeyDictionary()
-_POOLS: weakref.WeakKeyDictionary[Any, ProgramPool] = weakref.WeakKeyDictionary()
+_STORES: weakref.WeakKeyDictionary[RestfulGateway, JarStore] = weakref.WeakKeyDictionary()
+_POOLS: weakref.WeakKeyDictionary[RestfulGateway, ProgramPool] = weakref.WeakKeyDictionary()
 #: Most bytes read (and dropped) from an oversized upload before answering 413.
 _DRAIN_LIMIT = 64 * 1024 * 1024
 
@@ -41,27 +42,16 @@ _DRAIN_LIMIT = 64 * 1024 * 1024
 # -- helpers ----------------------------------------------------------------------------
 
 
-def upload_dir(cluster: Any) -> Path:
-    """``web.upload.dir``, else ``<workdir>/web-upload``, else a per-process temp dir."""
-    configured = str(cluster.configuration.get("web.upload.dir") or "")
-    if configured:
-        return Path(configured).absolute()
-    workdir = getattr(cluster, "workdir", None)
-    if workdir is not None:
-        return Path(workdir) / "web-upload"
-    return Path(tempfile.gettempdir()) / f"headwater-web-{os.getpid()}" / "web-upload"
-
-
-def jar_store(cluster: Any) -> JarStore:
+def jar_store(cluster: RestfulGateway) -> JarStore:
     """The cluster's artifact store (one per cluster object)."""
     store = _STORES.get(cluster)
     if store is None:
         store = _STORES[cluster] = JarStore(
-            upload_dir(cluster), InspectionLimits.from_config(cluster.configuration))
+            cluster.upload_dir, InspectionLimits.from_config(cluster.configuration))
     return store
 
 
-def program_pool(cluster: Any) -> ProgramPool:
+def program_pool(cluster: RestfulGateway) -> ProgramPool:
     """The cluster's bounded pool for job programs (``web.program.max-concurrent``)."""
     pool = _POOLS.get(cluster)
     if pool is None:
@@ -125,7 +115,7 @@ async def upload_jar(ctx: HandlerContext) -> dict[str, Any]:
             files = 0
             total = 0
             while (part := await reader.next()) is not None:
-                if not hasattr(part, "read_chunk"):
+                if not isinstance(part, BodyPartReader):
                     raise RestError(400, "Nested multipart bodies are not supported.")
                 is_file = part.filename is not None
                 files += is_file
@@ -184,7 +174,7 @@ def _typed(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: 
 
 
 def _program_args(ctx: HandlerContext, body: dict[str, Any], what: str) -> list[str]:
-    as_list = _typed(body, "programArgsList", list, what)
+    as_list: list[str] | None = _typed(body, "programArgsList", list, what)
     if as_list is not None and not all(isinstance(a, str) for a in as_list):
         raise RestError(400, f"Request did not match expected format {what}: "
                              "programArgsList must be a list of strings.")
@@ -211,7 +201,7 @@ def _program_args(ctx: HandlerContext, body: dict[str, Any], what: str) -> list[
 
 
 def _parallelism(ctx: HandlerContext, body: dict[str, Any], what: str) -> int | None:
-    value = _typed(body, "parallelism", int, what)
+    value: int | None = _typed(body, "parallelism", int, what)
     if value is None:
         value = ctx.first("parallelism")
     if value is None or value == -1:

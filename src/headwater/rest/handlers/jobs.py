@@ -15,6 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from aiohttp import BodyPartReader
+
+from headwater.clock import now_ms
 from headwater.graph.serialization import deserialize_job_graph
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
@@ -26,10 +29,9 @@ from headwater.rest.handlers.common import (
     execution_state_map,
     io_metrics_info,
     job,
-    now_ms,
     state_counts,
 )
-from headwater.runtime.jobmanager.cluster_view import JobAlreadyTerminated, JobNotFound
+from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import (
     ExecutionGraph,
     ExecutionState,
@@ -255,7 +257,7 @@ async def _read_multipart(ctx: HandlerContext, limit: int) -> tuple[bytes | None
         part = await reader.next()
         if part is None:
             break
-        if not hasattr(part, "read_chunk"):
+        if not isinstance(part, BodyPartReader):
             raise RestError(400, "Nested multipart bodies are not supported.")
         data = bytearray()
         while chunk := await part.read_chunk(1 << 16):
@@ -304,10 +306,8 @@ async def _save_job_files(ctx: HandlerContext, job_id: str, files: dict[str, byt
     server-chosen names (see headwater.artifacts.job_files); 400 for an invalid jar."""
     from headwater.artifacts.inspection import InvalidArtifact
     from headwater.artifacts.job_files import save_job_files
-    from headwater.rest.handlers.jars import upload_dir
-
-    workdir = getattr(ctx.cluster, "workdir", None)
-    base = Path(workdir) / "job-files" if workdir else upload_dir(ctx.cluster).parent / "job-files"
+    workdir = ctx.cluster.workdir
+    base = (workdir if workdir is not None else ctx.cluster.upload_dir.parent) / "job-files"
     try:
         return await asyncio.to_thread(save_job_files, base, job_id, files, jars, artifacts)
     except InvalidArtifact as exc:

@@ -37,12 +37,12 @@ def text_response(data: bytes) -> web.Response:
 
 async def jobmanager_logs(ctx: HandlerContext) -> dict[str, Any]:
     """GET /jobmanager/logs: the files of the JobManager's log directory."""
-    log_dir = getattr(ctx.cluster, "log_dir", None)
+    log_dir = ctx.cluster.log_dir
     return {"logs": await asyncio.to_thread(log_files.list_log_files, log_dir)}
 
 
 async def _jobmanager_file(ctx: HandlerContext, name: str) -> web.Response:
-    log_dir = getattr(ctx.cluster, "log_dir", None)
+    log_dir = ctx.cluster.log_dir
     try:
         data = await asyncio.to_thread(log_files.read_log_file, log_dir, name)
     except log_files.LogFileNotFound as exc:
@@ -73,12 +73,10 @@ async def request_task_manager(ctx: HandlerContext, request: Request) -> Any:
     from headwater.runtime.jobmanager.resource_manager import RequestFailed
 
     tm_id = ctx.path["taskmanagerid"]
-    send = getattr(ctx.cluster, "request_task_manager", None)
-    known = any(tm.resource_id == tm_id for tm in ctx.cluster.task_managers())
-    if not known or send is None:
+    if not any(tm.resource_id == tm_id for tm in ctx.cluster.task_managers()):
         raise RestError(404, f"Could not find TaskExecutor {tm_id}.")
     try:
-        return await send(tm_id, request, REQUEST_TIMEOUT)
+        return await ctx.cluster.request_task_manager(tm_id, request, REQUEST_TIMEOUT)
     except KeyError as exc:
         raise RestError(404, f"Could not find TaskExecutor {tm_id}.") from exc
     except TimeoutError as exc:

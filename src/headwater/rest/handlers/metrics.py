@@ -23,7 +23,7 @@ HIGH_THRESHOLD = 0.5
 
 
 async def _store(ctx: HandlerContext) -> MetricStore | None:
-    fetcher = getattr(ctx.cluster, "metric_fetcher", None)
+    fetcher = ctx.cluster.metric_fetcher
     if fetcher is None:
         return None
     await fetcher.update()
@@ -34,7 +34,7 @@ def _requested(ctx: HandlerContext) -> list[str]:
     return list(dict.fromkeys(ctx.query.get("get", [])))
 
 
-def _answer(ctx: HandlerContext, component: ComponentMetricStore | None) -> list[dict]:
+def _answer(ctx: HandlerContext, component: ComponentMetricStore | None) -> list[dict[str, Any]]:
     """List or values of one component's metrics (Flink's AbstractMetricsHandler)."""
     if component is None:
         return []
@@ -45,7 +45,7 @@ def _answer(ctx: HandlerContext, component: ComponentMetricStore | None) -> list
             for name in requested if name in component.metrics]
 
 
-def _aggregate(ctx: HandlerContext, components: Iterable[ComponentMetricStore]) -> list[dict]:
+def _aggregate(ctx: HandlerContext, components: Iterable[ComponentMetricStore]) -> list[dict[str, Any]]:
     """Flink's AbstractAggregatingMetricsHandler over ``components``."""
     components = list(components)
     requested = _requested(ctx)
@@ -72,32 +72,32 @@ def _aggregate(ctx: HandlerContext, components: Iterable[ComponentMetricStore]) 
 # -- single components ---------------------------------------------------------------------
 
 
-async def jobmanager_metrics(ctx: HandlerContext) -> list[dict]:
+async def jobmanager_metrics(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /jobmanager/metrics."""
     store = await _store(ctx)
     return _answer(ctx, store.jobmanager if store else None)
 
 
-async def taskmanager_metrics(ctx: HandlerContext) -> list[dict]:
+async def taskmanager_metrics(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /taskmanagers/:taskmanagerid/metrics."""
     store = await _store(ctx)
     return _answer(ctx, store.taskmanagers.get(ctx.path["taskmanagerid"]) if store else None)
 
 
-async def job_metrics(ctx: HandlerContext) -> list[dict]:
+async def job_metrics(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /jobs/:jobid/metrics."""
     store = await _store(ctx)
     return _answer(ctx, store.get_job(ctx.path["jobid"]) if store else None)
 
 
-async def vertex_metrics(ctx: HandlerContext) -> list[dict]:
+async def vertex_metrics(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /jobs/:jobid/vertices/:vertexid/metrics (ids ``<subtask>.<metric>``)."""
     store = await _store(ctx)
     return _answer(ctx, store.get_task(ctx.path["jobid"], ctx.path["vertexid"])
                    if store else None)
 
 
-async def subtask_metrics(ctx: HandlerContext) -> list[dict]:
+async def subtask_metrics(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /jobs/:jobid/vertices/:vertexid/subtasks/:subtaskindex/metrics."""
     store = await _store(ctx)
     return _answer(ctx, store.get_subtask(ctx.path["jobid"], ctx.path["vertexid"],
@@ -107,7 +107,7 @@ async def subtask_metrics(ctx: HandlerContext) -> list[dict]:
 # -- aggregations ----------------------------------------------------------------------------
 
 
-async def aggregated_job_metrics(ctx: HandlerContext) -> list[dict]:
+async def aggregated_job_metrics(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /jobs/metrics (``jobs`` selects jobs; default all)."""
     store = await _store(ctx)
     if store is None:
@@ -118,7 +118,7 @@ async def aggregated_job_metrics(ctx: HandlerContext) -> list[dict]:
     return _aggregate(ctx, [store.jobs[j] for j in dict.fromkeys(selected) if j in store.jobs])
 
 
-async def aggregated_taskmanager_metrics(ctx: HandlerContext) -> list[dict]:
+async def aggregated_taskmanager_metrics(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /taskmanagers/metrics (``taskmanagers`` selects TaskManagers; default all)."""
     store = await _store(ctx)
     if store is None:
@@ -130,7 +130,7 @@ async def aggregated_taskmanager_metrics(ctx: HandlerContext) -> list[dict]:
                             if t in store.taskmanagers])
 
 
-async def aggregated_subtask_metrics(ctx: HandlerContext) -> list[dict]:
+async def aggregated_subtask_metrics(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /jobs/:jobid/vertices/:vertexid/subtasks/metrics (``subtasks`` takes ranges
     like ``1,3,5-9``; default all)."""
     store = await _store(ctx)
@@ -166,23 +166,27 @@ async def vertex_backpressure(ctx: HandlerContext) -> dict[str, Any]:
     graph, jv = vertex(ctx)
     store = await _store(ctx)
     task = store.get_task(graph.job_id, jv.vertex_id) if store else None
-    subtasks = []
+    subtasks: list[dict[str, Any]] = []
+    ratios: list[float] = []
     for sv in jv.subtasks:
         metrics = task.subtasks.get(sv.subtask_index) if task else None
         value = metrics.get("backPressuredTimeMsPerSecond") if metrics else None
         if value is None:
             continue
         ratio = round(min(1.0, max(0.0, float(value) / 1000.0)), 3)
+        ratios.append(ratio)
         subtasks.append({"subtask": sv.subtask_index, "backpressure-level":
                          backpressure_level(ratio), "ratio": ratio})
     if not subtasks:
         return {"status": "deprecated"}
-    worst = max(s["ratio"] for s in subtasks)
+    worst = max(ratios)
+    fetcher = ctx.cluster.metric_fetcher
     return {"status": "ok", "backpressure-level": backpressure_level(worst),
-            "end-timestamp": ctx.cluster.metric_fetcher.last_update_ms, "subtasks": subtasks}
+            "end-timestamp": fetcher.last_update_ms if fetcher is not None else 0,
+            "subtasks": subtasks}
 
 
-async def vertex_watermarks(ctx: HandlerContext) -> list[dict]:
+async def vertex_watermarks(ctx: HandlerContext) -> list[dict[str, Any]]:
     """GET /jobs/:jobid/vertices/:vertexid/watermarks: ``<subtask>.currentInputWatermark``
     of every subtask that reports one."""
     graph, jv = vertex(ctx)

@@ -15,8 +15,9 @@ from typing import Any
 from headwater.rest.async_operations import OPERATIONS_KEY, AsyncOperations
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
+from headwater.rest.gateway import JobMasterGateway
 from headwater.rest.handlers.common import absolute_location, read_json_object
-from headwater.runtime.jobmanager.cluster_view import JobMasterView, JobNotFound
+from headwater.runtime.jobmanager.exceptions import JobNotFound
 
 #: Flink's CheckpointingOptions.SAVEPOINT_DIRECTORY.
 SAVEPOINT_DIRECTORY = "state.savepoints.dir"
@@ -55,19 +56,18 @@ async def request_body(ctx: HandlerContext, kind: str,
     return body
 
 
-def running_job_master(ctx: HandlerContext, job_id: str) -> JobMasterView:
+def running_job_master(ctx: HandlerContext, job_id: str) -> JobMasterGateway:
     """The JobMaster of a job that has not ended; raises FlinkJobNotFound (the operation
     fails) otherwise, as Flink's dispatcher does for jobs it no longer runs."""
     graph = ctx.cluster.execution_graph(job_id)
-    lookup = getattr(ctx.cluster, "job_master", None)
-    master = lookup(job_id) if lookup is not None else None
+    master = ctx.cluster.job_master(job_id)
     if graph is None or master is None or graph.state.is_globally_terminal:
         raise FlinkJobNotFound(job_id)
     return master
 
 
 def job_operation(ctx: HandlerContext, family: str,
-                  work: Callable[[JobMasterView], Awaitable[Any]]) -> dict[str, str]:
+                  work: Callable[[JobMasterGateway], Awaitable[Any]]) -> dict[str, str]:
     """Trigger ``work(job_master)`` for the job in the path; Flink's TriggerResponse."""
     job_id = ctx.path["jobid"]
 
@@ -104,7 +104,7 @@ def _savepoint_directory(ctx: HandlerContext, requested: str | None, field: str)
 
 async def _savepoint_operation(
         ctx: HandlerContext, kind: str, directory_field: str, flag_field: str,
-        start: Callable[[JobMasterView, str, bool], Awaitable[Any]]) -> dict[str, str]:
+        start: Callable[[JobMasterGateway, str, bool], Awaitable[Any]]) -> dict[str, str]:
     """Read a body ``{directory_field: str, flag_field: bool}`` of type ``kind`` and trigger
     ``start(job_master, directory, flag)`` as a savepoint operation."""
     body = await request_body(ctx, kind, {directory_field: str, flag_field: bool})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from headwater.clock import now_ms
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
 from headwater.rest.handlers.common import (
@@ -18,7 +19,6 @@ from headwater.rest.handlers.common import (
     attempt_details,
     execution_state_map,
     io_metrics_info,
-    now_ms,
     state_counts,
     subtask,
     task_name_with_subtask,

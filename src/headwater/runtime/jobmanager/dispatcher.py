@@ -1,7 +1,7 @@
 """The Dispatcher: accepts jobs, runs a JobMaster per job, keeps finished jobs.
 
-It is the :class:`ClusterView` the REST API reads, and it routes TaskManager messages
-(state updates, heartbeats, losses) to the JobMaster of the attempt's job.
+The REST API reads it through the composition root's gateway; it routes TaskManager
+messages (state updates, heartbeats, losses) to the JobMaster of the attempt's job.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 from headwater.clock import now_ms
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.runtime.checkpoint import storage
-from headwater.runtime.jobmanager.cluster_view import JobAlreadyTerminated, JobNotFound
+from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.job_master import JobMaster
 from headwater.runtime.jobmanager.resource_manager import ResourceManager
+from headwater.runtime.jobmanager.task_manager_launcher import TaskManagerLauncher
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.rpc.messages import Heartbeat, Request, TaskStateUpdate
 
@@ -29,15 +29,16 @@ log = logging.getLogger(__name__)
 class Dispatcher:
     """Owns the ResourceManager and every JobMaster of this JobManager."""
 
-    def __init__(self, configuration: Configuration) -> None:
+    def __init__(self, configuration: Configuration,
+                 launcher: TaskManagerLauncher | None = None) -> None:
         self.configuration = configuration
         self.started_at = now_ms()
         self.rm = ResourceManager(configuration, self._on_task_state, self._on_heartbeat,
-                                  self._on_task_manager_lost)
+                                  self._on_task_manager_lost, launcher)
         self.job_masters: OrderedDict[str, JobMaster] = OrderedDict()
         self.shutdown_requested = asyncio.Event()
 
-    # -- ClusterView --------------------------------------------------------------------
+    # -- jobs and TaskManagers (read by REST) -----------------------------------------
 
     def execution_graph(self, job_id: str) -> ExecutionGraph | None:
         jm = self.job_masters.get(job_id)
@@ -99,10 +100,6 @@ class Dispatcher:
                                timeout=timeout)
 
     # -- files and TaskManager requests (submission and operations) ----------------------
-
-    #: The cluster's working directory and log directory (set by JobManagerRunner).
-    workdir: Path | None = None
-    log_dir: Path | None = None
 
     async def request_task_manager(self, resource_id: str, request: Request,
                                    timeout: float = 10.0) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterator
 from typing import Any
 
 from headwater.clock import now_ms
@@ -255,7 +256,8 @@ class ExecutionGraph:
         end = self.end_time
         return (end if end >= 0 else (now if now is not None else now_ms())) - self.start_time
 
-    def all_executions(self):
+    def all_executions(self
+                       ) -> Iterator[tuple[ExecutionJobVertex, ExecutionVertex, Execution]]:
         """Yield (vertex, subtask, current execution) for every subtask."""
         for v in self.vertices:
             for sv in v.subtasks:

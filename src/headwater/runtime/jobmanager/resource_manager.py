@@ -3,7 +3,8 @@
 TaskManagers connect to the JobManager's RPC port and register; from then on the
 connection carries their heartbeats and task state updates. A TaskManager whose
 connection closes or whose heartbeats stop for ``heartbeat.timeout`` ms is lost: its
-slots vanish and the JobMasters hear about it.
+slots vanish and the JobMasters hear about it. With a :class:`TaskManagerLauncher` the
+ResourceManager also starts TaskManagers and replaces those whose process died.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from headwater.clock import now_ms
 from headwater.config import Configuration
+from headwater.runtime.jobmanager.task_manager_launcher import TaskManagerLauncher
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.rpc.framing import Connection
 from headwater.runtime.rpc.handshake import AuthenticationError, authenticate_client
@@ -41,10 +43,14 @@ class ResourceManager:
     """Tracks TaskManagers and hands out their slots to jobs."""
 
     def __init__(self, config: Configuration,
-                 on_task_state: Callable[[str, TaskStateUpdate], None],
+                 on_task_state: Callable[[str, TaskStateUpdate | AcknowledgeCheckpoint
+                                          | DeclineCheckpoint], None],
                  on_heartbeat: Callable[[str, Heartbeat], None],
-                 on_task_manager_lost: Callable[[str, str], None]) -> None:
+                 on_task_manager_lost: Callable[[str, str], None],
+                 launcher: TaskManagerLauncher | None = None) -> None:
         self.config = config
+        self.launcher = launcher
+        self._supervisor: asyncio.Task | None = None
         self.task_managers: dict[str, TaskManagerInfo] = {}
         self.connections: dict[str, Connection] = {}
         self._on_task_state = on_task_state
@@ -71,8 +77,28 @@ class ResourceManager:
         self._monitor = asyncio.create_task(self._monitor_heartbeats())
         return self.rpc_port
 
+    def start_task_managers(self, count: int) -> None:
+        """Have the launcher start ``count`` TaskManagers for this JobManager and replace
+        any that die (checked every second)."""
+        if self.launcher is None:
+            raise RuntimeError("this ResourceManager has no TaskManager launcher")
+        self.launcher.start(f"{self.rpc_host}:{self.rpc_port}", count)
+        if self._supervisor is None:
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        while not self.stopping:
+            await asyncio.sleep(1.0)
+            if not self.stopping and self.launcher is not None:
+                await asyncio.to_thread(self.launcher.replace_dead)
+
     async def stop(self) -> None:
-        """Close the RPC port and every connection."""
+        """Stop the launched TaskManagers, close the RPC port and every connection."""
+        self.stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        if self.launcher is not None:
+            await asyncio.to_thread(self.launcher.stop)
         if self._monitor:
             self._monitor.cancel()
         if self._server:

@@ -1,11 +1,15 @@
-"""The JobManager as the REST layer sees it.
+"""The cluster as the REST layer sees it (Flink's ``RestfulGateway``).
 
-REST handlers depend only on this protocol; the Dispatcher implements it. Everything a
+Handlers depend only on these protocols; the composition root
+(:class:`headwater.cluster.gateway.DispatcherGateway`) implements them over the
+Dispatcher, its JobMasters, the MetricFetcher and the cluster's directories. Everything a
 handler returns is read from these objects, which the engine keeps up to date.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,29 +19,32 @@ from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfigurati
 from headwater.runtime.checkpoint.stats import CheckpointStatsTracker
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
+from headwater.runtime.metrics.fetcher import MetricFetcher
 from headwater.runtime.rpc.messages import Request
 
 
-class JobNotFound(KeyError):
-    """No job with that id is known to the dispatcher."""
-
-
-class JobAlreadyTerminated(RuntimeError):
-    """The job already reached a globally terminal state."""
-
-
-class JobMasterView(Protocol):
-    """One job's JobMaster as the REST layer sees it: checkpoint figures and the
+class JobMasterGateway(Protocol):
+    """One job's JobMaster: its graph, checkpoint figures, final accumulators and the
     operations the savepoint, stop and rescaling endpoints trigger.
 
     The three operations raise an exception (``CheckpointException`` and the like) when
     they cannot be carried out; REST reports it as the operation's ``failure-cause``.
     """
 
-    graph: ExecutionGraph
-    #: None for a job without a checkpoint coordinator (Flink: checkpointing not enabled)
-    checkpoint_stats: CheckpointStatsTracker | None
-    checkpoint_config: CheckpointCoordinatorConfiguration | None
+    @property
+    def graph(self) -> ExecutionGraph:
+        """The job's ExecutionGraph."""
+
+    @property
+    def checkpoint_stats(self) -> CheckpointStatsTracker | None:
+        """Checkpoint statistics; None without a checkpoint coordinator."""
+
+    @property
+    def checkpoint_config(self) -> CheckpointCoordinatorConfiguration | None:
+        """The coordinator's configuration; None without a checkpoint coordinator."""
+
+    def task_accumulators(self, attempt_id: str) -> dict[str, str] | None:
+        """The final accumulators (wire form) an ended attempt reported, or None."""
 
     async def trigger_savepoint(self, target_directory: str, cancel_job: bool) -> str:
         """Take a savepoint below ``target_directory`` (then cancel the job if asked);
@@ -51,18 +58,42 @@ class JobMasterView(Protocol):
         """Restart the job from a fresh savepoint with a new parallelism."""
 
 
-class ClusterView(Protocol):
+class RestfulGateway(Protocol):
     """Read access to the cluster and the operations REST can trigger."""
 
-    configuration: Configuration
-    #: ms since epoch when the JobManager started
-    started_at: int
+    @property
+    def configuration(self) -> Configuration:
+        """The JobManager's configuration."""
+
+    @property
+    def started_at(self) -> int:
+        """ms since epoch when the JobManager started."""
+
+    @property
+    def workdir(self) -> Path | None:
+        """The cluster's working directory (job files live below it), if it has one."""
+
+    @property
+    def log_dir(self) -> Path | None:
+        """The JobManager's log directory, if it has one."""
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where uploaded jars are stored (see :func:`default_upload_dir`)."""
+
+    @property
+    def metric_fetcher(self) -> MetricFetcher | None:
+        """Pulls TaskManager metrics and live accumulators; None: no metrics."""
 
     def execution_graph(self, job_id: str) -> ExecutionGraph | None:
         """The job's graph (running or archived), or None if unknown."""
 
     def execution_graphs(self) -> list[ExecutionGraph]:
         """All known jobs, running and archived."""
+
+    def job_master(self, job_id: str) -> JobMasterGateway | None:
+        """The job's JobMaster, also once the job has ended (its checkpoint statistics stay
+        readable, as Flink archives them), or None if unknown or not yet created."""
 
     def task_managers(self) -> list[TaskManagerInfo]:
         """Registered TaskManagers."""
@@ -77,20 +108,21 @@ class ClusterView(Protocol):
     async def shutdown_cluster(self) -> None:
         """Stop every job, every TaskManager and then the JobManager itself."""
 
-    def job_master(self, job_id: str) -> JobMasterView | None:
-        """The job's JobMaster, also once the job has ended (its checkpoint statistics stay
-        readable, as Flink archives them), or None if unknown or not yet created."""
-
     async def dispose_savepoint(self, path: str) -> None:
         """Delete the savepoint at ``path``. Raises CheckpointStorageError for a path that
         is not a savepoint."""
 
-    # Optional (handlers fall back when absent): files and TaskManager requests.
-    #: The cluster's working directory (uploads live below it) and log directory.
-    workdir: Path | None
-    log_dir: Path | None
-
     async def request_task_manager(self, resource_id: str, request: Request,
-                                   timeout: float = 10.0) -> Any:
+                                   timeout: float) -> Any:
         """Send a request to a TaskManager and return its answer's payload.
         Raises KeyError (unknown TaskManager), RequestFailed, TimeoutError."""
+
+
+def default_upload_dir(configuration: Configuration, workdir: Path | None) -> Path:
+    """``web.upload.dir``, else ``<workdir>/web-upload``, else a per-process temp dir."""
+    configured = str(configuration.get("web.upload.dir") or "")
+    if configured:
+        return Path(configured).absolute()
+    if workdir is not None:
+        return Path(workdir) / "web-upload"
+    return Path(tempfile.gettempdir()) / f"headwater-web-{os.getpid()}" / "web-upload"

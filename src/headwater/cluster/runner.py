@@ -1,7 +1,8 @@
 """Brings a JobManager up and down: RPC port, REST server, local TaskManagers.
 
 Used both by the cluster process (``headwater cluster start``) and by the embedded mini
-cluster (``python my_job.py``).
+cluster (``python my_job.py``). This is where the runtime, the REST API and the
+TaskManager launcher are wired together.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ import logging
 import os
 from pathlib import Path
 
+from aiohttp import web
+
+from headwater.cluster.gateway import DispatcherGateway
+from headwater.cluster.process_launcher import ProcessTaskManagerLauncher
 from headwater.config import Configuration
+from headwater.rest.server import start_rest_server
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
-from headwater.runtime.jobmanager.launcher import LocalTaskManagerLauncher
 from headwater.runtime.metrics.fetcher import MetricFetcher
 from headwater.runtime.metrics.prometheus import start_prometheus_server
+from headwater.runtime.rpc.messages import ShutdownTaskManager
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +30,9 @@ log = logging.getLogger(__name__)
 class JobManagerRunner:
     """A running JobManager with its REST endpoint and (optionally) local TaskManagers."""
 
-    def __init__(self, configuration: Configuration, workdir: str | os.PathLike,
+    def __init__(self, configuration: Configuration, workdir: str | os.PathLike[str],
                  taskmanagers: int = 0, fallback_to_free_port: bool = False,
                  inherit_stdout: bool = False) -> None:
-        self.inherit_stdout = inherit_stdout
         self.workdir = Path(workdir).absolute()
         if not configuration.get("state.checkpoints.dir"):
             configuration = configuration.with_overrides(
@@ -36,19 +41,19 @@ class JobManagerRunner:
         self.log_dir = self.workdir / "log"
         self.taskmanagers = taskmanagers
         self.fallback_to_free_port = fallback_to_free_port
-        self.dispatcher = Dispatcher(configuration)
-        self.dispatcher.workdir = self.workdir
-        self.dispatcher.log_dir = self.log_dir
-        self.launcher: LocalTaskManagerLauncher | None = None
-        self._supervisor: asyncio.Task | None = None
-        self.rest_runner = None
-        #: Pulls TaskManager metrics for the REST API (``dispatcher.metric_fetcher``).
+        self.launcher = ProcessTaskManagerLauncher(
+            int(configuration["taskmanager.numberOfTaskSlots"]), self.log_dir,
+            host=configuration["taskmanager.host"], inherit_stdout=inherit_stdout)
+        self.dispatcher = Dispatcher(configuration, self.launcher)
+        self.rest_runner: web.AppRunner | None = None
+        #: Pulls TaskManager metrics for the REST API.
         self.metric_fetcher = MetricFetcher.from_configuration(self.dispatcher, configuration)
-        self.dispatcher.metric_fetcher = self.metric_fetcher
-        self.prometheus_runner = None
+        self.gateway = DispatcherGateway(self.dispatcher, self.metric_fetcher, self.workdir,
+                                         self.log_dir)
+        self.prometheus_runner: web.AppRunner | None = None
         self.prometheus_port = 0
         self.rest_port = 0
-        self.rest_host = configuration["rest.bind-address"]
+        self.rest_host: str = configuration["rest.bind-address"]
 
     @property
     def rest_url(self) -> str:
@@ -57,8 +62,6 @@ class JobManagerRunner:
 
     async def start(self) -> None:
         """Open ports, start TaskManagers, write ``cluster.json`` in the workdir."""
-        from headwater.rest.server import start_rest_server
-
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         rpc_port = await self.dispatcher.rm.start()
@@ -72,32 +75,19 @@ class JobManagerRunner:
         port = int(self.configuration["rest.port"])
         try:
             self.rest_runner, self.rest_port = await start_rest_server(
-                self.dispatcher, self.rest_host, port)
+                self.gateway, self.rest_host, port)
         except OSError:
             if not self.fallback_to_free_port:
                 raise
             self.rest_runner, self.rest_port = await start_rest_server(
-                self.dispatcher, self.rest_host, 0)
+                self.gateway, self.rest_host, 0)
         if self.taskmanagers:
-            self.launcher = LocalTaskManagerLauncher(
-                f"{self.dispatcher.rm.rpc_host}:{rpc_port}",
-                int(self.configuration["taskmanager.numberOfTaskSlots"]), self.log_dir,
-                host=self.configuration["taskmanager.host"],
-                inherit_stdout=self.inherit_stdout)
-            self.launcher.start(self.taskmanagers)
-            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+            self.dispatcher.rm.start_task_managers(self.taskmanagers)
         info = {"pid": os.getpid(), "rest_url": self.rest_url, "rest_port": self.rest_port,
                 "rpc_port": rpc_port, "log_dir": str(self.log_dir),
                 "prometheus_port": self.prometheus_port}
         (self.workdir / "cluster.json").write_text(json.dumps(info))
         log.info("JobManager up: REST %s, RPC port %d", self.rest_url, rpc_port)
-
-    async def _supervise(self) -> None:
-        """Replace TaskManager processes that died (checked every second)."""
-        while not self.dispatcher.shutdown_requested.is_set():
-            await asyncio.sleep(1.0)
-            if not self.dispatcher.shutdown_requested.is_set():
-                await asyncio.to_thread(self.launcher.replace_dead)
 
     async def wait_for_taskmanagers(self, count: int, timeout: float = 30.0) -> None:
         """Wait until ``count`` TaskManagers registered."""
@@ -118,16 +108,10 @@ class JobManagerRunner:
         """Cancel jobs, stop TaskManagers, close ports, remove ``cluster.json``."""
         self.dispatcher.shutdown_requested.set()
         self.dispatcher.rm.stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
         await self.dispatcher.cancel_all_jobs()
-        from headwater.runtime.rpc.messages import ShutdownTaskManager
-
         for rid in list(self.dispatcher.rm.connections):
             self.dispatcher.rm.send(rid, ShutdownTaskManager(reason="cluster shutdown"))
         await asyncio.sleep(0.1)
-        if self.launcher is not None:
-            await asyncio.to_thread(self.launcher.stop)
         await self.dispatcher.rm.stop()
         if self.rest_runner is not None:
             await self.rest_runner.cleanup()

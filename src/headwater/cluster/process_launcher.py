@@ -1,4 +1,5 @@
-"""Starts and stops local TaskManager processes for the ResourceManager.
+"""Starts and stops local TaskManager processes for the ResourceManager (its
+:class:`~headwater.runtime.jobmanager.task_manager_launcher.TaskManagerLauncher`).
 
 Each TaskManager is a child process of the JobManager with its files in the cluster's log
 directory, named as Flink names them: ``taskmanager-N.log`` (its log, rotated by size by
@@ -17,25 +18,30 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+#: Seconds a terminated TaskManager gets to exit before it is killed.
+_STOP_TIMEOUT = 5.0
 
-class LocalTaskManagerLauncher:
+
+class ProcessTaskManagerLauncher:
     """Spawns TaskManager subprocesses on this machine."""
 
-    def __init__(self, jobmanager_address: str, slots: int, log_dir: Path,
-                 host: str = "127.0.0.1", inherit_stdout: bool = False) -> None:
-        self.jobmanager_address = jobmanager_address
+    def __init__(self, slots: int, log_dir: Path, host: str = "127.0.0.1",
+                 inherit_stdout: bool = False) -> None:
+        #: set by the first ``start``
+        self.jobmanager_address = ""
         #: Embedded mode: the TaskManagers' stdout (user print()) goes to this process's.
         self.inherit_stdout = inherit_stdout
         self.slots = slots
         self.log_dir = Path(log_dir)
         self.host = host
-        self.processes: list[subprocess.Popen] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
         #: processes that died and were replaced
-        self.retired: list[subprocess.Popen] = []
+        self.retired: list[subprocess.Popen[bytes]] = []
         self._started = 0
 
-    def start(self, count: int) -> None:
-        """Start ``count`` more TaskManagers."""
+    def start(self, jobmanager_address: str, count: int) -> None:
+        """Start ``count`` more TaskManagers joining ``jobmanager_address``."""
+        self.jobmanager_address = jobmanager_address
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(count):
             n = self._started
@@ -68,17 +74,17 @@ class LocalTaskManagerLauncher:
             log.warning("TaskManager process %d exited with %s; starting a replacement",
                         p.pid, p.returncode)
         if dead:
-            self.start(len(dead))
+            self.start(self.jobmanager_address, len(dead))
         return len(dead)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self) -> None:
         """Terminate every TaskManager and wait for it."""
         for p in self.processes:
             if p.poll() is None:
                 p.terminate()
         for p in self.processes:
             try:
-                p.wait(timeout)
+                p.wait(_STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

@@ -18,11 +18,11 @@ from typing import Any
 
 import psutil
 
+from headwater.cluster.runner import JobManagerRunner
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.graph.serialization import deserialize_job_graph, serialize_job_graph
 from headwater.runtime import accumulators
-from headwater.runtime.jobmanager.runner import JobManagerRunner
 
 #: Names a running cluster's REST address: execute() submits there.
 JOBMANAGER_ENV = "HEADWATER_JOBMANAGER"
@@ -137,6 +137,8 @@ class EmbeddedJobClient:
     def get_job_status(self) -> str:
         """Current JobStatus name."""
         g = self.cluster.runner.dispatcher.execution_graph(self.job_id)
+        if g is None:
+            raise KeyError(f"unknown job {self.job_id}")
         return g.state.value
 
     def cancel(self) -> None:

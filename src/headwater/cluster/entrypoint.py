@@ -1,4 +1,4 @@
-"""The JobManager process: ``python -m headwater.runtime.jobmanager.entrypoint``."""
+"""The JobManager process: ``python -m headwater.cluster.entrypoint``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from headwater.cluster.runner import JobManagerRunner
 from headwater.config import Configuration, parse_dynamic_properties
-from headwater.runtime.jobmanager.runner import JobManagerRunner
 from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
 
 

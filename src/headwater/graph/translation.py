@@ -1,0 +1,141 @@
+"""Transformations -> StreamGraph: each declared transformation becomes a node with its
+runtime operator (Flink's ``StreamGraphGenerator`` and ``TransformationTranslator``s).
+
+Node ids are the transformations' ids (declaration order), so a program gets the same
+StreamGraph, and therefore the same operator ids, on every build. Every build creates
+fresh operator objects.
+
+The runtime imports the JobGraph it runs from this package, so the translators reach the
+runtime's operators only when they run, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from headwater.api.transformations import (
+    CollectionSourceTransformation,
+    FilterTransformation,
+    FlatMapTransformation,
+    KeyedAggregationTransformation,
+    KeyedProcessTransformation,
+    KeyedReduceTransformation,
+    MapTransformation,
+    PrintSinkTransformation,
+    ProcessTransformation,
+    SequenceSourceTransformation,
+    SinkFunctionTransformation,
+    SinkTransformation,
+    SourceFunctionTransformation,
+    SourceTransformation,
+    TimestampsAndWatermarksTransformation,
+    Transformation,
+    WindowFunctionKind,
+    WindowTransformation,
+)
+from headwater.graph.job_graph import ShipStrategy
+from headwater.graph.stream_graph import StreamGraph, StreamNode
+
+
+def translate(transformations: Iterable[Transformation], job_name: str, parallelism: int,
+              max_parallelism: int | None, chaining_enabled: bool) -> StreamGraph:
+    """The StreamGraph of ``transformations`` (in declaration order: inputs first)."""
+    graph = StreamGraph(job_name)
+    graph.parallelism = parallelism
+    graph.max_parallelism = max_parallelism
+    graph.chaining_enabled = chaining_enabled
+    nodes: dict[int, StreamNode] = {}
+    for t in sorted(transformations, key=lambda t: t.id):
+        node = graph.add_node(t.name[len(t.name_prefix):], create_operator(t), t.name_prefix,
+                              t.parallelism, node_id=t.id)
+        node.max_parallelism = t.max_parallelism
+        node.uid = t.uid
+        node.chaining_disabled = t.chaining_disabled
+        node.starts_new_chain = t.starts_new_chain
+        for i in t.inputs:
+            strategy = ShipStrategy(i.partitioning.value) if i.partitioning else None
+            graph.add_edge(nodes[i.upstream.id], node, strategy, i.key_selector,
+                           i.side_output_tag)
+        nodes[t.id] = node
+    return graph
+
+
+def create_operator(t: Transformation) -> Any:
+    """A new runtime operator for one transformation."""
+    translator = _translators().get(type(t))
+    if translator is None:
+        raise TypeError(f"no translator for {type(t).__name__}")
+    return translator(t)
+
+
+def _translators() -> dict[type[Transformation], Callable[[Any], Any]]:
+    from headwater.runtime.operators.keyed import (
+        KeyedAggregationOperator,
+        KeyedProcessOperator,
+        KeyedReduceOperator,
+    )
+    from headwater.runtime.operators.simple import (
+        FilterOperator,
+        FlatMapOperator,
+        MapOperator,
+        PrintSinkOperator,
+        ProcessOperator,
+        SinkOperator,
+    )
+    from headwater.runtime.operators.sources import CollectionSource, SequenceSource, UserSource
+    from headwater.runtime.operators.timestamps import TimestampsAndWatermarksOperator
+
+    def timestamps(t: TimestampsAndWatermarksTransformation) -> Any:
+        return TimestampsAndWatermarksOperator(t.watermark_strategy, config=t.config)
+
+    def keyed_reduce(t: KeyedReduceTransformation) -> Any:
+        return KeyedReduceOperator(t.function, t.key_selector)
+
+    def keyed_aggregation(t: KeyedAggregationTransformation) -> Any:
+        return KeyedAggregationOperator(t.aggregation, t.position, t.key_selector)
+
+    def keyed_process(t: KeyedProcessTransformation) -> Any:
+        return KeyedProcessOperator(t.function, t.key_selector)
+
+    return {
+        CollectionSourceTransformation: lambda t: CollectionSource(t.collection),
+        SequenceSourceTransformation: lambda t: SequenceSource(t.start, t.end),
+        SourceFunctionTransformation: lambda t: UserSource(t.function),
+        SourceTransformation: lambda t: t.source.create_operator(),
+        MapTransformation: lambda t: MapOperator(t.function),
+        FlatMapTransformation: lambda t: FlatMapOperator(t.function),
+        FilterTransformation: lambda t: FilterOperator(t.function),
+        ProcessTransformation: lambda t: ProcessOperator(t.function),
+        TimestampsAndWatermarksTransformation: timestamps,
+        KeyedReduceTransformation: keyed_reduce,
+        KeyedAggregationTransformation: keyed_aggregation,
+        KeyedProcessTransformation: keyed_process,
+        WindowTransformation: _window_operator,
+        PrintSinkTransformation: lambda t: PrintSinkOperator(t.sink_identifier),
+        SinkFunctionTransformation: lambda t: SinkOperator(t.function),
+        SinkTransformation: lambda t: t.sink.create_operator(),
+    }
+
+
+def _window_operator(t: WindowTransformation) -> Any:
+    from headwater.runtime.operators.window import (
+        AggregateContents,
+        ListContents,
+        ReduceContents,
+        WindowFunctionAdapter,
+        WindowOperator,
+    )
+
+    contents: Any
+    if t.kind == WindowFunctionKind.REDUCE:
+        contents = ReduceContents(t.incremental_function)
+        adapter = WindowFunctionAdapter(t.window_function)
+    elif t.kind == WindowFunctionKind.AGGREGATE:
+        contents = AggregateContents(t.incremental_function)
+        adapter = WindowFunctionAdapter(t.window_function)
+    else:
+        contents = ListContents()
+        adapter = WindowFunctionAdapter(t.window_function, t.kind.value)
+    return WindowOperator(t.assigner, t.key_selector, contents, adapter, t.trigger,
+                          t.allowed_lateness, t.late_data_tag)
