@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "metrics.system.enabled": True,  # false: tasks report no metrics, nothing is fetched
     "metrics.reporter.prom.port": "9249",  # Prometheus endpoint of the JobManager; 0: off
     "cluster.workdir": ".headwater",
+    # The cluster secret authenticating every RPC and data connection; "": generated as
+    # cluster.secret in the workdir.
+    "security.cluster.secret-file": "",
     # REST authentication and TLS (see headwater.rest.security).
     "security.rest.auth.token-file": "",
     "security.ssl.rest.enabled": False,

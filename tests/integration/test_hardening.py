@@ -233,3 +233,56 @@ def test_a_foreign_page_cannot_upload_or_cancel(cluster, running_job, tmp_path):
 def test_the_jobmanager_stayed_small_and_responsive(cluster):
     assert _jm_rss(cluster) < JM_RSS_LIMIT
     assert _overview_latency(cluster) < 1.0
+
+
+# -- internal connections: the cluster secret -----------------------------------------------
+
+
+def _drain_until_closed(sock, limit: int = 1 << 16) -> bytes:
+    sock.settimeout(15)
+    data = b""
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+            if len(data) > limit:
+                break
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def test_a_fake_taskmanager_is_refused_at_the_rpc_port(cluster):
+    import socket
+
+    from headwater.runtime.rpc import framing, handshake
+    from headwater.runtime.rpc.messages import RegisterTaskManager
+
+    before = cluster.client.taskmanagers()["taskmanagers"]
+    rpc_port = cluster.info["rpc_port"]
+    fake = framing.encode(RegisterTaskManager(
+        resource_id="intruder", host="127.0.0.1", data_port=1, pid=1, slots=8, hardware={},
+        log_dir=None))
+    with socket.create_connection(("127.0.0.1", rpc_port)) as sock:
+        sock.sendall(fake)
+        answer = _drain_until_closed(sock)
+    # It got the handshake's greeting (a nonce) and nothing else: no registration answer.
+    assert answer.startswith(handshake.MAGIC) and len(answer) == len(handshake.MAGIC) + 32
+    after = cluster.client.taskmanagers()["taskmanagers"]
+    assert [t["id"] for t in after] == [t["id"] for t in before]
+    assert cluster.client.overview()["slots-total"] == len(before)
+
+
+def test_a_raw_socket_on_a_data_port_gets_nothing_and_costs_nothing(cluster):
+    import socket
+    import struct
+
+    tm = cluster.client.taskmanagers()["taskmanagers"][0]
+    tm_process = next(p for p in cluster.processes()
+                      if "task_executor" in " ".join(p.cmdline()))
+    rss = tm_process.memory_info().rss
+    with socket.create_connection(("127.0.0.1", tm["dataPort"])) as sock:
+        sock.sendall(struct.pack("!IB", 1 << 30, 0) * 3)
+        answer = _drain_until_closed(sock)
+    assert len(answer) == len("HWAUTH1\n") + 32  # the greeting, then the door closes
+    assert tm_process.memory_info().rss - rss < 50 * _MB
+    assert (cluster.workdir / "cluster.secret").stat().st_mode & 0o777 == 0o600

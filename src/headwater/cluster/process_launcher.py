@@ -26,7 +26,7 @@ class ProcessTaskManagerLauncher:
     """Spawns TaskManager subprocesses on this machine."""
 
     def __init__(self, slots: int, log_dir: Path, host: str = "127.0.0.1",
-                 inherit_stdout: bool = False) -> None:
+                 inherit_stdout: bool = False, secret_file: Path | None = None) -> None:
         #: set by the first ``start``
         self.jobmanager_address = ""
         #: Embedded mode: the TaskManagers' stdout (user print()) goes to this process's.
@@ -34,6 +34,8 @@ class ProcessTaskManagerLauncher:
         self.slots = slots
         self.log_dir = Path(log_dir)
         self.host = host
+        #: The cluster secret's file, handed to each TaskManager (never the secret itself).
+        self.secret_file = secret_file
         self.processes: list[subprocess.Popen[bytes]] = []
         #: processes that died and were replaced
         self.retired: list[subprocess.Popen[bytes]] = []
@@ -53,6 +55,8 @@ class ProcessTaskManagerLauncher:
                    "--jobmanager", self.jobmanager_address, "--host", self.host,
                    "--slots", str(self.slots), "--log-dir", str(self.log_dir),
                    "--log-file", f"{stem}.log"]
+            if self.secret_file is not None:
+                cmd += ["--secret-file", str(self.secret_file)]
             if self.inherit_stdout:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env)
             else:

@@ -22,6 +22,7 @@ from headwater.rest.server import start_rest_server
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
 from headwater.runtime.metrics.fetcher import MetricFetcher
 from headwater.runtime.metrics.prometheus import start_prometheus_server
+from headwater.runtime.rpc.handshake import generate_secret, read_secret_file, write_secret_file
 from headwater.runtime.rpc.messages import ShutdownTaskManager
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,13 @@ class JobManagerRunner:
         self.log_dir = self.workdir / "log"
         self.taskmanagers = taskmanagers
         self.fallback_to_free_port = fallback_to_free_port
+        #: The cluster secret: TaskManagers prove they know it on every connection.
+        self.secret_file = Path(configuration["security.cluster.secret-file"]
+                                or self.workdir / "cluster.secret").absolute()
         self.launcher = ProcessTaskManagerLauncher(
             int(configuration["taskmanager.numberOfTaskSlots"]), self.log_dir,
-            host=configuration["taskmanager.host"], inherit_stdout=inherit_stdout)
+            host=configuration["taskmanager.host"], inherit_stdout=inherit_stdout,
+            secret_file=self.secret_file)
         self.dispatcher = Dispatcher(configuration, self.launcher)
         self.rest_runner: web.AppRunner | None = None
         #: Pulls TaskManager metrics for the REST API.
@@ -64,6 +69,7 @@ class JobManagerRunner:
         """Open ports, start TaskManagers, write ``cluster.json`` in the workdir."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.dispatcher.rm.secret = self._cluster_secret()
         rpc_port = await self.dispatcher.rm.start()
         self.metric_fetcher.start()
         if self.metric_fetcher.enabled:
@@ -88,6 +94,13 @@ class JobManagerRunner:
                 "prometheus_port": self.prometheus_port}
         (self.workdir / "cluster.json").write_text(json.dumps(info))
         log.info("JobManager up: REST %s, RPC port %d", self.rest_url, rpc_port)
+
+    def _cluster_secret(self) -> bytes:
+        """The secret in ``security.cluster.secret-file`` (default: ``cluster.secret`` in
+        the workdir), generated (mode 600) when the file does not exist yet."""
+        if not self.secret_file.exists():
+            write_secret_file(self.secret_file, generate_secret())
+        return read_secret_file(self.secret_file)
 
     async def wait_for_taskmanagers(self, count: int, timeout: float = 30.0) -> None:
         """Wait until ``count`` TaskManagers registered."""
