@@ -19,6 +19,7 @@ import click
 import psutil
 
 from headwater.client import OperationFailed, RestClient, RestError
+from headwater.rest.security import ConfigurationError, read_token_file
 
 DEFAULT_WORKDIR = ".headwater"
 
@@ -53,7 +54,24 @@ def _fail(message: str, code: int = 1) -> None:
     raise SystemExit(code)
 
 
+def _local_client(info: dict, timeout: float = 30.0) -> RestClient:
+    """A client of the local cluster described by ``info`` (its ``cluster.json``): the
+    token and CA it names unless ``--token`` / ``--ca-file`` say otherwise."""
+    token = os.environ.get("HEADWATER_TOKEN")
+    if not token and info.get("rest_token_file"):
+        try:
+            token = read_token_file(info["rest_token_file"])
+        except ConfigurationError as exc:
+            _fail(str(exc))
+    ca_file = os.environ.get("HEADWATER_CA_FILE") or info.get("rest_ca_file") or None
+    return RestClient(info["rest_url"], timeout=timeout, token=token, ca_file=ca_file)
+
+
 def _client(jobmanager: str | None) -> RestClient:
+    if not jobmanager and not os.environ.get("HEADWATER_JOBMANAGER"):
+        info = _cluster_info(DEFAULT_WORKDIR)
+        if info:
+            return _local_client(info)
     return RestClient(_rest_url(jobmanager))
 
 
@@ -125,7 +143,7 @@ def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
         info = _cluster_info(workdir)
         if info:
             try:
-                tms = RestClient(info["rest_url"], timeout=5).overview()["taskmanagers"]
+                tms = _local_client(info, timeout=5).overview()["taskmanagers"]
             except (RestError, OSError):
                 tms = -1
             if tms >= count:
@@ -146,7 +164,7 @@ def cluster_stop(workdir, timeout) -> None:
         _fail(f"no cluster is running from {workdir}")
     pid = int(info["pid"])
     try:
-        RestClient(info["rest_url"], timeout=10).shutdown_cluster()
+        _local_client(info, timeout=10).shutdown_cluster()
     except (RestError, OSError) as exc:
         click.echo(f"REST shutdown failed ({exc}); terminating processes", err=True)
     try:
@@ -209,7 +227,12 @@ def run(jobmanager, parallelism, detached, from_savepoint, allow_non_restored, e
     from headwater.artifacts.program import EntryPointError, run_program
     from headwater.cluster import minicluster
 
-    os.environ[minicluster.JOBMANAGER_ENV] = _rest_url(jobmanager)
+    client = _client(jobmanager)  # the program's own client reads these variables
+    os.environ[minicluster.JOBMANAGER_ENV] = client.base_url
+    if client.token:
+        os.environ["HEADWATER_TOKEN"] = client.token
+    if client.ca_file:
+        os.environ["HEADWATER_CA_FILE"] = client.ca_file
     if detached:
         os.environ[minicluster.DETACHED_ENV] = "1"
     if parallelism:

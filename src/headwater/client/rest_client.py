@@ -97,6 +97,7 @@ class RestClient:
         self.timeout = timeout
         self.token = token if token is not None else os.environ.get("HEADWATER_TOKEN") or None
         ca_file = ca_file if ca_file is not None else os.environ.get("HEADWATER_CA_FILE")
+        self.ca_file = ca_file or None
         self._ssl = (ssl.create_default_context(cafile=ca_file or None)
                      if self.base_url.startswith("https://") else None)
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from headwater.cluster.gateway import DispatcherGateway
 from headwater.cluster.process_launcher import ProcessTaskManagerLauncher
 from headwater.config import Configuration
+from headwater.rest.security import BearerTokenCheck, configured_token
 from headwater.rest.server import start_rest_server
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
 from headwater.runtime.metrics.fetcher import MetricFetcher
@@ -62,8 +63,9 @@ class JobManagerRunner:
 
     @property
     def rest_url(self) -> str:
-        """Base URL of the REST API."""
-        return f"http://{self.configuration['rest.address']}:{self.rest_port}"
+        """Base URL of the REST API (https with ``security.ssl.rest.enabled``)."""
+        tls = self.configuration.get_bool("security.ssl.rest.enabled")
+        return f"{'https' if tls else 'http'}://{self.configuration['rest.address']}:{self.rest_port}"
 
     async def start(self) -> None:
         """Open ports, start TaskManagers, write ``cluster.json`` in the workdir."""
@@ -75,7 +77,8 @@ class JobManagerRunner:
         if self.metric_fetcher.enabled:
             served = await start_prometheus_server(
                 self.metric_fetcher, self.rest_host,
-                self.configuration["metrics.reporter.prom.port"])
+                self.configuration["metrics.reporter.prom.port"],
+                BearerTokenCheck(configured_token(self.configuration)).accepts)
             if served is not None:
                 self.prometheus_runner, self.prometheus_port = served
         port = int(self.configuration["rest.port"])
@@ -91,7 +94,12 @@ class JobManagerRunner:
             self.dispatcher.rm.start_task_managers(self.taskmanagers)
         info = {"pid": os.getpid(), "rest_url": self.rest_url, "rest_port": self.rest_port,
                 "rpc_port": rpc_port, "log_dir": str(self.log_dir),
-                "prometheus_port": self.prometheus_port}
+                "prometheus_port": self.prometheus_port,
+                # Where local clients find the REST token and the CA to trust (files the
+                # cluster's user can read; never the token itself).
+                "rest_token_file": str(self.configuration["security.rest.auth.token-file"]),
+                "rest_ca_file": str(self.configuration["security.ssl.rest.ca"]
+                                    or self.configuration["security.ssl.rest.cert"])}
         (self.workdir / "cluster.json").write_text(json.dumps(info))
         log.info("JobManager up: REST %s, RPC port %d", self.rest_url, rpc_port)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -124,10 +125,13 @@ def _ports(spec: Any) -> list[int]:
     return [int(text)]
 
 
-async def start_prometheus_server(fetcher: Any, host: str,
-                                  port_spec: Any) -> tuple[web.AppRunner, int] | None:
+async def start_prometheus_server(
+        fetcher: Any, host: str, port_spec: Any,
+        authorized: Callable[[str | None], bool] | None = None,
+) -> tuple[web.AppRunner, int] | None:
     """Serve ``/metrics`` on the first free port of ``port_spec``; None when the spec is
-    0 or no port was free (logged, the JobManager runs on without it)."""
+    0 or no port was free (logged, the JobManager runs on without it). ``authorized``
+    checks a request's ``Authorization`` header (the REST token; 401 otherwise)."""
     ports = _ports(port_spec)
     if ports == [0]:
         return None
@@ -135,6 +139,11 @@ async def start_prometheus_server(fetcher: Any, host: str,
     registry.register(StoreCollector(fetcher))
 
     async def metrics(request: web.Request) -> web.Response:
+        if authorized is not None and not authorized(request.headers.get("Authorization")):
+            return web.json_response(
+                {"errors": ["Authentication required: send the cluster's REST token as "
+                            "'Authorization: Bearer <token>'."]},
+                status=401, headers={"WWW-Authenticate": 'Bearer realm="headwater"'})
         await fetcher.update()
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
