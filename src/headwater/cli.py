@@ -32,7 +32,10 @@ def _cluster_info(workdir: str) -> dict | None:
         info = json.loads(path.read_text())
     except ValueError:
         return None
-    if not psutil.pid_exists(int(info.get("pid", -1))):
+    try:
+        if psutil.Process(int(info.get("pid", -1))).status() == psutil.STATUS_ZOMBIE:
+            return None  # killed, not yet reaped by its parent: gone all the same
+    except (psutil.NoSuchProcess, ValueError):
         return None
     return info
 

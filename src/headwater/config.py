@@ -55,6 +55,13 @@ DEFAULTS: dict[str, Any] = {
     "web.access-control-allow-origin": "",
     "web.refresh-interval": 3000,
     "jobstore.max-capacity": 1000,
+    "jobstore.expiration-time": 3600,  # s a finished job is kept for the REST API
+    # JobManager failover: "NONE" (Flink's default) or "embedded" (headwater's SQLite store
+    # in high-availability.storageDir, default <workdir>/ha).
+    "high-availability": "NONE",
+    "high-availability.storageDir": "",
+    # ms a TaskManager that lost its JobManager waits for it to come back (HA only).
+    "high-availability.jobmanager.reconnect-timeout": 30000,
     "metrics.fetcher.update-interval": 1000,
     "metrics.system.enabled": True,  # false: tasks report no metrics, nothing is fetched
     "metrics.reporter.prom.port": "9249",  # Prometheus endpoint of the JobManager; 0: off

@@ -21,6 +21,7 @@ from headwater.config import Configuration
 from headwater.rest.security import BearerTokenCheck, configured_token
 from headwater.rest.server import start_rest_server
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
+from headwater.runtime.jobmanager.ha_store import EmbeddedHaStore
 from headwater.runtime.metrics.fetcher import MetricFetcher
 from headwater.runtime.metrics.prometheus import start_prometheus_server
 from headwater.runtime.rpc.handshake import generate_secret, read_secret_file, write_secret_file
@@ -43,6 +44,8 @@ class JobManagerRunner:
         self.log_dir = self.workdir / "log"
         self.taskmanagers = taskmanagers
         self.fallback_to_free_port = fallback_to_free_port
+        #: Seconds to wait for TaskManagers of a previous JobManager to reconnect (HA).
+        self._reconnect_grace = 0.0
         #: The cluster secret: TaskManagers prove they know it on every connection.
         self.secret_file = Path(configuration["security.cluster.secret-file"]
                                 or self.workdir / "cluster.secret").absolute()
@@ -72,7 +75,7 @@ class JobManagerRunner:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.dispatcher.rm.secret = self._cluster_secret()
-        rpc_port = await self.dispatcher.rm.start()
+        rpc_port = await self._start_rpc()
         self.metric_fetcher.start()
         if self.metric_fetcher.enabled:
             served = await start_prometheus_server(
@@ -91,7 +94,11 @@ class JobManagerRunner:
             self.rest_runner, self.rest_port = await start_rest_server(
                 self.gateway, self.rest_host, 0)
         if self.taskmanagers:
-            self.dispatcher.rm.start_task_managers(self.taskmanagers)
+            await self._start_task_managers()
+        resumed = await self.dispatcher.recover()
+        if resumed:
+            log.info("resumed %d job(s) after a JobManager restart: %s", len(resumed),
+                     ", ".join(resumed))
         info = {"pid": os.getpid(), "rest_url": self.rest_url, "rest_port": self.rest_port,
                 "rpc_port": rpc_port, "log_dir": str(self.log_dir),
                 "prometheus_port": self.prometheus_port,
@@ -102,6 +109,55 @@ class JobManagerRunner:
                                     or self.configuration["security.ssl.rest.cert"])}
         (self.workdir / "cluster.json").write_text(json.dumps(info))
         log.info("JobManager up: REST %s, RPC port %d", self.rest_url, rpc_port)
+
+    @property
+    def high_availability(self) -> bool:
+        """Whether jobs survive a JobManager crash (``high-availability: embedded``)."""
+        mode = str(self.configuration["high-availability"]).strip().lower()
+        if mode not in ("none", "embedded"):
+            raise ValueError(f"high-availability: {mode!r} is not supported here (NONE or "
+                             "embedded)")
+        return mode == "embedded"
+
+    @property
+    def _ha_dir(self) -> Path:
+        return Path(self.configuration["high-availability.storageDir"]
+                    or self.workdir / "ha").absolute()
+
+    async def _start_rpc(self) -> int:
+        """Open the RPC port. With HA, a restarted JobManager takes the port of the one
+        before it, where TaskManagers that survived it try to reconnect."""
+        if not self.high_availability:
+            return await self.dispatcher.rm.start()
+        self.dispatcher.ha_store = EmbeddedHaStore(
+            self._ha_dir, int(self.configuration["jobstore.max-capacity"]),
+            int(self.configuration["jobstore.expiration-time"]) * 1000)
+        address_file = self._ha_dir / "jobmanager.json"
+        previous = None
+        if int(self.configuration["jobmanager.rpc.port"]) == 0 and address_file.is_file():
+            previous = int(json.loads(address_file.read_text())["rpc_port"])
+        try:
+            port = await self.dispatcher.rm.start(previous)
+        except OSError as exc:
+            log.warning("cannot take the previous RPC port %s again (%s); TaskManagers of "
+                        "the previous JobManager will not find this one", previous, exc)
+            self._reconnect_grace = 0.0
+            port = await self.dispatcher.rm.start()
+        else:
+            self._reconnect_grace = 3.0 if previous is not None else 0.0
+        address_file.write_text(json.dumps({"rpc_port": port}))
+        return port
+
+    async def _start_task_managers(self) -> None:
+        """Start the configured number of TaskManagers, less those of a previous
+        JobManager that reconnect within a grace period (HA)."""
+        if self._reconnect_grace > 0:
+            try:
+                await self.wait_for_taskmanagers(self.taskmanagers, self._reconnect_grace)
+            except TimeoutError:
+                pass
+        missing = max(0, self.taskmanagers - len(self.dispatcher.rm.task_managers))
+        self.dispatcher.rm.start_task_managers(missing)
 
     def _cluster_secret(self) -> bytes:
         """The secret in ``security.cluster.secret-file`` (default: ``cluster.secret`` in
@@ -137,6 +193,8 @@ class JobManagerRunner:
         if self.rest_runner is not None:
             await self.rest_runner.cleanup()
         self.metric_fetcher.stop()
+        if self.dispatcher.ha_store is not None:
+            self.dispatcher.ha_store.close()
         if self.prometheus_runner is not None:
             await self.prometheus_runner.cleanup()
         try:

@@ -122,6 +122,10 @@ class CheckpointCoordinator:
                     f"of the checkpointed state.")
         restored = CompletedCheckpoint(meta.checkpoint_id, directory, meta, meta.is_savepoint)
         self.restore_point = restored
+        if not meta.is_savepoint and meta.job_id == self.jm.job_id:
+            # The job's own checkpoint (JobManager failover): it is one of the job's
+            # completed checkpoints again, retained and discarded like the others.
+            self.completed.append(restored)
         self.next_id = max(self.next_id, meta.checkpoint_id + 1)
         return restored
 
@@ -277,6 +281,7 @@ class CheckpointCoordinator:
             self.completed.append(completed)
             self.restore_point = completed
             self._prune()
+            self.jm.on_checkpoint_completed(completed.checkpoint_id, str(completed.directory))
         for _, _, ex in g.all_executions():
             if ex.state == ExecutionState.RUNNING:
                 self.jm.send_to(ex, NotifyCheckpointComplete(attempt_id=ex.attempt_id,
@@ -326,11 +331,12 @@ class CheckpointCoordinator:
 
     # -- the end ------------------------------------------------------------------------
 
-    def shutdown(self, final_state: str) -> None:
-        """The job ended: stop, and keep or discard checkpoints by retention policy."""
+    def shutdown(self, final_state: str, retain: bool = False) -> None:
+        """The job ended: stop, and keep or discard checkpoints by retention policy
+        (``retain``: keep them whatever it says, for a job that resumes later)."""
         self.stop_periodic()
         self.abort_pending(f"The job reached state {final_state}.")
-        retain = (self.config.externalized == "RETAIN_ON_CANCELLATION"
+        retain = retain or (self.config.externalized == "RETAIN_ON_CANCELLATION"
                   or (self.config.externalized is not None and final_state == "FAILED"))
         if not retain:
             for c in self.completed:

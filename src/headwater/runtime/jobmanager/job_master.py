@@ -78,6 +78,10 @@ class JobMaster:
         self._rescale_to: int | None = None
         #: Resolved when every subtask of the current deployment runs.
         self._all_running = asyncio.Event()
+        #: Cancelled by a cluster shutdown with HA: the checkpoints stay for recovery.
+        self.suspended = False
+        #: Told (checkpoint id, location) of every completed checkpoint (the HA store).
+        self.checkpoint_listener: Callable[[str, int, str], None] | None = None
 
     @property
     def job_id(self) -> str:
@@ -205,6 +209,15 @@ class JobMaster:
         """The accumulators an ended attempt reported last (name -> base64 wire), or
         None."""
         return self._task_accumulators.get(attempt_id)
+
+    def task_accumulator_reports(self) -> dict[str, dict[str, str]]:
+        """Every attempt's last accumulator report."""
+        return self._task_accumulators
+
+    def on_checkpoint_completed(self, checkpoint_id: int, location: str) -> None:
+        """The coordinator completed a checkpoint (not a savepoint)."""
+        if self.checkpoint_listener is not None:
+            self.checkpoint_listener(self.job_id, checkpoint_id, location)
 
     def on_task_io(self, report: TaskIOReport) -> None:
         """Fresh I/O counters of a running attempt."""
@@ -463,7 +476,7 @@ class JobMaster:
             g.transition(JobStatus.FAILED)
         for _, _, ex in g.all_executions():
             ex.io.complete = True
-        self.coordinator.shutdown(g.state.value)
+        self.coordinator.shutdown(g.state.value, retain=self.suspended)
         self.rm.release(self.job_id)
         self.terminated.set()
         self._on_terminal(self)

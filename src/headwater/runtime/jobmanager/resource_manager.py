@@ -69,10 +69,11 @@ class ResourceManager:
         self.stopping = False
         self._next_request_id = 1
 
-    async def start(self) -> int:
+    async def start(self, port: int | None = None) -> int:
         """Open the RPC port; returns it."""
         self._server = await asyncio.start_server(
-            self._serve, self.rpc_host, int(self.config["jobmanager.rpc.port"]))
+            self._serve, self.rpc_host,
+            int(self.config["jobmanager.rpc.port"]) if port is None else port)
         self.rpc_port = self._server.sockets[0].getsockname()[1]
         self._monitor = asyncio.create_task(self._monitor_heartbeats())
         return self.rpc_port
@@ -147,7 +148,10 @@ class ResourceManager:
                                "taskmanager.memory.process.size":
                                str(self.config["taskmanager.memory.process.size"]),
                                "taskmanager.network.max-frame-size":
-                               int(self.config["taskmanager.network.max-frame-size"])}))
+                               int(self.config["taskmanager.network.max-frame-size"]),
+                               "high-availability.jobmanager.reconnect-timeout":
+                               int(self.config["high-availability.jobmanager.reconnect-timeout"])
+                               if self.config["high-availability"] == "embedded" else 0}))
             log.info("TaskManager %s registered (%d slots)", rid, msg.slots)
             await self._notify_slots()
             while True:

@@ -102,6 +102,8 @@ class TaskExecutor:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.heartbeat_interval = 1.0
         self.cancellation_timeout = 180.0
+        #: Seconds to wait for a lost JobManager (0: exit at once, the default without HA).
+        self.reconnect_timeout = 0.0
         self._stopped: asyncio.Event | None = None
         self.metric_query_service = MetricQueryService(self.tasks)
         self.diagnostics = Diagnostics(log_dir, process_files)
@@ -114,28 +116,72 @@ class TaskExecutor:
         ])
 
     async def run(self) -> None:
-        """Register, then serve the JobManager until it goes away or says stop."""
+        """Register, then serve the JobManager until it says stop or goes away. With HA
+        (a reconnect timeout from the JobManager) a lost JobManager is waited for: the
+        tasks are cancelled and the TaskManager registers again when it is back."""
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         process_figures.install_gc_timer()
         self.data_server.start()
-        reader, writer = await asyncio.open_connection(*self.jobmanager)
-        if self.secret is not None:
-            await authenticate_to_server(reader, writer, self.secret)
-        conn = self.conn = Connection(reader, writer)
-        await conn.send(RegisterTaskManager(
-            resource_id=self.resource_id, host=self.host, data_port=self.data_server.port,
-            pid=os.getpid(), slots=self.slots, hardware=process_figures.hardware(),
-            log_dir=self.log_dir))
-        answer = await conn.receive()
+        try:
+            while True:
+                if await self._register_and_serve():
+                    return  # the JobManager said stop
+                if self.reconnect_timeout <= 0:
+                    log.warning("lost the connection to the JobManager; stopping")
+                    return
+                log.warning("lost the connection to the JobManager; cancelling every task "
+                            "and waiting up to %.0f s for it to come back",
+                            self.reconnect_timeout)
+                await self._cancel_tasks()
+                if not await self._jobmanager_back(self.reconnect_timeout):
+                    log.warning("the JobManager did not come back; stopping")
+                    return
+        finally:
+            await self._shutdown()
+
+    async def _jobmanager_back(self, timeout: float) -> bool:
+        """Whether the JobManager's RPC port accepts connections again within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection(*self.jobmanager)
+            except OSError:
+                await asyncio.sleep(0.5)
+                continue
+            writer.close()
+            return True
+        return False
+
+    async def _register_and_serve(self) -> bool:
+        """One JobManager connection: True when it told this TaskManager to stop, False
+        when the connection was lost."""
+        try:
+            reader, writer = await asyncio.open_connection(*self.jobmanager)
+            if self.secret is not None:
+                await authenticate_to_server(reader, writer, self.secret)
+            conn = self.conn = Connection(reader, writer)
+            await conn.send(RegisterTaskManager(
+                resource_id=self.resource_id, host=self.host, data_port=self.data_server.port,
+                pid=os.getpid(), slots=self.slots, hardware=process_figures.hardware(),
+                log_dir=self.log_dir))
+            answer = await conn.receive()
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            if self.reconnect_timeout <= 0:
+                raise
+            log.warning("registration failed: %s", exc)
+            return False
         if isinstance(answer, RegistrationRejected):
             raise SystemExit(f"registration rejected: {answer.reason}")
         assert isinstance(answer, RegistrationAck)
         self.heartbeat_interval = answer.heartbeat_interval / 1000.0
         self.cancellation_timeout = int(
             answer.configuration.get("task.cancellation.timeout", 180000)) / 1000.0
-        self.metric_query_service.start(answer.configuration)
-        self._apply_limits(answer.configuration)
+        self.reconnect_timeout = int(answer.configuration.get(
+            "high-availability.jobmanager.reconnect-timeout", 0)) / 1000.0
+        if self.metric_query_service.registry is None:
+            self.metric_query_service.start(answer.configuration)
+            self._apply_limits(answer.configuration)
         log.info("registered at JobManager %s:%s as %s", *self.jobmanager, self.resource_id)
         hb = asyncio.create_task(self._heartbeat_loop())
         try:
@@ -161,12 +207,22 @@ class TaskExecutor:
                     asyncio.create_task(self._answer(msg))
                 elif isinstance(msg, ShutdownTaskManager):
                     log.info("shutdown requested: %s", msg.reason)
-                    break
+                    return True
         except (asyncio.IncompleteReadError, ConnectionError):
-            log.warning("lost the connection to the JobManager; stopping")
+            return False
         finally:
             hb.cancel()
-            await self._shutdown()
+            conn.close()
+            self.conn = None
+
+    async def _cancel_tasks(self, timeout: float = 5.0) -> None:
+        """Cancel every task and wait (bounded) for their threads to end."""
+        for task in list(self.tasks.values()):
+            task.cancel()
+        deadline = time.monotonic() + timeout
+        for task in list(self.tasks.values()):
+            await asyncio.to_thread(task.join, max(0.0, deadline - time.monotonic()))
+        self.tasks.clear()
 
     def _apply_limits(self, configuration: dict[str, object]) -> None:
         """The cluster's frame cap for data connections and the process size limit."""
@@ -287,11 +343,7 @@ class TaskExecutor:
             await asyncio.sleep(self.heartbeat_interval)
 
     async def _shutdown(self) -> None:
-        for task in list(self.tasks.values()):
-            task.cancel()
-        deadline = time.monotonic() + 5
-        for task in list(self.tasks.values()):
-            await asyncio.to_thread(task.join, max(0.0, deadline - time.monotonic()))
+        await self._cancel_tasks()
         self.data_server.close()
         if self.memory_guard is not None:
             self.memory_guard.stop()
