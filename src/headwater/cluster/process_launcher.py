@@ -81,6 +81,12 @@ class ProcessTaskManagerLauncher:
             self.start(self.jobmanager_address, len(dead))
         return len(dead)
 
+    def retire(self, pid: int) -> None:
+        """Forget the TaskManager process ``pid`` (shut down on purpose)."""
+        for p in [p for p in self.processes if p.pid == pid]:
+            self.processes.remove(p)
+            self.retired.append(p)
+
     def stop(self) -> None:
         """Terminate every TaskManager and wait for it."""
         for p in self.processes:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater.clock import now_ms
-from headwater.config import Configuration
+from headwater.config import Configuration, parse_memory_size
 from headwater.runtime.jobmanager.task_manager_launcher import TaskManagerLauncher
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.rpc.framing import Connection
@@ -30,6 +30,7 @@ from headwater.runtime.rpc.messages import (
     RegistrationRejected,
     Request,
     Response,
+    ShutdownTaskManager,
     TaskStateUpdate,
 )
 
@@ -58,6 +59,10 @@ class ResourceManager:
         self._on_lost = on_task_manager_lost
         #: The cluster secret every TaskManager must prove it knows (None: no check).
         self.secret: bytes | None = None
+        #: Idle TaskManagers above the recycle threshold: heartbeats seen so.
+        self._bloated: dict[str, int] = {}
+        #: TaskManagers replaced because their memory stayed high.
+        self.recycled = 0
         self.slots_changed = asyncio.Condition()
         self._server: asyncio.AbstractServer | None = None
         self._monitor: asyncio.Task | None = None
@@ -160,6 +165,7 @@ class ResourceManager:
                 if isinstance(msg, Heartbeat):
                     info.process = msg.process
                     self._on_heartbeat(rid, msg)
+                    self._recycle_if_bloated(info)
                 elif isinstance(msg, TaskStateUpdate | AcknowledgeCheckpoint | DeclineCheckpoint):
                     self._on_task_state(rid, msg)
                 elif isinstance(msg, Response):
@@ -227,6 +233,32 @@ class ResourceManager:
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(request_id, None)
+
+    # -- memory hygiene -----------------------------------------------------------------
+
+    def _recycle_if_bloated(self, info: TaskManagerInfo) -> None:
+        """Replace an idle TaskManager whose memory stayed above
+        ``taskmanager.memory.recycle-threshold`` for two heartbeats after its job (what a
+        user function left behind that the process could not give back): a fresh
+        TaskManager is started first, then the old one is shut down."""
+        threshold = str(self.config["taskmanager.memory.recycle-threshold"] or "")
+        if not threshold or self.launcher is None or self.stopping or info.slots_used:
+            self._bloated.pop(info.resource_id, None)
+            return
+        if int(info.process.get("rss", 0)) <= parse_memory_size(threshold):
+            self._bloated.pop(info.resource_id, None)
+            return
+        seen = self._bloated[info.resource_id] = self._bloated.get(info.resource_id, 0) + 1
+        if seen != 2:
+            return
+        log.warning("TaskManager %s keeps %d MiB after its job (more than "
+                    "taskmanager.memory.recycle-threshold %s): replacing it",
+                    info.resource_id, int(info.process.get("rss", 0)) // 2**20, threshold)
+        self.recycled += 1
+        self.launcher.retire(info.pid)
+        self.launcher.start(f"{self.rpc_host}:{self.rpc_port}", 1)
+        self.send(info.resource_id, ShutdownTaskManager(reason="recycled: memory stayed above "
+                                                        "taskmanager.memory.recycle-threshold"))
 
     # -- slots --------------------------------------------------------------------------
 

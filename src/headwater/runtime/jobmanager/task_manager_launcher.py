@@ -20,5 +20,9 @@ class TaskManagerLauncher(Protocol):
     def replace_dead(self) -> int:
         """Start a new TaskManager for every one that died; returns how many."""
 
+    def retire(self, pid: int) -> None:
+        """Forget the TaskManager process ``pid``: it is being shut down on purpose (a
+        recycled TaskManager), so its exit is not a death to replace."""
+
     def stop(self) -> None:
         """Stop every TaskManager this launcher started and wait for them."""
