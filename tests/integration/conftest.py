@@ -1,5 +1,5 @@
 """Fixtures that start real clusters: JobManager and TaskManager processes on free ports,
-or an in-process mini cluster (``mini_cluster``)."""
+or an in-process mini cluster (``mini_cluster``, from :mod:`headwater.testing.fixtures`)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from headwater.api import set_default_executor
 from headwater.client import RestClient
-from headwater.config import Configuration
-from headwater.runtime.minicluster import MiniCluster
-from tests.integration.helpers import ClusterExecutor
+from headwater.testing.fixtures import mini_cluster  # noqa: F401 - the fixture
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -124,14 +121,3 @@ def cluster(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("hw"))
     yield c
     stop_cluster(c)
-
-
-@pytest.fixture(scope="module")
-def mini_cluster():
-    """An in-process mini cluster (2 TaskManagers) shared by the tests of one module, set
-    as the default executor of ``env.execute``."""
-    cluster = MiniCluster(Configuration({"rest.port": 0}), taskmanagers=2).start()
-    set_default_executor(ClusterExecutor(cluster))
-    yield cluster
-    set_default_executor(None)
-    cluster.stop()

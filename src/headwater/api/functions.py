@@ -94,12 +94,7 @@ class RuntimeContext:
     def get_metrics_group(self):
         """This operator's metric group: ``counter``, ``gauge``, ``meter``, ``histogram``
         and ``add_group``; what is registered there shows in the REST API's metrics."""
-        group = self._ctx.metric_group
-        if group is None:  # an operator run outside a task (unit tests)
-            from headwater.runtime.metrics.groups import MetricGroup, Scope
-
-            group = self._ctx.metric_group = MetricGroup(None, Scope.OPERATOR)
-        return group
+        return self._ctx.metric_group
 
 
 class RichFunction:

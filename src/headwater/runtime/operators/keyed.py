@@ -46,12 +46,11 @@ class _KeyedMixin:
         self._key_resolved = not hasattr(key_selector, "specialize")
 
     def _backend(self):
-        ctx = self.ctx
-        if ctx.keyed_state_backend is None:
-            from headwater.runtime.state.heap import create_keyed_backend
-
-            ctx.keyed_state_backend = create_keyed_backend(ctx)
-        return ctx.keyed_state_backend
+        backend = self.ctx.keyed_state_backend
+        if backend is None:
+            raise RuntimeError(f"{type(self).__name__} is keyed but its OperatorContext has "
+                               "no keyed state backend")
+        return backend
 
     def _resolve_key(self, values: list) -> None:
         self.key_selector = specialize(self.key_selector, values[0])
@@ -320,7 +319,7 @@ class KeyedProcessOperator(TimersStateMixin, _KeyedMixin, UdfOperator):
         self._timer_ts: list = []
 
     def open(self) -> None:
-        """Create the backend (if the task has none) before the function opens."""
+        """Attach the task's keyed state backend before the function opens."""
         self.backend = self._backend()
         super().open()
         pts = self.ctx.processing_time_service

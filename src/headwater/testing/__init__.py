@@ -1,0 +1,25 @@
+"""Testing jobs and operators: a collecting sink, a scripted source, operator test
+harnesses, :func:`wait_for`, and (in :mod:`headwater.testing.fixtures`, which needs
+pytest) a ``mini_cluster`` fixture. See README.md, "Testing your jobs"."""
+
+from headwater.testing.harness import (
+    KeyedOneInputStreamOperatorTestHarness,
+    ManualProcessingTimeService,
+    OneInputStreamOperatorTestHarness,
+)
+from headwater.testing.sinks import CollectSink
+from headwater.testing.sources import Idle, Pause, Record, ScriptedSource, Watermark
+from headwater.testing.waiting import wait_for
+
+__all__ = [
+    "CollectSink",
+    "Idle",
+    "KeyedOneInputStreamOperatorTestHarness",
+    "ManualProcessingTimeService",
+    "OneInputStreamOperatorTestHarness",
+    "Pause",
+    "Record",
+    "ScriptedSource",
+    "Watermark",
+    "wait_for",
+]

@@ -1,0 +1,39 @@
+"""Polling instead of sleeping: :func:`wait_for` waits until a condition holds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_NOTHING = object()
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.05,
+             message: str = "condition not met") -> T:
+    """Call ``condition`` until it returns a truthy value and return that value.
+
+    Exceptions raised by ``condition`` count as "not yet" (the last one is reported).
+    After ``timeout`` seconds raises an AssertionError naming ``message`` and the last
+    value or exception::
+
+        job = wait_for(lambda: client.job(job_id)["state"] == "RUNNING" and ..., 60,
+                       message="job running")
+    """
+    deadline = time.monotonic() + timeout
+    last: object = _NOTHING
+    while True:
+        try:
+            value = condition()
+        except Exception as exc:  # the system under test is not ready yet
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        if time.monotonic() >= deadline:
+            shown = "no attempt finished" if last is _NOTHING else repr(last)
+            raise AssertionError(f"timed out after {timeout:g} s: {message} (last: {shown})")
+        time.sleep(interval)
