@@ -74,7 +74,8 @@ class CountPerKey(KeyedProcessFunction):
 def test_keyed_process_function_with_value_state(mini_cluster):
     env = new_env()
     words = ["a", "b", "c", "a", "b", "a"] * 50
-    env.from_collection(words).key_by(lambda w: w).process(CountPerKey()).add_sink(CollectSink("out"))
+    (env.from_collection(words).key_by(lambda w: w).process(CountPerKey())
+        .add_sink(CollectSink("out")))
     out = run(env)
     final = {}
     for k, n in out:

@@ -165,7 +165,8 @@ def test_keyed_process_processing_time_timers_emit_through_emit_records():
     h.set_processing_time(1100)
     assert h.timer_output == [("a", 1100, 1100, TimeDomain.PROCESSING_TIME, 1, 3),
                          ("b", 1100, 1100, TimeDomain.PROCESSING_TIME, 1, 3)]
-    assert h.timer_output_timestamps == [None, None]  # Flink erases timestamps of processing-time output
+    # Flink erases timestamps of processing-time output
+    assert h.timer_output_timestamps == [None, None]
 
 
 def test_keyed_process_timer_snapshot_restore():

@@ -30,13 +30,13 @@ from headwater.api import (
     TumblingProcessingTimeWindows,
     WindowFunction,
 )
-from headwater.runtime.operators.window import (
+from headwater.runtime.operators.window_contents import (
     AggregateContents,
     ListContents,
     ReduceContents,
-    WindowFunctionAdapter,
-    WindowOperator,
 )
+from headwater.runtime.operators.window_functions import WindowFunctionAdapter
+from headwater.runtime.operators.window_operator import WindowOperator
 from headwater.testing import KeyedOneInputStreamOperatorTestHarness as Harness
 
 MAX = 2**63 - 1
@@ -351,7 +351,8 @@ def test_late_records_go_to_side_output_with_their_timestamps():
     h.process_watermark(15)
     out = h.process_batch([("a", 2), ("b", 3), ("a", 4)], [9, 15, 2])
     assert out == ([], None)
-    assert h.side_outputs == {"late": [("a", 2), ("a", 4)]} and h.side_output_timestamps == {"late": [9, 2]}
+    assert h.side_outputs == {"late": [("a", 2), ("a", 4)]}
+    assert h.side_output_timestamps == {"late": [9, 2]}
     assert h.operator.num_late_records_dropped == 0
     assert h.process_watermark(MAX) == ([("b", 3)], [19])
 
@@ -458,7 +459,8 @@ def _scenarios(backend: str) -> list:
             out += h.process_watermark(max(t for _, _, t in chunk) - 15)[0]
         out += h.process_watermark(MAX)[0]
         results.append((sorted(map(repr, out)), sorted(map(repr, h.side_outputs.get("late", [])))))
-    h = Harness(reduce_op(TumblingProcessingTimeWindows.of(10)), processing_time=3, state_backend=backend)
+    h = Harness(reduce_op(TumblingProcessingTimeWindows.of(10)), processing_time=3,
+                state_backend=backend)
     for t in range(3, 40, 4):
         h.set_processing_time(t)
         h.process_batch([("a", t), ("b", 1)])

@@ -50,13 +50,13 @@ from headwater.runtime.operators.simple import (
     SinkOperator,
 )
 from headwater.runtime.operators.timestamps import TimestampsAndWatermarksOperator
-from headwater.runtime.operators.window import (
+from headwater.runtime.operators.window_contents import (
     AggregateContents,
     ListContents,
     ReduceContents,
-    WindowFunctionAdapter,
-    WindowOperator,
 )
+from headwater.runtime.operators.window_functions import WindowFunctionAdapter
+from headwater.runtime.operators.window_operator import WindowOperator
 
 if TYPE_CHECKING:
     from headwater.api.environment import StreamExecutionEnvironment
