@@ -15,7 +15,7 @@ from headwater.api import (
     ValueStateDescriptor,
 )
 from headwater.runtime.minicluster import JobExecutionException
-from headwater.testing import CollectSink
+from headwater.testing import CollectSink, wait_for
 from tests.integration.helpers import new_env
 
 
@@ -120,7 +120,7 @@ class Endless(SourceFunction):
         while self.running:
             ctx.collect(i)
             i += 1
-            time.sleep(0.001)
+            time.sleep(0.001)  # paces the endless stream: the test only needs it running
 
     def cancel(self):
         self.running = False
@@ -130,10 +130,8 @@ def test_execute_async_and_cancel(mini_cluster):
     env = new_env()
     env.add_source(Endless(), "endless").map(lambda x: x).add_sink(lambda x: None)
     client = env.execute_async("endless")
-    deadline = time.monotonic() + 30
-    while client.get_job_status() != "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert client.get_job_status() == "RUNNING"
+    wait_for(lambda: client.get_job_status() == "RUNNING", 30,
+             message=lambda: f"job running, is {client.get_job_status()}")
     client.cancel()
     with pytest.raises(JobExecutionException) as err:
         client.get_job_execution_result(timeout=30)

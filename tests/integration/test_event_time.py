@@ -20,7 +20,7 @@ from headwater.api import (
     TumblingEventTimeWindows,
     WatermarkStrategy,
 )
-from headwater.testing import CollectSink
+from headwater.testing import CollectSink, Record, ScriptedSource, Watermark
 from tests.integration.helpers import new_env
 
 MAX = 2**63 - 1
@@ -56,11 +56,12 @@ class Paced(SourceFunction):
             if not self.running:
                 return
             ctx.collect(r)
+            # Wall-time pauses on purpose: periodic watermarks flow in between.
             if i in self.pauses_after:
                 time.sleep(self.pauses_after[i])
             elif (i + 1) % self.chunk == 0:
                 time.sleep(self.pause)
-        time.sleep(self.linger)
+        time.sleep(self.linger)  # processing time passes before the end of input
 
     def cancel(self):
         self.running = False
@@ -196,3 +197,16 @@ def test_process_function_side_outputs(mini_cluster):
     out = env.execute("split")
     assert sorted(out.get_accumulator_result("even")) == list(range(2, 201, 2))
     assert sorted(out.get_accumulator_result("odd")) == sorted(-x for x in range(1, 201, 2))
+
+
+def test_scripted_source_timestamps_and_watermarks_drive_windows(mini_cluster):
+    env = new_env()
+    sink = CollectSink()
+    script = ScriptedSource([Record(("a", 1), 1), Record(("b", 10), 2), Record(("a", 2), 5),
+                             Watermark(9), Record(("a", 4), 12), Watermark(MAX)])
+    (env.add_source(script).set_parallelism(1).key_by(lambda r: r[0])
+        .window(TumblingEventTimeWindows.of(Time.milliseconds(10)))
+        .reduce(lambda a, b: (a[0], a[1] + b[1])).add_sink(sink))
+    result = env.execute("scripted")
+    assert sorted(sink.records(result)) == [("a", 3), ("a", 4), ("b", 10)]
+

@@ -279,7 +279,7 @@ def test_snapshot_from_another_thread_is_consistent(small_chunks):
     while t.is_alive():
         with out.lock:
             results.append((len(out.values), roundtrip(op.snapshot_state(1))))
-        time.sleep(0.0005)
+        time.sleep(0.0005)  # snapshots spread over the run, as a task's checkpoints are
     t.join()
     assert len(results) > 1
     for collected, snap in results:

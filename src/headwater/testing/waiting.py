@@ -12,15 +12,16 @@ _NOTHING = object()
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.05,
-             message: str = "condition not met") -> T:
+             message: str | Callable[[], str] = "condition not met") -> T:
     """Call ``condition`` until it returns a truthy value and return that value.
 
     Exceptions raised by ``condition`` count as "not yet" (the last one is reported).
-    After ``timeout`` seconds raises an AssertionError naming ``message`` and the last
-    value or exception::
+    After ``timeout`` seconds raises an AssertionError naming ``message`` (a string, or a
+    function called then, to describe the state reached) and the last value or
+    exception::
 
-        job = wait_for(lambda: client.job(job_id)["state"] == "RUNNING" and ..., 60,
-                       message="job running")
+        wait_for(lambda: client.job(job_id)["state"] == "RUNNING", timeout=60,
+                 message=lambda: f"job running, is {client.job(job_id)['state']}")
     """
     deadline = time.monotonic() + timeout
     last: object = _NOTHING
@@ -35,5 +36,6 @@ def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float 
             last = value
         if time.monotonic() >= deadline:
             shown = "no attempt finished" if last is _NOTHING else repr(last)
-            raise AssertionError(f"timed out after {timeout:g} s: {message} (last: {shown})")
+            text = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout:g} s: {text} (last: {shown})")
         time.sleep(interval)

@@ -28,7 +28,7 @@ from headwater.api.key_selectors import specialize
 from headwater.clock import now_ms
 from headwater.runtime.operators.base import Timestamps
 from headwater.runtime.operators.side_outputs import split_side_outputs
-from headwater.runtime.operators.simple import UdfOperator
+from headwater.runtime.operators.simple import UdfOperator, not_opened
 from headwater.runtime.operators.timer_service import KeyedTimerService, TimersStateMixin
 
 _MISSING = object()
@@ -140,7 +140,7 @@ class KeyedAggregationOperator(_KeyedMixin, UdfOperator):
         if isinstance(position, bool) or not isinstance(position, (int, str)):
             raise TypeError("position must be a field index (int) or a field name (str)")
         self.function = None
-        self.call = None
+        self.call = not_opened
         self.agg_kind = kind
         self.position = position
         self._init_keyed(key_selector)
