@@ -3,6 +3,7 @@ sink and the operator harnesses."""
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import pickle
 import subprocess
@@ -25,6 +26,7 @@ from headwater.testing import (
     ScriptedSource,
     Watermark,
     wait_for,
+    wait_for_async,
 )
 
 
@@ -53,6 +55,18 @@ class _Falsy:
 
     def __repr__(self) -> str:
         return "7"
+
+
+def test_wait_for_async_awaits_async_conditions():
+    calls = iter([False, False, "ready"])
+
+    async def condition():
+        await asyncio.sleep(0)
+        return next(calls)
+
+    assert asyncio.run(wait_for_async(condition, timeout=5, interval=0)) == "ready"
+    with pytest.raises(AssertionError, match="never"):
+        asyncio.run(wait_for_async(lambda: False, timeout=0.02, message="never"))
 
 
 def test_wait_for_reports_the_last_exception():

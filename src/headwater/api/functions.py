@@ -234,6 +234,10 @@ class OnTimerContext(ProcessContext):
         return self._time_domain
 
 
+#: The module's OnTimerContext (inside ProcessFunction the name is its class attribute).
+_OnTimerContext = OnTimerContext
+
+
 class ProcessFunction(RichFunction):
     """Low-level per-record processing: ``process_element(value, ctx)`` yields outputs.
 
@@ -258,7 +262,7 @@ class ProcessFunction(RichFunction):
         """Outputs for one record."""
         raise NotImplementedError
 
-    def on_timer(self, timestamp: int, ctx: OnTimerContext) -> Iterable[Any] | None:
+    def on_timer(self, timestamp: int, ctx: _OnTimerContext) -> Iterable[Any] | None:
         """Outputs when a timer of ``ctx.get_current_key()`` fires at ``timestamp``."""
         return None
 

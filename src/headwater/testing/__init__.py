@@ -1,6 +1,7 @@
 """Testing jobs and operators: a collecting sink, a scripted source, operator test
-harnesses, :func:`wait_for`, and (in :mod:`headwater.testing.fixtures`, which needs
-pytest) a ``mini_cluster`` fixture. See README.md, "Testing your jobs"."""
+harnesses, :func:`wait_for` / :func:`wait_for_async`, and (in
+:mod:`headwater.testing.fixtures`, which needs pytest) a ``mini_cluster`` fixture.
+See README.md, "Testing your jobs"."""
 
 from headwater.testing.harness import (
     KeyedOneInputStreamOperatorTestHarness,
@@ -9,7 +10,7 @@ from headwater.testing.harness import (
 )
 from headwater.testing.sinks import CollectSink
 from headwater.testing.sources import Idle, Pause, Record, ScriptedSource, Watermark
-from headwater.testing.waiting import wait_for
+from headwater.testing.waiting import wait_for, wait_for_async
 
 __all__ = [
     "CollectSink",
@@ -22,4 +23,5 @@ __all__ = [
     "ScriptedSource",
     "Watermark",
     "wait_for",
+    "wait_for_async",
 ]

@@ -71,7 +71,7 @@ class OneInputStreamOperatorTestHarness:
         harness.close()
 
     What the operator emits outside its return values is recorded: ``watermarks``,
-    ``side_outputs`` / ``side_output_timestamps`` (by tag id) and ``timer_output`` /
+    ``watermark_statuses`` (True: idle), ``side_outputs`` / ``side_output_timestamps`` (by tag id) and ``timer_output`` /
     ``timer_output_timestamps`` (records of processing-time timers).
 
     ``state_backend`` is a ``state.backend`` name ("hashmap" or "rocksdb");

@@ -13,7 +13,7 @@ function. Like Flink, they emit the running result for every input record::
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import repeat
 from typing import Any
 
@@ -263,10 +263,15 @@ class _KeyedTimerService(TimerService):
     """The ``ctx.timer_service()`` of a keyed process function: timers of the current
     key, in the operator's :class:`KeyedTimerService`."""
 
-    def __init__(self, timers: KeyedTimerService, backend, now) -> None:
+    def __init__(self, timers: KeyedTimerService, backend: Any,
+                 now: Callable[[], int]) -> None:
         self._timers = timers
         self._backend = backend
-        self.current_processing_time = now
+        self._now = now
+
+    def current_processing_time(self) -> int:
+        """The processing time of the operator's time service (ms)."""
+        return self._now()
 
     def current_watermark(self) -> int:
         """The operator's current watermark."""
