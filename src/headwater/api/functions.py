@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from headwater.api.state import StateDescriptor
@@ -354,20 +354,18 @@ class ProcessWindowFunction(RichFunction):
 class SourceContext:
     """The ``ctx`` given to ``SourceFunction.run``: emit records with ``collect``."""
 
+    #: ``collect(value)``: emit one record.
+    collect: Callable[[Any], None]
+    #: ``collect_with_timestamp(value, timestamp)``: emit one record with an event
+    #: timestamp (ms).
+    collect_with_timestamp: Callable[[Any, int], None]
+
     def __init__(self, output, lock=None) -> None:
         self._output = output
         # Direct delegation: no extra Python frame per record.
         self.collect = output.collect
         self.collect_with_timestamp = output.collect_with_timestamp
         self._lock = lock
-
-    def collect(self, value: Any) -> None:  # noqa: F811 - replaced per instance
-        """Emit one record."""
-        self._output.collect(value)
-
-    def collect_with_timestamp(self, value: Any, timestamp: int) -> None:  # noqa: F811
-        """Emit one record with an event timestamp (ms)."""
-        self._output.collect_with_timestamp(value, timestamp)
 
     def emit_watermark(self, watermark: Any) -> None:
         """Event time of this source reached ``watermark`` (an int of ms, or an object
