@@ -1,5 +1,5 @@
 """Fixtures that start real clusters: JobManager and TaskManager processes on free ports,
-or an in-process mini cluster (``mini_cluster``)."""
+or an in-process mini cluster (``mini_cluster``, from :mod:`headwater.testing.fixtures`)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from headwater.api import set_default_executor
 from headwater.client import RestClient
-from headwater.cluster.minicluster import MiniCluster
-from headwater.config import Configuration
-from tests.integration.helpers import ClusterExecutor
+from headwater.testing import wait_for
+from headwater.testing.fixtures import mini_cluster  # noqa: F401 - the fixture
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -73,25 +70,18 @@ class Cluster:
 
     def wait_for_state(self, job_id: str, states: set[str], timeout: float = 60) -> dict:
         """Poll /jobs/:id until its state is one of ``states``."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = self.client.job(job_id)
-            if last["state"] in states:
-                return last
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} stuck in {last and last['state']}, wanted {states}")
+        return wait_for(lambda: (job := self.client.job(job_id))["state"] in states and job,
+                        timeout, 0.1, lambda: f"job {job_id} in one of {states}, is "
+                                              f"{self.client.job(job_id)['state']}")
 
     def wait_until_running(self, job_id: str, timeout: float = 60) -> dict:
         """Wait until the job and every subtask run."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def running():
             job = self.client.job(job_id)
-            if job["state"] == "RUNNING" and all(v["status"] == "RUNNING"
-                                                 for v in job["vertices"]):
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} did not start running: {self.client.job(job_id)}")
+            return job["state"] == "RUNNING" and all(v["status"] == "RUNNING"
+                                                     for v in job["vertices"]) and job
+        return wait_for(running, timeout, 0.1,
+                        lambda: f"job {job_id} running: {self.client.job(job_id)}")
 
 
 def start_cluster(tmp_path: Path, taskmanagers: int = 2, slots: int = 1,
@@ -124,14 +114,3 @@ def cluster(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("hw"))
     yield c
     stop_cluster(c)
-
-
-@pytest.fixture(scope="module")
-def mini_cluster():
-    """An in-process mini cluster (2 TaskManagers) shared by the tests of one module, set
-    as the default executor of ``env.execute``."""
-    cluster = MiniCluster(Configuration({"rest.port": 0}), taskmanagers=2).start()
-    set_default_executor(ClusterExecutor(cluster))
-    yield cluster
-    set_default_executor(None)
-    cluster.stop()

@@ -7,17 +7,22 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
+from headwater.testing import wait_for
 from tests.integration.conftest import EXAMPLES, headwater, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 
 sys.path.insert(0, str(EXAMPLES))
 import wordcount  # noqa: E402
 
+
+def replaced_taskmanager(c, before: set) -> set | None:
+    """The TaskManager ids once there are two again and not the same as ``before``."""
+    after = {tm["id"] for tm in c.client.taskmanagers()["taskmanagers"]}
+    return after if len(after) == 2 and after != before else None
 
 def expected_text(lines: int, parallelism: int) -> str:
     counts = wordcount.expected_counts(lines, parallelism)
@@ -123,13 +128,8 @@ def test_killed_taskmanager_fails_the_job(tmp_path):
         assert "TaskManager" in exceptions["root-exception"]
         assert exceptions["all-exceptions"], exceptions
         assert job["end-time"] > 0
-        deadline = time.monotonic() + 20
-        after = before
-        while time.monotonic() < deadline:
-            after = {tm["id"] for tm in c.client.taskmanagers()["taskmanagers"]}
-            if len(after) == 2 and after != before:
-                break
-            time.sleep(0.2)
+        after = wait_for(lambda: replaced_taskmanager(c, before), 20, 0.2,
+                         "a new TaskManager replaced the lost one")
         assert len(after & before) == 1 and len(after) == 2  # one lost, one replacement
     finally:
         stop_cluster(c)
@@ -191,13 +191,8 @@ def test_cancellation_watchdog_replaces_a_stuck_taskmanager(tmp_path):
         c.client.cancel_job(job_id)
         job = c.wait_for_state(job_id, {"CANCELED"}, timeout=30)
         assert job["timestamps"]["CANCELED"] - job["timestamps"]["CANCELLING"] >= 1500
-        deadline = time.monotonic() + 20
-        after = before
-        while time.monotonic() < deadline:
-            after = {tm["id"] for tm in c.client.taskmanagers()["taskmanagers"]}
-            if len(after) == 2 and after != before:
-                break
-            time.sleep(0.2)
+        after = wait_for(lambda: replaced_taskmanager(c, before), 20, 0.2,
+                         "a new TaskManager replaced the lost one")
         assert len(after) == 2 and len(after & before) == 1
         # The cluster still runs jobs.
         out = tmp_path / "after.txt"

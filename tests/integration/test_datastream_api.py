@@ -15,7 +15,8 @@ from headwater.api import (
     ValueStateDescriptor,
 )
 from headwater.cluster.minicluster import JobExecutionException
-from tests.integration.helpers import Collect, new_env
+from headwater.testing import CollectSink, wait_for
+from tests.integration.helpers import new_env
 
 
 def run(env: StreamExecutionEnvironment, name: str = "out") -> list:
@@ -25,7 +26,7 @@ def run(env: StreamExecutionEnvironment, name: str = "out") -> list:
 def test_map_filter_flat_map(mini_cluster):
     env = new_env()
     (env.from_sequence(1, 1000).map(lambda x: x * 3).filter(lambda x: x % 2 == 0)
-        .flat_map(lambda x: [x, -x]).add_sink(Collect()))
+        .flat_map(lambda x: [x, -x]).add_sink(CollectSink("out")))
     assert sorted(run(env)) == sorted(y for x in range(1, 1001) if (x * 3) % 2 == 0
                                       for y in (x * 3, -x * 3))
 
@@ -33,7 +34,7 @@ def test_map_filter_flat_map(mini_cluster):
 def test_from_collection_keeps_every_element_once(mini_cluster):
     env = new_env()
     data = [f"item-{i}" for i in range(257)]
-    env.from_collection(data).rebalance().add_sink(Collect())
+    env.from_collection(data).rebalance().add_sink(CollectSink("out"))
     assert sorted(run(env)) == sorted(data)
 
 
@@ -41,10 +42,10 @@ def test_keyed_sum_min_max_reduce(mini_cluster):
     env = new_env()
     records = [(f"k{i % 7}", i) for i in range(700)]
     keyed = env.from_collection(records).key_by(0)
-    keyed.sum(1).add_sink(Collect("sum"))
-    keyed.max(1).add_sink(Collect("max"))
-    keyed.min(1).add_sink(Collect("min"))
-    keyed.reduce(lambda a, b: (a[0], a[1] * 0 + b[1] + 1000)).add_sink(Collect("reduce"))
+    keyed.sum(1).add_sink(CollectSink("sum"))
+    keyed.max(1).add_sink(CollectSink("max"))
+    keyed.min(1).add_sink(CollectSink("min"))
+    keyed.reduce(lambda a, b: (a[0], a[1] * 0 + b[1] + 1000)).add_sink(CollectSink("reduce"))
     result = env.execute("aggregations")
     sums = {}
     for k, v in result.get_accumulator_result("sum"):
@@ -73,7 +74,8 @@ class CountPerKey(KeyedProcessFunction):
 def test_keyed_process_function_with_value_state(mini_cluster):
     env = new_env()
     words = ["a", "b", "c", "a", "b", "a"] * 50
-    env.from_collection(words).key_by(lambda w: w).process(CountPerKey()).add_sink(Collect())
+    (env.from_collection(words).key_by(lambda w: w).process(CountPerKey())
+        .add_sink(CollectSink("out")))
     out = run(env)
     final = {}
     for k, n in out:
@@ -87,7 +89,7 @@ def test_union_and_partitioners(mini_cluster):
     a = env.from_sequence(0, 99)
     b = env.from_sequence(100, 199)
     a.union(b).shuffle().map(lambda x: x).rescale().map(lambda x: x).forward() \
-        .add_sink(Collect())
+        .add_sink(CollectSink("out"))
     assert sorted(run(env)) == list(range(200))
 
 
@@ -104,7 +106,7 @@ class Tagged(MapFunction):
 def test_broadcast_reaches_every_subtask_and_context_is_real(mini_cluster):
     env = new_env()
     env.from_collection([1, 2, 3]).set_parallelism(1).broadcast().map(Tagged()) \
-        .add_sink(Collect())
+        .add_sink(CollectSink("out"))
     out = run(env)
     assert sorted(out) == sorted((i, 2, 0, v) for i in range(2) for v in (1, 2, 3))
 
@@ -118,7 +120,7 @@ class Endless(SourceFunction):
         while self.running:
             ctx.collect(i)
             i += 1
-            time.sleep(0.001)
+            time.sleep(0.001)  # paces the endless stream: the test only needs it running
 
     def cancel(self):
         self.running = False
@@ -128,10 +130,8 @@ def test_execute_async_and_cancel(mini_cluster):
     env = new_env()
     env.add_source(Endless(), "endless").map(lambda x: x).add_sink(lambda x: None)
     client = env.execute_async("endless")
-    deadline = time.monotonic() + 30
-    while client.get_job_status() != "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert client.get_job_status() == "RUNNING"
+    wait_for(lambda: client.get_job_status() == "RUNNING", 30,
+             message=lambda: f"job running, is {client.get_job_status()}")
     client.cancel()
     with pytest.raises(JobExecutionException) as err:
         client.get_job_execution_result(timeout=30)

@@ -20,7 +20,8 @@ from headwater.api import (
     TumblingEventTimeWindows,
     WatermarkStrategy,
 )
-from tests.integration.helpers import Collect, new_env
+from headwater.testing import CollectSink, Record, ScriptedSource, Watermark
+from tests.integration.helpers import new_env
 
 MAX = 2**63 - 1
 
@@ -55,11 +56,12 @@ class Paced(SourceFunction):
             if not self.running:
                 return
             ctx.collect(r)
+            # Wall-time pauses on purpose: periodic watermarks flow in between.
             if i in self.pauses_after:
                 time.sleep(self.pauses_after[i])
             elif (i + 1) % self.chunk == 0:
                 time.sleep(self.pause)
-        time.sleep(self.linger)
+        time.sleep(self.linger)  # processing time passes before the end of input
 
     def cancel(self):
         self.running = False
@@ -87,9 +89,9 @@ def test_out_of_order_tumbling_windows_are_exact(mini_cluster):
     windows = (stream.key_by(lambda e: e[0])
                .window(TumblingEventTimeWindows.of(Time.milliseconds(100))))
     windows.reduce(lambda a, b: (a[0], a[1] + b[1], max(a[2], b[2]))) \
-        .map(lambda r: (r[0], r[1])).add_sink(Collect("reduce"))
-    windows.process(WindowSum()).add_sink(Collect("process"))
-    stream.key_by(lambda e: e[0]).process(SeenWatermarks()).add_sink(Collect("marks"))
+        .map(lambda r: (r[0], r[1])).add_sink(CollectSink("reduce"))
+    windows.process(WindowSum()).add_sink(CollectSink("process"))
+    stream.key_by(lambda e: e[0]).process(SeenWatermarks()).add_sink(CollectSink("marks"))
     result = env.execute("tumbling")
 
     expected = defaultdict(int)
@@ -111,7 +113,7 @@ def test_session_windows_on_the_cluster(mini_cluster):
         .key_by(lambda e: e[0])
         .window(EventTimeSessionWindows.with_gap(10))
         .process(WindowSum())
-        .add_sink(Collect("s")))
+        .add_sink(CollectSink("s")))
     out = env.execute("sessions").get_accumulator_result("s")
     assert sorted(out) == [("a", 0, 40, 5), ("b", 7, 17, 1), ("b", 100, 110, 1)]
 
@@ -133,8 +135,8 @@ def test_late_records_reach_the_side_output(mini_cluster):
               .window(TumblingEventTimeWindows.of(100))
               .side_output_late_data(late)
               .reduce(lambda a, b: (a[0], a[1] + b[1], a[2])))
-    result.add_sink(Collect("main"))
-    result.get_side_output(late).add_sink(Collect("late"))
+    result.add_sink(CollectSink("main"))
+    result.get_side_output(late).add_sink(CollectSink("late"))
     out = env.execute("late data")
     assert sorted(out.get_accumulator_result("late")) == sorted(too_late)
     assert sorted(r[:2] for r in out.get_accumulator_result("main")) == \
@@ -170,7 +172,7 @@ def test_keyed_process_function_timers_end_to_end(mini_cluster):
         .assign_timestamps_and_watermarks(by_event_time(0)).set_parallelism(1)
         .key_by(lambda e: e[0])
         .process(Timers())
-        .add_sink(Collect("t")))
+        .add_sink(CollectSink("t")))
     out = env.execute("timers").get_accumulator_result("t")
     events = sorted(r for r in out if r[1] == "event")
     assert events == sorted((k, "event", t + 10) for k, _, t in records)
@@ -190,8 +192,21 @@ def test_process_function_side_outputs(mini_cluster):
 
     env = new_env(2)
     main = env.from_sequence(1, 200).process(Split())
-    main.add_sink(Collect("even"))
-    main.get_side_output(odd).map(lambda x: -x).add_sink(Collect("odd"))
+    main.add_sink(CollectSink("even"))
+    main.get_side_output(odd).map(lambda x: -x).add_sink(CollectSink("odd"))
     out = env.execute("split")
     assert sorted(out.get_accumulator_result("even")) == list(range(2, 201, 2))
     assert sorted(out.get_accumulator_result("odd")) == sorted(-x for x in range(1, 201, 2))
+
+
+def test_scripted_source_timestamps_and_watermarks_drive_windows(mini_cluster):
+    env = new_env()
+    sink = CollectSink()
+    script = ScriptedSource([Record(("a", 1), 1), Record(("b", 10), 2), Record(("a", 2), 5),
+                             Watermark(9), Record(("a", 4), 12), Watermark(MAX)])
+    (env.add_source(script).set_parallelism(1).key_by(lambda r: r[0])
+        .window(TumblingEventTimeWindows.of(Time.milliseconds(10)))
+        .reduce(lambda a, b: (a[0], a[1] + b[1])).add_sink(sink))
+    result = env.execute("scripted")
+    assert sorted(sink.records(result)) == [("a", 3), ("a", 4), ("b", 10)]
+

@@ -12,11 +12,11 @@ from __future__ import annotations
 import collections
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
+from headwater.testing import wait_for
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 
@@ -50,7 +50,7 @@ class Seen(KeyedProcessFunction):
 
 
 def slow(line):
-    time.sleep(delay)
+    time.sleep(delay)  # paces the job so that failures hit it mid-stream
     return line.strip()
 
 
@@ -113,14 +113,14 @@ def submit(cluster, script, source, out, delay="0.004", parallelism="2", *option
                                  parallelism).stdout)
 
 
+def checkpoint_stats(cluster, job_id: str) -> dict:
+    return cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
+
+
 def wait_for_checkpoints(cluster, job_id: str, count: int = 1, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stats = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
-        if stats["counts"]["completed"] >= count:
-            return stats
-        time.sleep(0.1)
-    raise AssertionError(f"no completed checkpoint: {stats}")
+    return wait_for(lambda: (s := checkpoint_stats(cluster, job_id))["counts"]["completed"]
+                    >= count and s, timeout, 0.1,
+                    lambda: f"{count} completed checkpoints: {checkpoint_stats(cluster, job_id)}")
 
 
 def test_killed_taskmanager_restarts_from_checkpoint_exactly_once(cluster, job, tmp_path):
@@ -256,7 +256,7 @@ class Ticks(SourceFunction):
         while self.running:
             ctx.collect((f"k{i % 3}", i))
             i += 1
-            time.sleep(0.002)
+            time.sleep(0.002)  # paces the endless source
 
     def cancel(self):
         self.running = False
@@ -298,7 +298,8 @@ def test_stop_with_savepoint(cluster, tmp_path, drain):
     out = tmp_path / "out"
     job_id = job_id_of(cluster.run("-d", str(script), str(out)).stdout)
     cluster.wait_until_running(job_id)
-    time.sleep(1.0)
+    # Checkpoints start 0.5 s after the sources: by the first one every key has a timer.
+    wait_for_checkpoints(cluster, job_id, 1)
     args = ["stop", "-m", f"127.0.0.1:{cluster.port}", "--savepoint-path",
             str(tmp_path / "sp"), job_id]
     proc = headwater(*(args[:1] + (["--drain"] if drain else []) + args[1:]))
@@ -327,7 +328,7 @@ class Forever(SourceFunction):
     def run(self, ctx):
         while self.running:
             ctx.collect(1)
-            time.sleep(0.01)
+            time.sleep(0.01)  # paces the endless source
     def cancel(self):
         self.running = False
 
@@ -348,13 +349,8 @@ def test_unwritable_checkpoint_directory_records_failed_checkpoints(cluster, tmp
     script.write_text(UNWRITABLE_JOB)
     job_id = job_id_of(cluster.run("-d", str(script), str(blocker / "checkpoints")).stdout)
     cluster.wait_until_running(job_id)
-    deadline = time.monotonic() + 30
-    stats = {}
-    while time.monotonic() < deadline:
-        stats = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
-        if stats["counts"]["failed"] >= 2:
-            break
-        time.sleep(0.1)
+    stats = wait_for(lambda: (s := checkpoint_stats(cluster, job_id))["counts"]["failed"] >= 2
+                     and s, 30, 0.1, "two failed checkpoints")
     assert stats["counts"]["failed"] >= 2 and stats["counts"]["completed"] == 0
     assert "could not write checkpoint state" in stats["latest"]["failed"]["failure_message"]
     assert cluster.client.job(job_id)["state"] == "RUNNING"  # tolerated: the job goes on

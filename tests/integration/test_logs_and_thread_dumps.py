@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import pytest
 
 from headwater.client import RestError
+from headwater.testing import wait_for
 from tests.integration.conftest import start_cluster, stop_cluster
 from tests.integration.http_raw import raw_request
 
@@ -78,15 +78,13 @@ def test_user_function_print_reaches_its_taskmanager_stdout(cluster, tmp_path):
     script = tmp_path / "printing.py"
     script.write_text(PRINTING_JOB)
     cluster.run(str(script))
-    seen = set()
-    deadline = time.monotonic() + 10
-    while len(seen) < 6 and time.monotonic() < deadline:
-        seen = set()
-        for tm in tm_ids(cluster):
-            seen |= set(re.findall(r"hello-from-user-function-(\d+)",
-                                   cluster.client.taskmanager_stdout(tm)))
-        time.sleep(0.1)
-    assert seen == {str(i) for i in range(1, 7)}
+
+    def seen() -> set:
+        return {n for tm in tm_ids(cluster) for n in re.findall(
+            r"hello-from-user-function-(\d+)", cluster.client.taskmanager_stdout(tm))}
+
+    wait_for(lambda: len(seen()) >= 6, 10, 0.1, lambda: f"six lines printed, saw {seen()}")
+    assert seen() == {str(i) for i in range(1, 7)}
 
 
 def test_log_names_cannot_escape_the_log_directory(cluster):
@@ -121,14 +119,10 @@ def test_thread_dumps_show_a_stuck_user_function(tmp_path):
         job_id = re.search(r"JobID ([0-9a-f]{32})", c.run("-d", str(script)).stdout).group(1)
         c.wait_until_running(job_id)
         (tm,) = tm_ids(c)
-        found = None
-        deadline = time.monotonic() + 20
-        while found is None and time.monotonic() < deadline:
-            infos = c.client.taskmanager_thread_dump(tm)["threadInfos"]
-            found = next((t for t in infos
-                          if "stuck_forever_in_map(" in t["stringifiedThreadInfo"]), None)
-            time.sleep(0.1)
-        assert found is not None, infos
+        found = wait_for(lambda: next(
+            (t for t in c.client.taskmanager_thread_dump(tm)["threadInfos"]
+             if "stuck_forever_in_map(" in t["stringifiedThreadInfo"]), None), 20, 0.1,
+            lambda: f"a thread stuck in the map: {c.client.taskmanager_thread_dump(tm)}")
         text = found["stringifiedThreadInfo"]
         assert "stuck map" in found["threadName"] and "(1/1)" in found["threadName"]
         assert re.match(rf'"{re.escape(found["threadName"])}"( daemon)? Id=\d+ WAITING\n', text)

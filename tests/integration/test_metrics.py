@@ -22,6 +22,7 @@ from headwater.api import (
 )
 from headwater.cluster.minicluster import MiniCluster
 from headwater.config import Configuration
+from headwater.testing import wait_for
 from tests.integration.conftest import free_port
 from tests.spec_check import spec_errors
 
@@ -64,24 +65,14 @@ def values(body: list[dict]) -> dict[str, str]:
     return {m["id"]: m["value"] for m in body}
 
 
-def wait_for(predicate, timeout: float = 30.0, poll: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(poll)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
-
-
 def submit(cluster, env: StreamExecutionEnvironment, name: str, **config) -> tuple[str, list]:
     graph = env.get_job_graph(name)
     graph.configuration.update(config)
     job_id = cluster.submit(graph)
     wait_for(lambda: get(cluster, f"/jobs/{job_id}")["state"] == "RUNNING"
              and all(v["status"] in ("RUNNING", "FINISHED")
-                     for v in get(cluster, f"/jobs/{job_id}")["vertices"]))
+                     for v in get(cluster, f"/jobs/{job_id}")["vertices"]),
+             30, 0.2, "job and subtasks running")
     return job_id, [v["id"] for v in get(cluster, f"/jobs/{job_id}")["vertices"]]
 
 
@@ -110,7 +101,7 @@ class Paced(SourceFunction):
                     i += 1
                 ctx.emit_watermark(i - 1)
             next_tick += self.tick
-            time.sleep(max(0.0, next_tick - time.monotonic()))
+            time.sleep(max(0.0, next_tick - time.monotonic()))  # the source's pace
 
     def cancel(self) -> None:
         self.running = False
@@ -122,7 +113,7 @@ class SleepySink(SinkFunction):
 
     def invoke(self, value, context=None) -> None:
         if self.sleep:
-            time.sleep(self.sleep)
+            time.sleep(self.sleep)  # a slow sink on purpose: it backpressures
 
 
 def _levels(cluster, job_id: str, vertex_id: str) -> dict:
@@ -140,9 +131,9 @@ def test_backpressure_comes_from_blocked_output(cluster, sleep, upstream):
     try:
         if upstream == "high":
             answer = wait_for(lambda: (a := _levels(cluster, job_id, source)).get(
-                "backpressure-level") == "high" and a)
+                "backpressure-level") == "high" and a, 30, 0.2, "high backpressure")
         else:
-            time.sleep(3)
+            time.sleep(3)  # no backpressure shows only over time: sample for a while
             answer = _levels(cluster, job_id, source)
         assert not spec_errors("GET", "/jobs/:jobid/vertices/:vertexid/backpressure", 200,
                                answer)
@@ -189,9 +180,9 @@ def test_rates_match_the_counts_over_time(cluster):
     try:
         path = (f"/jobs/{job_id}/vertices/{source}/subtasks/0/metrics"
                 "?get=numRecordsOut,numRecordsOutPerSecond,busyTimeMsPerSecond")
-        time.sleep(3)
+        time.sleep(3)  # the rate gauges average over a window: let it fill
         first, t0 = values(get(cluster, path)), time.monotonic()
-        time.sleep(3)
+        time.sleep(3)  # measures the count's rate over 3 s of wall time
         second, t1 = values(get(cluster, path)), time.monotonic()
         measured = (int(second["numRecordsOut"]) - int(first["numRecordsOut"])) / (t1 - t0)
         reported = float(second["numRecordsOutPerSecond"])
@@ -228,7 +219,7 @@ class PerSubtask(SourceFunction):
         for i in range(self.count):
             ctx.collect(i)
         while self.linger and self.running:
-            time.sleep(0.05)
+            time.sleep(0.05)  # stays running (idle) until cancelled
 
     def cancel(self) -> None:
         self.running = False
@@ -260,7 +251,8 @@ def test_accumulators_per_subtask_and_merged(cluster, linger):
     try:
         if linger:
             wait_for(lambda: [a["value"] for a in get(
-                cluster, f"/jobs/{job_id}/accumulators")["user-task-accumulators"]] == ["300"])
+                cluster, f"/jobs/{job_id}/accumulators")["user-task-accumulators"]] == ["300"],
+                30, 0.2, "accumulators of all records")
         else:
             assert cluster.wait(job_id, timeout=60).state.value == "FINISHED"
         job, merged, subtasks, attempt = _accumulator_answers(cluster, job_id, vertex)
@@ -291,12 +283,12 @@ def test_watermarks_advance(cluster):
     try:
         path = f"/jobs/{job_id}/vertices/{sink}/watermarks"
         first = wait_for(lambda: (w := checked(cluster, "/jobs/:jobid/vertices/:vertexid/"
-                                               "watermarks", path)) and len(w) == 2 and w)
+                                               "watermarks", path)) and len(w) == 2 and w,
+                         30, 0.2, "watermarks of both subtasks")
         assert [w["id"] for w in first] == ["0.currentInputWatermark", "1.currentInputWatermark"]
-        time.sleep(1.0)
-        second = get(cluster, path)
-        assert all(int(b["value"]) > int(a["value"]) > -(2**63)
-                   for a, b in zip(first, second, strict=True))
+        wait_for(lambda: all(int(b["value"]) > int(a["value"]) > -(2**63)
+                             for a, b in zip(first, get(cluster, path), strict=True)),
+                 30, 0.2, lambda: f"watermarks advance from {first}: {get(cluster, path)}")
         # Sources have no input watermark (as in Flink).
         assert get(cluster, f"/jobs/{job_id}/vertices/{source}/watermarks") == []
     finally:
@@ -310,7 +302,11 @@ def test_every_metric_endpoint_answers_flinks_forms(cluster):
         .add_sink(SleepySink(0)).name("sink")
     job_id, (source, sink) = submit(cluster, env, "forms")
     try:
-        time.sleep(1.5)
+        wait_for(lambda: get(cluster, f"/jobs/{job_id}/vertices/{sink}/subtasks/metrics"
+                                      "?get=numRecordsIn&subtasks=1&agg=sum")[0]["sum"] > 0
+                 and f'job_id="{job_id}"' in http_get(
+                     f"http://127.0.0.1:{cluster.prometheus_port}/metrics")[1],
+                 30, 0.2, "records reached both sink subtasks and the Prometheus reporter")
         tms = [tm["id"] for tm in get(cluster, "/taskmanagers")["taskmanagers"]]
         jm = checked(cluster, "/jobmanager/metrics", "/jobmanager/metrics")
         ids = {m["id"] for m in jm}

@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from headwater.client import RestError
+from headwater.testing import wait_for
 from tests.integration.conftest import EXAMPLES, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 from tests.spec_check import reference, same_shape, spec_errors
@@ -223,11 +224,8 @@ def test_cluster_data_sets(cluster):
     assert listing == {"dataSets": []}
     answer = cluster.client.request("DELETE", "/datasets/0123456789abcdef0123456789abcdef")
     trigger = answer["request-id"]
-    deadline = time.monotonic() + 10
-    status = get(cluster, f"/datasets/delete/{trigger}")
-    while status["status"]["id"] != "COMPLETED" and time.monotonic() < deadline:
-        time.sleep(0.05)
-        status = get(cluster, f"/datasets/delete/{trigger}")
+    status = wait_for(lambda: (s := get(cluster, f"/datasets/delete/{trigger}"))["status"]["id"]
+                      == "COMPLETED" and s, 10, message="data set deletion completed")
     assert status == {"status": {"id": "COMPLETED"}, "operation": {}}
     with pytest.raises(RestError) as err:
         get(cluster, "/datasets/delete/0123456789abcdef0123456789abcdef")

@@ -8,7 +8,6 @@ import threading
 import time
 from collections import Counter
 
-import cloudpickle
 import pytest
 
 from headwater.api.checkpoint_config import CheckpointingMode, ExternalizedCheckpointCleanup
@@ -21,27 +20,18 @@ from headwater.api.state_backend import EmbeddedRocksDBStateBackend, HashMapStat
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.redistribution import redistribute_operator_state
 from headwater.runtime.operators import sources
-from headwater.runtime.operators.base import OperatorContext
 from headwater.runtime.operators.simple import MapOperator, SinkOperator
 from headwater.runtime.operators.sources import CollectionSource, SequenceSource, UserSource
 from headwater.runtime.state.operator_state import HeapOperatorStateStore
-
-
-def make_ctx(subtask: int = 0, parallelism: int = 1) -> OperatorContext:
-    return OperatorContext(
-        job_id="a" * 32, vertex_id="b" * 32, operator_id="c" * 32, task_name="Test Task",
-        operator_name="Test", subtask_index=subtask, parallelism=parallelism,
-        max_parallelism=128, attempt_number=0)
+from headwater.testing import OneInputStreamOperatorTestHarness
 
 
 def start(template, subtask=0, parallelism=1, state=None):
     """A fresh copy of an operator template, set up, initialized and opened as a task
     does (state None: fresh start)."""
-    op = pickle.loads(cloudpickle.dumps(template))
-    op.setup(make_ctx(subtask, parallelism))
-    op.initialize_state(state)
-    op.open()
-    return op
+    return OneInputStreamOperatorTestHarness(template, subtask_index=subtask,
+                                             parallelism=parallelism,
+                                             operator_state=state).operator
 
 
 def roundtrip(snapshot):
@@ -103,8 +93,9 @@ def test_checkpointed_map_snapshot_restore_and_notifications():
 
 
 def test_open_without_initialize_state_starts_fresh():
+    context = OneInputStreamOperatorTestHarness(MapOperator(CountingMap()), open=False).context
     op = MapOperator(CountingMap())
-    op.setup(make_ctx())
+    op.setup(context)
     op.open()  # the task may skip initialize_state(None)
     assert op.function.restored is False
     assert op.snapshot_state(1) == {"count": ("split", [0]), "subtasks": ("union", [0])}
@@ -288,7 +279,7 @@ def test_snapshot_from_another_thread_is_consistent(small_chunks):
     while t.is_alive():
         with out.lock:
             results.append((len(out.values), roundtrip(op.snapshot_state(1))))
-        time.sleep(0.0005)
+        time.sleep(0.0005)  # snapshots spread over the run, as a task's checkpoints are
     t.join()
     assert len(results) > 1
     for collected, snap in results:

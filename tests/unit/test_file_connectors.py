@@ -7,29 +7,19 @@ import pickle
 import threading
 from collections import Counter
 
-import cloudpickle
 import pytest
 
 from headwater.api.environment import StreamExecutionEnvironment
 from headwater.connectors import file as file_connector
 from headwater.connectors.file import FileSink, FileSource, OutputFileConfig, StreamFormat
 from headwater.runtime.checkpoint.redistribution import redistribute_operator_state
-from headwater.runtime.operators.base import OperatorContext
-
-
-def make_ctx(subtask: int = 0, parallelism: int = 1) -> OperatorContext:
-    return OperatorContext(
-        job_id="a" * 32, vertex_id="b" * 32, operator_id="c" * 32, task_name="Test Task",
-        operator_name="Test", subtask_index=subtask, parallelism=parallelism,
-        max_parallelism=128, attempt_number=0)
+from headwater.testing import OneInputStreamOperatorTestHarness
 
 
 def start(template, subtask=0, parallelism=1, state=None):
-    op = pickle.loads(cloudpickle.dumps(template))
-    op.setup(make_ctx(subtask, parallelism))
-    op.initialize_state(state)
-    op.open()
-    return op
+    return OneInputStreamOperatorTestHarness(template, subtask_index=subtask,
+                                             parallelism=parallelism,
+                                             operator_state=state).operator
 
 
 def roundtrip(x):
@@ -102,9 +92,8 @@ def test_file_source_reads_every_line(data_dir):
 
 
 def test_file_source_missing_path(tmp_path):
-    op = FileSource.for_path(tmp_path / "nope").create_operator()
-    op.setup(make_ctx())
-    op.initialize_state(None)
+    op = OneInputStreamOperatorTestHarness(FileSource.for_path(tmp_path / "nope").create_operator(),
+                                           open=False).operator
     with pytest.raises(FileNotFoundError):
         op.snapshot_state(1)
 

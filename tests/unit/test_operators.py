@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import operator
-import pickle
 from types import SimpleNamespace
 
-import cloudpickle
 import pytest
 
 from headwater.api.accumulators import IntCounter, ListAccumulator
@@ -27,7 +25,7 @@ from headwater.api.state import (
     ReducingStateDescriptor,
     ValueStateDescriptor,
 )
-from headwater.runtime.operators.base import OperatorContext, SourceOperator
+from headwater.runtime.operators.base import SourceOperator
 from headwater.runtime.operators.keyed import (
     KeyedAggregationOperator,
     KeyedProcessOperator,
@@ -46,25 +44,18 @@ from headwater.runtime.operators.sources import (
     SequenceSource,
     UserSource,
 )
-from headwater.runtime.state.heap import HeapKeyedStateBackend, create_keyed_backend
+from headwater.runtime.state.heap import HeapKeyedStateBackend
 from headwater.runtime.state.key_groups import KeyGroupRange, assign_to_key_group
+from headwater.testing import (
+    KeyedOneInputStreamOperatorTestHarness,
+    OneInputStreamOperatorTestHarness,
+)
 
 
-def make_ctx(subtask: int = 0, parallelism: int = 1, max_parallelism: int = 128,
-             backend=None, accumulators=None) -> OperatorContext:
-    return OperatorContext(
-        job_id="a" * 32, vertex_id="b" * 32, operator_id="c" * 32, task_name="Test Task",
-        operator_name="Test", subtask_index=subtask, parallelism=parallelism,
-        max_parallelism=max_parallelism, attempt_number=0, keyed_state_backend=backend,
-        accumulators={} if accumulators is None else accumulators)
-
-
-def opened(op, **ctx_args):
-    """Ship the operator like the task does (cloudpickle), then setup + open."""
-    op = pickle.loads(cloudpickle.dumps(op))
-    op.setup(make_ctx(**ctx_args))
-    op.open()
-    return op
+def opened(op, subtask: int = 0, parallelism: int = 1, accumulators=None):
+    """The operator shipped, set up and opened by a test harness, as a task does."""
+    return OneInputStreamOperatorTestHarness(op, subtask_index=subtask, parallelism=parallelism,
+                                             accumulators=accumulators).operator
 
 
 class FakeOutput:
@@ -223,9 +214,7 @@ def test_sink_function_gets_values_and_timestamps():
 
 def test_plain_callable_sink_called_per_record():
     seen = []
-    sink = SinkOperator(seen.append)
-    sink.setup(make_ctx())
-    sink.open()
+    sink = OneInputStreamOperatorTestHarness(SinkOperator(seen.append), ship=False).operator
     sink.process_batch([1, 2, 3], None)
     sink.process_batch([4], [1])
     assert seen == [1, 2, 3, 4]
@@ -340,9 +329,10 @@ class RunningAverage(KeyedProcessFunction):
 
 
 def test_keyed_process_with_value_state_and_timestamps():
-    backend = HeapKeyedStateBackend(128, KeyGroupRange(0, 127))
-    op = opened(KeyedProcessOperator(RunningAverage(), operator.itemgetter(0)), backend=backend)
-    assert op.ctx.keyed_state_backend is backend  # the task's backend is used
+    harness = KeyedOneInputStreamOperatorTestHarness(
+        KeyedProcessOperator(RunningAverage(), operator.itemgetter(0)))
+    op, backend = harness.operator, harness.keyed_state_backend
+    assert op.backend is backend  # the task's backend is used
     out, ts = op.process_batch([("a", 2.0), ("b", 4.0), ("a", 4.0)], [1, 2, 3])
     assert out == [("a", 1, 2.0), ("b", 1, 4.0), ("a", 2, 3.0)]
     assert ts == [1, 2, 3]
@@ -383,13 +373,10 @@ def test_keyed_state_outside_keyed_stream_fails():
 
 
 def test_keyed_operator_uses_task_backend_and_snapshot_restore():
-    ctx = make_ctx(subtask=0, parallelism=2)
-    backend = create_keyed_backend(ctx)
+    harness = KeyedOneInputStreamOperatorTestHarness(
+        KeyedAggregationOperator("sum", 1, operator.itemgetter(0)), parallelism=2)
+    op, backend = harness.operator, harness.keyed_state_backend
     assert backend.key_group_range == KeyGroupRange(0, 63)
-    ctx.keyed_state_backend = backend
-    op = KeyedAggregationOperator("sum", 1, operator.itemgetter(0))
-    op.setup(ctx)
-    op.open()
     op.process_batch([(k, 1) for k in ["a", "b", "c", "a"]], None)
     assert backend.tables["_aggregate"]["a"] == ("a", 2)
     snap = backend.snapshot()
@@ -412,9 +399,8 @@ def test_keyed_operator_uses_task_backend_and_snapshot_restore():
 
 
 def run_source(op: SourceOperator, subtask=0, parallelism=1, output=None) -> FakeOutput:
-    op = pickle.loads(cloudpickle.dumps(op))
-    op.setup(make_ctx(subtask=subtask, parallelism=parallelism))
-    op.open()
+    op = OneInputStreamOperatorTestHarness(op, subtask_index=subtask,
+                                           parallelism=parallelism).operator
     output = output or FakeOutput()
     op.run(output)
     op.close()
@@ -473,9 +459,7 @@ def test_user_source_function():
 
 
 def test_user_source_cancel_reaches_function():
-    src = UserSource(Counter(10))
-    src.setup(make_ctx())
-    src.open()
+    src = OneInputStreamOperatorTestHarness(UserSource(Counter(10))).operator
     src.cancel()
     assert src.source.running is False
     out = FakeOutput()

@@ -182,7 +182,7 @@ def reference_body(prefix: str) -> Any:
     """The body of reference answer ``<prefix>_*.json``."""
     path = next(REFERENCE.glob(f"{prefix}_*.json"), None)
     if path is None:
-        pytest.skip(f"reference answer {prefix} not available")
+        pytest.fail(f"reference answer {prefix}_*.json missing in {REFERENCE}")
     return json.loads(path.read_text())["body"]
 
 

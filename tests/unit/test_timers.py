@@ -15,7 +15,8 @@ from headwater.api import (
 from headwater.runtime.operators.keyed import KeyedProcessOperator
 from headwater.runtime.operators.simple import ProcessOperator
 from headwater.runtime.operators.timer_service import TIMERS_STATE, KeyedTimerService
-from tests.unit.event_time_helpers import Harness, ManualClock
+from headwater.testing import KeyedOneInputStreamOperatorTestHarness as Harness
+from headwater.testing import ManualProcessingTimeService as ManualClock
 
 MAX = 2**63 - 1
 
@@ -147,37 +148,38 @@ class Timeouts(KeyedProcessFunction):
 
 
 def test_keyed_process_event_time_timers():
-    h = Harness(KeyedProcessOperator(Timeouts(), key0), now=1000)
-    out = h.batch([("a", 1), ("b", 2), ("a", 3), ("a", "cancel")], [5, 1, 5, 7])
+    h = Harness(KeyedProcessOperator(Timeouts(), key0), processing_time=1000)
+    out = h.process_batch([("a", 1), ("b", 2), ("a", 3), ("a", "cancel")], [5, 1, 5, 7])
     assert out == ([("a", 1), ("b", 2), ("a", 3), ("a", "cancel")], [5, 1, 5, 7])
-    assert h.watermark(11) == ([("b", 11, 11, TimeDomain.EVENT_TIME, 1, 11)], [11])
-    assert h.watermark(100) == ([("a", 15, 15, TimeDomain.EVENT_TIME, 3, 100)], [15])
-    assert h.watermark(MAX) == ([], None)  # the 17 timer was deleted
+    assert h.process_watermark(11) == ([("b", 11, 11, TimeDomain.EVENT_TIME, 1, 11)], [11])
+    assert h.process_watermark(100) == ([("a", 15, 15, TimeDomain.EVENT_TIME, 3, 100)], [15])
+    assert h.process_watermark(MAX) == ([], None)  # the 17 timer was deleted
 
 
 def test_keyed_process_processing_time_timers_emit_through_emit_records():
-    h = Harness(KeyedProcessOperator(Timeouts(), key0), now=1000)
-    h.batch([("a", 1), ("b", 2)], [5, 1])
-    h.watermark(3)
-    h.advance(1099)
-    assert h.emitted == []
-    h.advance(1100)
-    assert h.emitted == [("a", 1100, 1100, TimeDomain.PROCESSING_TIME, 1, 3),
+    h = Harness(KeyedProcessOperator(Timeouts(), key0), processing_time=1000)
+    h.process_batch([("a", 1), ("b", 2)], [5, 1])
+    h.process_watermark(3)
+    h.set_processing_time(1099)
+    assert h.timer_output == []
+    h.set_processing_time(1100)
+    assert h.timer_output == [("a", 1100, 1100, TimeDomain.PROCESSING_TIME, 1, 3),
                          ("b", 1100, 1100, TimeDomain.PROCESSING_TIME, 1, 3)]
-    assert h.emitted_ts == [None, None]  # Flink erases timestamps of processing-time output
+    # Flink erases timestamps of processing-time output
+    assert h.timer_output_timestamps == [None, None]
 
 
 def test_keyed_process_timer_snapshot_restore():
-    h = Harness(KeyedProcessOperator(Timeouts(), key0), now=1000)
-    h.batch([("a", 1), ("b", 2)], [5, 1])
-    timers, state = h.op.snapshot_timers(), h.op.backend.snapshot()
-    fresh = Harness(KeyedProcessOperator(Timeouts(), key0), now=1000)
-    fresh.op.backend.restore(state)
-    fresh.op.restore_timers(timers)
-    assert sorted(fresh.watermark(MAX)[0]) == [
+    h = Harness(KeyedProcessOperator(Timeouts(), key0), processing_time=1000)
+    h.process_batch([("a", 1), ("b", 2)], [5, 1])
+    timers, state = h.operator.snapshot_timers(), h.operator.backend.snapshot()
+    fresh = Harness(KeyedProcessOperator(Timeouts(), key0), processing_time=1000)
+    fresh.operator.backend.restore(state)
+    fresh.operator.restore_timers(timers)
+    assert sorted(fresh.process_watermark(MAX)[0]) == [
         ("a", 15, 15, TimeDomain.EVENT_TIME, 1, MAX), ("b", 11, 11, TimeDomain.EVENT_TIME, 1, MAX)]
-    fresh.advance(1100)
-    assert len(fresh.emitted) == 2
+    fresh.set_processing_time(1100)
+    assert len(fresh.timer_output) == 2
 
 
 def test_process_function_side_outputs_keyed_and_not():
@@ -192,13 +194,13 @@ def test_process_function_side_outputs_keyed_and_not():
                 yield big, (value, "big")
             yield value * 10
 
-    h = Harness(ProcessOperator(Split()), keyed=False)
-    assert h.batch([1, 2, 7, 8], [10, 20, 70, 80]) == ([10, 20, 70, 80], [10, 20, 70, 80])
-    assert h.side == {"odd": [1, 7], "big": [(7, "big"), (8, "big")]}
-    assert h.side_ts == {"odd": [10, 70], "big": [70, 80]}
+    h = Harness(ProcessOperator(Split()))
+    assert h.process_batch([1, 2, 7, 8], [10, 20, 70, 80]) == ([10, 20, 70, 80], [10, 20, 70, 80])
+    assert h.side_outputs == {"odd": [1, 7], "big": [(7, "big"), (8, "big")]}
+    assert h.side_output_timestamps == {"odd": [10, 70], "big": [70, 80]}
     # tuples that are not (OutputTag, value) stay in the main output
-    h = Harness(ProcessOperator(lambda v, ctx: [(v, v), ("odd", v)]), keyed=False)
-    assert h.batch([1], None) == ([(1, 1), ("odd", 1)], None) and h.side == {}
+    h = Harness(ProcessOperator(lambda v, ctx: [(v, v), ("odd", v)]))
+    assert h.process_batch([1], None) == ([(1, 1), ("odd", 1)], None) and h.side_outputs == {}
 
     class KeyedSplit(KeyedProcessFunction):
         def process_element(self, value, ctx):
@@ -209,9 +211,9 @@ def test_process_function_side_outputs_keyed_and_not():
             yield odd, (ctx.get_current_key(), timestamp)
 
     h = Harness(KeyedProcessOperator(KeyedSplit(), key0))
-    h.batch([("a", 1)], [4])
-    assert h.watermark(10) == ([], None)
-    assert h.side == {"odd": [("a", 4)]} and h.side_ts == {"odd": [4]}
+    h.process_batch([("a", 1)], [4])
+    assert h.process_watermark(10) == ([], None)
+    assert h.side_outputs == {"odd": [("a", 4)]} and h.side_output_timestamps == {"odd": [4]}
 
 
 def test_process_operator_tracks_watermark_and_refuses_timers():
@@ -219,17 +221,17 @@ def test_process_operator_tracks_watermark_and_refuses_timers():
         def process_element(self, value, ctx):
             yield ctx.timer_service().current_watermark()
 
-    h = Harness(ProcessOperator(Wm()), keyed=False)
-    h.watermark(42)
-    assert h.batch([1], None) == ([42], None)
+    h = Harness(ProcessOperator(Wm()))
+    h.process_watermark(42)
+    assert h.process_batch([1], None) == ([42], None)
 
     class Timer(ProcessFunction):
         def process_element(self, value, ctx):
             ctx.timer_service().register_processing_time_timer(1)
 
-    h = Harness(ProcessOperator(Timer()), keyed=False)
+    h = Harness(ProcessOperator(Timer()))
     with pytest.raises(RuntimeError, match="keyed"):
-        h.batch([1], None)
+        h.process_batch([1], None)
 
 
 def test_timers_travel_in_checkpointed_operator_state_also_when_rescaled():
@@ -240,19 +242,19 @@ def test_timers_travel_in_checkpointed_operator_state_also_when_rescaled():
     old = []
     keyed = []
     for subtask in range(2):
-        h = Harness(KeyedProcessOperator(Timeouts(), key0), now=1000, parallelism=2,
-                    subtask=subtask)
+        h = Harness(KeyedProcessOperator(Timeouts(), key0), processing_time=1000, parallelism=2,
+                    subtask_index=subtask)
         mine = [r for r in records
-                if assign_to_key_group(r[0], 128) in h.op.backend.key_group_range]
-        h.batch(mine, [r[1] for r in mine])
-        old.append(h.op.snapshot_state(1))
-        keyed.append(h.op.backend.snapshot())
+                if assign_to_key_group(r[0], 128) in h.operator.backend.key_group_range]
+        h.process_batch(mine, [r[1] for r in mine])
+        old.append(h.operator.snapshot_state(1))
+        keyed.append(h.operator.backend.snapshot())
     assert all(s[TIMERS_STATE][0] == "union" for s in old)
     merged_keyed = {kg: v for snap in keyed for kg, v in snap.items()}
     fired = []
     for subtask in range(3):  # rescale 2 -> 3
         state = redistribute_operator_state(old, 3, subtask)
-        h = Harness(KeyedProcessOperator(Timeouts(), key0), now=1000, parallelism=3,
-                    subtask=subtask, state=state, keyed_state=merged_keyed)
-        fired += h.watermark(MAX)[0]
+        h = Harness(KeyedProcessOperator(Timeouts(), key0), processing_time=1000, parallelism=3,
+                    subtask_index=subtask, operator_state=state, keyed_state=merged_keyed)
+        fired += h.process_watermark(MAX)[0]
     assert sorted((k, t) for k, t, *_ in fired) == sorted((k, i + 10) for k, i in records)

@@ -20,7 +20,7 @@ from headwater.api.time import to_millis
 from headwater.api.watermarks import BoundedOutOfOrdernessWatermarks, WatermarksWithIdleness
 from headwater.graph.job_graph import ShipStrategy
 from headwater.runtime.operators.timestamps import TimestampsAndWatermarksOperator
-from tests.unit.event_time_helpers import Harness
+from headwater.testing import OneInputStreamOperatorTestHarness as Harness
 
 MIN = -(2**63)
 
@@ -42,34 +42,34 @@ def assigner_op(strategy, interval=200):
 def test_bounded_out_of_orderness_emits_periodically():
     strategy = (WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(5))
                 .with_timestamp_assigner(lambda e, ts: e[1]))
-    h = Harness(assigner_op(strategy), keyed=False, now=1000)
-    assert h.batch([("a", 10), ("b", 30), ("c", 20)]) == \
+    h = Harness(assigner_op(strategy), processing_time=1000)
+    assert h.process_batch([("a", 10), ("b", 30), ("c", 20)]) == \
         ([("a", 10), ("b", 30), ("c", 20)], [10, 30, 20])
     assert h.watermarks == []
-    h.advance(1199)
+    h.set_processing_time(1199)
     assert h.watermarks == []
-    h.advance(1200)
+    h.set_processing_time(1200)
     assert h.watermarks == [24]          # max 30 - 5 - 1
-    h.batch([("d", 25)])
-    h.advance(1400)
+    h.process_batch([("d", 25)])
+    h.set_processing_time(1400)
     assert h.watermarks == [24]          # no progress: nothing new
-    h.batch([("e", 40)])
-    h.advance(1650)
+    h.process_batch([("e", 40)])
+    h.set_processing_time(1650)
     assert h.watermarks == [24, 34]
-    assert h.op.current_watermark == 34
+    assert h.operator.current_watermark == 34
 
 
 def test_monotonous_no_watermarks_and_record_timestamps():
-    h = Harness(assigner_op(WatermarkStrategy.for_monotonous_timestamps()), keyed=False)
-    assert h.batch(["x", "y"], [3, 8]) == (["x", "y"], [3, 8])  # keeps record timestamps
-    h.advance(200)
+    h = Harness(assigner_op(WatermarkStrategy.for_monotonous_timestamps()))
+    assert h.process_batch(["x", "y"], [3, 8]) == (["x", "y"], [3, 8])  # keeps record timestamps
+    h.set_processing_time(200)
     assert h.watermarks == [7]
-    assert h.batch(["z"]) == (["z"], None)  # no timestamps, no assigner: left alone
+    assert h.process_batch(["z"]) == (["z"], None)  # no timestamps, no assigner: left alone
 
     strategy = WatermarkStrategy.no_watermarks().with_timestamp_assigner(lambda e, ts: e)
-    h = Harness(assigner_op(strategy), keyed=False)
-    assert h.batch([5, 9]) == ([5, 9], [5, 9])
-    h.advance(1000)
+    h = Harness(assigner_op(strategy))
+    assert h.process_batch([5, 9]) == ([5, 9], [5, 9])
+    h.set_processing_time(1000)
     assert h.watermarks == []
 
 
@@ -79,12 +79,12 @@ def test_assigners_callables_and_classes():
             return record_timestamp + value
 
     strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(Plus())
-    h = Harness(assigner_op(strategy), keyed=False)
-    assert h.batch([1, 2], [10, 20])[1] == [11, 22]
+    h = Harness(assigner_op(strategy))
+    assert h.process_batch([1, 2], [10, 20])[1] == [11, 22]
     one_arg = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(
         lambda e: e * 2)
-    h = Harness(assigner_op(one_arg), keyed=False)
-    assert h.batch([1, 2])[1] == [2, 4]
+    h = Harness(assigner_op(one_arg))
+    assert h.process_batch([1, 2])[1] == [2, 4]
     with pytest.raises(TypeError):
         WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(5)
     with pytest.raises(ValueError):
@@ -97,18 +97,18 @@ def test_custom_generator_and_end_input():
             output.emit_watermark(event_timestamp)
 
     h = Harness(assigner_op(WatermarkStrategy.for_generator(EveryRecord)
-                            .with_timestamp_assigner(lambda e, ts: e), 0), keyed=False)
-    h.batch([3, 1, 5])
+                            .with_timestamp_assigner(lambda e, ts: e), 0))
+    h.process_batch([3, 1, 5])
     assert h.watermarks == [3, 5]
-    assert h.clock.pending() == []  # interval 0: no periodic timer
+    assert h.processing_time_service.pending() == []  # interval 0: no periodic timer
 
     h = Harness(assigner_op(WatermarkStrategy.for_monotonous_timestamps()
-                            .with_timestamp_assigner(lambda e, ts: e), 10_000), keyed=False)
-    h.batch([42])
-    assert h.op.end_input() == ([], None)
+                            .with_timestamp_assigner(lambda e, ts: e), 10_000))
+    h.process_batch([42])
+    assert h.operator.end_input() == ([], None)
     assert h.watermarks == [41]
-    h.op.close()
-    assert h.clock.pending() == []
+    h.operator.close()
+    assert h.processing_time_service.pending() == []
 
 
 def test_idleness_marks_idle_and_active_again():
@@ -144,16 +144,16 @@ def test_idleness_marks_idle_and_active_again():
 def test_idleness_reaches_the_runtime_hook_when_present():
     strategy = (WatermarkStrategy.for_monotonous_timestamps()
                 .with_timestamp_assigner(lambda e, ts: e).with_idleness(Duration.of_millis(1)))
-    h = Harness(assigner_op(strategy, 1), keyed=False)
+    h = Harness(assigner_op(strategy, 1))
     statuses = []
-    h.op.ctx.emit_watermark_status = statuses.append
-    h.batch([5])
-    h.op.generator.timer.clock = iter(range(100)).__next__  # whole seconds per call
+    h.operator.ctx.emit_watermark_status = statuses.append
+    h.process_batch([5])
+    h.operator.generator.timer.clock = iter(range(100)).__next__  # whole seconds per call
     for t in range(1, 5):
-        h.advance(t)
+        h.set_processing_time(t)
     assert statuses == [True]
-    h.batch([9])
-    h.advance(5)  # one periodic emission: records again
+    h.process_batch([9])
+    h.set_processing_time(5)  # one periodic emission: records again
     assert statuses == [True, False] and h.watermarks[-1] == 8
 
 
@@ -168,8 +168,8 @@ def test_auto_watermark_interval_comes_from_the_execution_config():
     (vertex,) = graph.vertices
     assert vertex.name == "Source: Collection Source -> Timestamps/Watermarks -> " \
         "Sink: Print to Std. Out"
-    h = Harness(vertex.operators[1].operator, keyed=False, now=1000)
-    assert h.clock.pending() == [1050]
+    h = Harness(vertex.operators[1].operator, processing_time=1000)
+    assert h.processing_time_service.pending() == [1050]
     with pytest.raises(ValueError):
         env.get_config().set_auto_watermark_interval(-1)
 
@@ -243,5 +243,5 @@ def test_windowed_stream_api_builds_a_window_vertex():
 def test_min_timestamp_reaches_assigner_for_records_without_one():
     strategy = WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(
         lambda e, ts: ts)
-    h = Harness(assigner_op(strategy), keyed=False)
-    assert h.batch(["a"]) == (["a"], [MIN])
+    h = Harness(assigner_op(strategy))
+    assert h.process_batch(["a"]) == (["a"], [MIN])

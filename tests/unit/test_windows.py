@@ -30,14 +30,14 @@ from headwater.api import (
     TumblingProcessingTimeWindows,
     WindowFunction,
 )
-from headwater.runtime.operators.window import (
+from headwater.runtime.operators.window_contents import (
     AggregateContents,
     ListContents,
     ReduceContents,
-    WindowFunctionAdapter,
-    WindowOperator,
 )
-from tests.unit.event_time_helpers import Harness
+from headwater.runtime.operators.window_functions import WindowFunctionAdapter
+from headwater.runtime.operators.window_operator import WindowOperator
+from headwater.testing import KeyedOneInputStreamOperatorTestHarness as Harness
 
 MAX = 2**63 - 1
 
@@ -109,12 +109,12 @@ def test_assigners_compute_flink_windows():
 
 def test_tumbling_reduce_fires_at_watermark_with_max_timestamp():
     h = Harness(reduce_op(TumblingEventTimeWindows.of(10)))
-    assert h.batch([("a", 1), ("a", 2), ("b", 5), ("a", 4)], [3, 7, 12, 10]) == ([], None)
-    assert h.watermark(8) == ([], None)
-    assert h.watermark(9) == ([("a", 3)], [9])
-    assert h.watermark(25) == ([("b", 5), ("a", 4)], [19, 19])  # timer order
-    assert h.op.backend.tables["_window_contents"] == {}  # cleaned up
-    assert h.op.timers.num_timers() == 0
+    assert h.process_batch([("a", 1), ("a", 2), ("b", 5), ("a", 4)], [3, 7, 12, 10]) == ([], None)
+    assert h.process_watermark(8) == ([], None)
+    assert h.process_watermark(9) == ([("a", 3)], [9])
+    assert h.process_watermark(25) == ([("b", 5), ("a", 4)], [19, 19])  # timer order
+    assert h.operator.backend.tables["_window_contents"] == {}  # cleaned up
+    assert h.operator.timers.num_timers() == 0
 
 
 def test_tumbling_matches_plain_python_on_out_of_order_input():
@@ -126,14 +126,14 @@ def test_tumbling_matches_plain_python_on_out_of_order_input():
     max_ts = -1
     for i in range(0, len(events), 37):
         chunk = events[i:i + 37]
-        h.batch([(k, v) for k, v, _ in chunk], [t for _, _, t in chunk])
+        h.process_batch([(k, v) for k, v, _ in chunk], [t for _, _, t in chunk])
         max_ts = max([max_ts] + [t for _, _, t in chunk])
-        out += h.watermark(max_ts - 31)[0]  # bounded out-of-orderness 30
-    out += h.watermark(MAX)[0]
+        out += h.process_watermark(max_ts - 31)[0]  # bounded out-of-orderness 30
+    out += h.process_watermark(MAX)[0]
     expected = defaultdict(int)
     for k, v, t in events:
         expected[(k, t // 100)] += v
-    assert h.op.num_late_records_dropped == 0
+    assert h.operator.num_late_records_dropped == 0
     assert sorted(out) == sorted((k, s) for (k, _), s in expected.items())
 
 
@@ -160,14 +160,14 @@ def test_aggregate_with_window_function_and_apply():
     op = WindowOperator(TumblingEventTimeWindows.of(10), key0, AggregateContents(Avg()),
                         WindowFunctionAdapter(Tag()))
     h = Harness(op)
-    h.batch([("a", 1), ("a", 2), ("a", 6)], [1, 2, 11])
-    assert h.watermark(MAX) == ([("a", 0, [1.5]), ("a", 10, [6.0])], [9, 19])
+    h.process_batch([("a", 1), ("a", 2), ("a", 6)], [1, 2, 11])
+    assert h.process_watermark(MAX) == ([("a", 0, [1.5]), ("a", 10, [6.0])], [9, 19])
 
     op = WindowOperator(TumblingEventTimeWindows.of(10), key0, ListContents(),
                         WindowFunctionAdapter(lambda k, w, xs: [(k, len(xs))], "apply"))
     h = Harness(op)
-    h.batch([("a", 1), ("a", 2), ("b", 6)], [1, 2, 3])
-    assert sorted(h.watermark(MAX)[0]) == [("a", 2), ("b", 1)]
+    h.process_batch([("a", 1), ("a", 2), ("b", 6)], [1, 2, 3])
+    assert sorted(h.process_watermark(MAX)[0]) == [("a", 2), ("b", 1)]
 
 
 def test_process_window_function_sees_window_and_can_side_output():
@@ -185,9 +185,9 @@ def test_process_window_function_sees_window_and_can_side_output():
     op = WindowOperator(TumblingEventTimeWindows.of(10), key0, ListContents(),
                         WindowFunctionAdapter(Fn()))
     h = Harness(op)
-    h.batch([("a", 1), ("b", 7)], [1, 2])
-    assert h.watermark(20) == ([("b", 7)], [9])
-    assert h.side == {"small": [("a", 1)]} and h.side_ts == {"small": [9]}
+    h.process_batch([("a", 1), ("b", 7)], [1, 2])
+    assert h.process_watermark(20) == ([("b", 7)], [9])
+    assert h.side_outputs == {"small": [("a", 1)]} and h.side_output_timestamps == {"small": [9]}
 
 
 # -- sliding ------------------------------------------------------------------------------
@@ -195,8 +195,8 @@ def test_process_window_function_sees_window_and_can_side_output():
 
 def test_sliding_windows_exact():
     h = Harness(list_op(SlidingEventTimeWindows.of(10, 5)))
-    h.batch([("a", 1), ("a", 2), ("a", 3)], [1, 7, 12])
-    out, ts = h.watermark(MAX)
+    h.process_batch([("a", 1), ("a", 2), ("a", 3)], [1, 7, 12])
+    out, ts = h.process_watermark(MAX)
     assert out == [("a", -5, 5, [1]), ("a", 0, 10, [1, 2]), ("a", 5, 15, [2, 3]),
                    ("a", 10, 20, [3])]
     assert ts == [4, 9, 14, 19]
@@ -206,9 +206,9 @@ def test_sliding_matches_plain_python():
     rng = random.Random(3)
     events = [("k", rng.randrange(10), rng.randrange(1000)) for _ in range(500)]
     h = Harness(reduce_op(SlidingEventTimeWindows.of(100, 30)))
-    h.batch([(k, v) for k, v, _ in events], [t for _, _, t in events])
+    h.process_batch([(k, v) for k, v, _ in events], [t for _, _, t in events])
     out = dict()
-    for (_, s), t in zip(*h.watermark(MAX), strict=True):
+    for (_, s), t in zip(*h.process_watermark(MAX), strict=True):
         out[t + 1] = s
     expected = defaultdict(int)
     for _, v, t in events:
@@ -222,46 +222,46 @@ def test_sliding_matches_plain_python():
 
 def test_session_windows_merge():
     h = Harness(list_op(EventTimeSessionWindows.with_gap(5)))
-    h.batch([("a", 1), ("a", 12), ("b", 3)], [1, 12, 3])
-    h.batch([("a", 6)], [6])      # [6, 11) touches [1, 6): merged to [1, 11)
-    assert h.op.backend.tables["_window_merging"]["a"].keys() == \
+    h.process_batch([("a", 1), ("a", 12), ("b", 3)], [1, 12, 3])
+    h.process_batch([("a", 6)], [6])      # [6, 11) touches [1, 6): merged to [1, 11)
+    assert h.operator.backend.tables["_window_merging"]["a"].keys() == \
         {TimeWindow(1, 11), TimeWindow(12, 17)}
-    h.batch([("a", 11)], [11])    # bridges [1, 11) and [12, 17)
-    out, ts = h.watermark(MAX)
+    h.process_batch([("a", 11)], [11])    # bridges [1, 11) and [12, 17)
+    out, ts = h.process_watermark(MAX)
     assert sorted(out) == [("a", 1, 17, [1, 6, 11, 12]), ("b", 3, 8, [3])]
-    assert h.op.backend.tables["_window_contents"] == {}
-    assert h.op.backend.tables["_window_merging"] == {}
-    assert h.op.timers.num_timers() == 0
+    assert h.operator.backend.tables["_window_contents"] == {}
+    assert h.operator.backend.tables["_window_merging"] == {}
+    assert h.operator.timers.num_timers() == 0
 
 
 def test_session_fires_when_watermark_passes_gap_and_merged_timers_are_dropped():
     h = Harness(reduce_op(EventTimeSessionWindows.with_gap(10)))
-    h.batch([("a", 1), ("a", 1)], [0, 5])  # [0, 10) + [5, 15) -> [0, 15)
-    assert h.watermark(9) == ([], None)      # the [0, 10) timer was deleted by the merge
-    assert h.watermark(14) == ([("a", 2)], [14])
-    h.batch([("a", 5)], [30])
-    assert h.watermark(MAX) == ([("a", 5)], [39])
+    h.process_batch([("a", 1), ("a", 1)], [0, 5])  # [0, 10) + [5, 15) -> [0, 15)
+    assert h.process_watermark(9) == ([], None)      # the [0, 10) timer was deleted by the merge
+    assert h.process_watermark(14) == ([("a", 2)], [14])
+    h.process_batch([("a", 5)], [30])
+    assert h.process_watermark(MAX) == ([("a", 5)], [39])
 
 
 def test_session_with_count_trigger_merges_counts():
     op = WindowOperator(EventTimeSessionWindows.with_gap(30), key0, ReduceContents(add),
                         trigger=CountTrigger.of(3))
     h = Harness(op)
-    assert h.batch([("a", 1), ("a", 1)], [0, 50]) == ([], None)  # [0, 30) and [50, 80)
+    assert h.process_batch([("a", 1), ("a", 1)], [0, 50]) == ([], None)  # [0, 30) and [50, 80)
     # [25, 55) bridges both sessions: their counts (1 + 1) merge, plus itself = 3: fire
-    assert h.batch([("a", 1)], [25]) == ([("a", 3)], [79])
-    assert h.op.trigger_state == {}
+    assert h.process_batch([("a", 1)], [25]) == ([("a", 3)], [79])
+    assert h.operator.trigger_state == {}
 
 
 def test_processing_time_sessions():
-    h = Harness(list_op(ProcessingTimeSessionWindows.with_gap(10)), now=100)
-    h.batch([("a", 1)])
-    h.advance(105)
-    h.batch([("a", 2)])
-    h.advance(113)  # the first session's timer (109) was deleted by the merge
-    assert h.emitted == []
-    h.advance(114)
-    assert h.emitted == [("a", 100, 115, [1, 2])] and h.emitted_ts == [114]
+    h = Harness(list_op(ProcessingTimeSessionWindows.with_gap(10)), processing_time=100)
+    h.process_batch([("a", 1)])
+    h.set_processing_time(105)
+    h.process_batch([("a", 2)])
+    h.set_processing_time(113)  # the first session's timer (109) was deleted by the merge
+    assert h.timer_output == []
+    h.set_processing_time(114)
+    assert h.timer_output == [("a", 100, 115, [1, 2])] and h.timer_output_timestamps == [114]
 
 
 # -- triggers -----------------------------------------------------------------------------
@@ -270,18 +270,18 @@ def test_processing_time_sessions():
 def test_count_trigger_fires_every_n_without_purging():
     op = reduce_op(TumblingEventTimeWindows.of(100), trigger=CountTrigger.of(2))
     h = Harness(op)
-    out, ts = h.batch([("a", 1), ("a", 2), ("a", 3), ("b", 1), ("a", 4)], [1, 2, 3, 4, 5])
+    out, ts = h.process_batch([("a", 1), ("a", 2), ("a", 3), ("b", 1), ("a", 4)], [1, 2, 3, 4, 5])
     assert out == [("a", 3), ("a", 10)] and ts == [99, 99]
-    assert h.watermark(MAX) == ([], None)  # CountTrigger ignores time; cleanup only
-    assert h.op.backend.tables["_window_contents"] == {}
-    assert h.op.trigger_state == {}
+    assert h.process_watermark(MAX) == ([], None)  # CountTrigger ignores time; cleanup only
+    assert h.operator.backend.tables["_window_contents"] == {}
+    assert h.operator.trigger_state == {}
 
 
 def test_purging_count_trigger_and_count_window():
     op = reduce_op(TumblingEventTimeWindows.of(100),
                    trigger=PurgingTrigger.of(CountTrigger.of(2)))
     h = Harness(op)
-    assert h.batch([("a", 1), ("a", 2), ("a", 3), ("a", 4), ("a", 5)], [1] * 5)[0] == \
+    assert h.process_batch([("a", 1), ("a", 2), ("a", 3), ("a", 4), ("a", 5)], [1] * 5)[0] == \
         [("a", 3), ("a", 7)]
     env = StreamExecutionEnvironment.get_execution_environment()
     ws = env.from_collection([1]).key_by(lambda x: x).count_window(3)
@@ -289,18 +289,18 @@ def test_purging_count_trigger_and_count_window():
     op = WindowOperator(GlobalWindows.create(), key0, ReduceContents(add),
                         trigger=ws._trigger)
     h = Harness(op)
-    out, ts = h.batch([("a", i) for i in range(7)], None)
+    out, ts = h.process_batch([("a", i) for i in range(7)], None)
     assert out == [("a", 3), ("a", 12)] and ts == [MAX, MAX]
-    assert h.watermark(MAX) == ([], None)  # the leftover never fires
+    assert h.process_watermark(MAX) == ([], None)  # the leftover never fires
 
 
 def test_purging_event_time_trigger_with_lateness_fires_only_new_records():
     op = reduce_op(TumblingEventTimeWindows.of(10), trigger=PurgingTrigger.of(
         EventTimeTrigger.create()), allowed_lateness=100)
     h = Harness(op)
-    h.batch([("a", 1), ("a", 2)], [1, 2])
-    assert h.watermark(20)[0] == [("a", 3)]
-    assert h.batch([("a", 5)], [3])[0] == [("a", 5)]  # late firing, purged contents
+    h.process_batch([("a", 1), ("a", 2)], [1, 2])
+    assert h.process_watermark(20)[0] == [("a", 3)]
+    assert h.process_batch([("a", 5)], [3])[0] == [("a", 5)]  # late firing, purged contents
 
 
 def test_custom_trigger_sees_every_element():
@@ -315,7 +315,7 @@ def test_custom_trigger_sees_every_element():
             return TriggerResult.CONTINUE
 
     h = Harness(reduce_op(TumblingEventTimeWindows.of(100), trigger=FireOnNegative()))
-    out, _ = h.batch([("a", 1), ("a", 2), ("a", -1), ("a", 5), ("a", -10)], [1] * 5)
+    out, _ = h.process_batch([("a", 1), ("a", 2), ("a", -1), ("a", 5), ("a", -10)], [1] * 5)
     assert out == [("a", 2), ("a", -5)]
 
 
@@ -332,62 +332,63 @@ def test_merging_assigner_needs_merging_trigger():
 
 def test_allowed_lateness_late_firings_and_cleanup():
     h = Harness(reduce_op(TumblingEventTimeWindows.of(10), allowed_lateness=5))
-    h.batch([("a", 1)], [3])
-    assert h.watermark(9) == ([("a", 1)], [9])
+    h.process_batch([("a", 1)], [3])
+    assert h.process_watermark(9) == ([("a", 1)], [9])
     # within lateness: every late record fires the window again with all contents
-    assert h.batch([("a", 2), ("a", 4)], [5, 8]) == ([("a", 3), ("a", 7)], [9, 9])
-    assert h.watermark(13) == ([], None)
-    assert h.op.backend.tables["_window_contents"] == {"a": {TimeWindow(0, 10): ("a", 7)}}
-    assert h.watermark(14) == ([], None)  # cleanup time 9 + 5
-    assert h.op.backend.tables["_window_contents"] == {}
-    assert h.batch([("a", 100)], [8]) == ([], None)  # too late: dropped and counted
-    assert h.op.num_late_records_dropped == 1
+    assert h.process_batch([("a", 2), ("a", 4)], [5, 8]) == ([("a", 3), ("a", 7)], [9, 9])
+    assert h.process_watermark(13) == ([], None)
+    assert h.operator.backend.tables["_window_contents"] == {"a": {TimeWindow(0, 10): ("a", 7)}}
+    assert h.process_watermark(14) == ([], None)  # cleanup time 9 + 5
+    assert h.operator.backend.tables["_window_contents"] == {}
+    assert h.process_batch([("a", 100)], [8]) == ([], None)  # too late: dropped and counted
+    assert h.operator.num_late_records_dropped == 1
 
 
 def test_late_records_go_to_side_output_with_their_timestamps():
     late = OutputTag("late")
     h = Harness(reduce_op(TumblingEventTimeWindows.of(10), late_data_tag=late))
-    h.batch([("a", 1)], [3])
-    h.watermark(15)
-    out = h.batch([("a", 2), ("b", 3), ("a", 4)], [9, 15, 2])
+    h.process_batch([("a", 1)], [3])
+    h.process_watermark(15)
+    out = h.process_batch([("a", 2), ("b", 3), ("a", 4)], [9, 15, 2])
     assert out == ([], None)
-    assert h.side == {"late": [("a", 2), ("a", 4)]} and h.side_ts == {"late": [9, 2]}
-    assert h.op.num_late_records_dropped == 0
-    assert h.watermark(MAX) == ([("b", 3)], [19])
+    assert h.side_outputs == {"late": [("a", 2), ("a", 4)]}
+    assert h.side_output_timestamps == {"late": [9, 2]}
+    assert h.operator.num_late_records_dropped == 0
+    assert h.process_watermark(MAX) == ([("b", 3)], [19])
 
 
 def test_sliding_record_is_late_only_when_all_its_windows_are():
     late = OutputTag("late")
     h = Harness(list_op(SlidingEventTimeWindows.of(10, 5), late_data_tag=late))
-    h.watermark(10)
-    h.batch([("a", 1), ("a", 2)], [7, 3])  # 7 is in [5, 15) (on time); 3 only in late ones
-    assert h.side == {"late": [("a", 2)]}
-    assert h.watermark(MAX)[0] == [("a", 5, 15, [1])]
+    h.process_watermark(10)
+    h.process_batch([("a", 1), ("a", 2)], [7, 3])  # 7 is in [5, 15) (on time); 3 only in late ones
+    assert h.side_outputs == {"late": [("a", 2)]}
+    assert h.process_watermark(MAX)[0] == [("a", 5, 15, [1])]
 
 
 # -- processing time ----------------------------------------------------------------------
 
 
 def test_tumbling_processing_time_windows_emit_through_emit_records():
-    h = Harness(reduce_op(TumblingProcessingTimeWindows.of(10)), now=3)
-    h.batch([("a", 1), ("b", 1)])
-    h.advance(8)
-    h.batch([("a", 2)])
-    assert h.emitted == []
-    h.advance(9)
-    assert sorted(h.emitted) == [("a", 3), ("b", 1)] and h.emitted_ts == [9, 9]
-    h.advance(12)
-    h.batch([("a", 5)])
-    h.advance(30)
-    assert h.emitted[-1] == ("a", 5) and h.emitted_ts[-1] == 19
-    assert h.op.backend.tables["_window_contents"] == {}
+    h = Harness(reduce_op(TumblingProcessingTimeWindows.of(10)), processing_time=3)
+    h.process_batch([("a", 1), ("b", 1)])
+    h.set_processing_time(8)
+    h.process_batch([("a", 2)])
+    assert h.timer_output == []
+    h.set_processing_time(9)
+    assert sorted(h.timer_output) == [("a", 3), ("b", 1)] and h.timer_output_timestamps == [9, 9]
+    h.set_processing_time(12)
+    h.process_batch([("a", 5)])
+    h.set_processing_time(30)
+    assert h.timer_output[-1] == ("a", 5) and h.timer_output_timestamps[-1] == 19
+    assert h.operator.backend.tables["_window_contents"] == {}
 
 
 def test_sliding_processing_time_windows():
-    h = Harness(reduce_op(SlidingProcessingTimeWindows.of(10, 5)), now=7)
-    h.batch([("a", 1)])
-    h.advance(100)
-    assert h.emitted == [("a", 1), ("a", 1)] and h.emitted_ts == [9, 14]
+    h = Harness(reduce_op(SlidingProcessingTimeWindows.of(10, 5)), processing_time=7)
+    h.process_batch([("a", 1)])
+    h.set_processing_time(100)
+    assert h.timer_output == [("a", 1), ("a", 1)] and h.timer_output_timestamps == [9, 14]
 
 
 # -- state --------------------------------------------------------------------------------
@@ -397,22 +398,22 @@ def test_window_state_and_timers_snapshot_and_restore_by_key_group():
     rng = random.Random(1)
     events = [(f"k{rng.randrange(20)}", 1, rng.randrange(100)) for _ in range(300)]
     first = Harness(reduce_op(TumblingEventTimeWindows.of(10)))
-    first.batch([(k, v) for k, v, _ in events[:150]], [t for _, _, t in events[:150]])
-    keyed = first.op.backend.snapshot()
-    timers = first.op.snapshot_timers()
+    first.process_batch([(k, v) for k, v, _ in events[:150]], [t for _, _, t in events[:150]])
+    keyed = first.operator.backend.snapshot()
+    timers = first.operator.snapshot_timers()
     assert set(timers) <= set(keyed)  # both grouped by key group
     # restore into two subtasks (rescaling 1 -> 2) and finish there
     out = []
     for subtask in range(2):
         h = Harness(reduce_op(TumblingEventTimeWindows.of(10)), parallelism=2,
-                    subtask=subtask)
-        h.op.backend.restore(keyed)
-        h.op.restore_timers(timers)
+                    subtask_index=subtask)
+        h.operator.backend.restore(keyed)
+        h.operator.restore_timers(timers)
         mine = [e for e in events[150:] if
-                h.op.backend.key_group_range.__contains__(_kg(e[0]))]
+                h.operator.backend.key_group_range.__contains__(_kg(e[0]))]
         if mine:
-            h.batch([(k, v) for k, v, _ in mine], [t for _, _, t in mine])
-        out += h.watermark(MAX)[0]
+            h.process_batch([(k, v) for k, v, _ in mine], [t for _, _, t in mine])
+        out += h.process_watermark(MAX)[0]
     expected = defaultdict(int)
     for k, v, t in events:
         expected[(k, t // 10)] += v
@@ -428,7 +429,7 @@ def _kg(key):
 def test_records_without_timestamps_fail_event_time_windows():
     h = Harness(reduce_op(TumblingEventTimeWindows.of(10)))
     with pytest.raises(RuntimeError, match="timestamp"):
-        h.batch([("a", 1)], None)
+        h.process_batch([("a", 1)], None)
 
 
 # -- backends that serialize (RocksDB): every change must be written back ------------------
@@ -450,20 +451,21 @@ def _scenarios(backend: str) -> list:
             CountTrigger.of(4))),
     ]
     for op in setups:
-        h = Harness(op, backend=backend)
+        h = Harness(op, state_backend=backend)
         out = []
         for i in range(0, len(events), 25):
             chunk = events[i:i + 25]
-            out += h.batch([(k, v) for k, v, _ in chunk], [t for _, _, t in chunk])[0]
-            out += h.watermark(max(t for _, _, t in chunk) - 15)[0]
-        out += h.watermark(MAX)[0]
-        results.append((sorted(map(repr, out)), sorted(map(repr, h.side.get("late", [])))))
-    h = Harness(reduce_op(TumblingProcessingTimeWindows.of(10)), now=3, backend=backend)
+            out += h.process_batch([(k, v) for k, v, _ in chunk], [t for _, _, t in chunk])[0]
+            out += h.process_watermark(max(t for _, _, t in chunk) - 15)[0]
+        out += h.process_watermark(MAX)[0]
+        results.append((sorted(map(repr, out)), sorted(map(repr, h.side_outputs.get("late", [])))))
+    h = Harness(reduce_op(TumblingProcessingTimeWindows.of(10)), processing_time=3,
+                state_backend=backend)
     for t in range(3, 40, 4):
-        h.advance(t)
-        h.batch([("a", t), ("b", 1)])
-    h.advance(100)
-    results.append(sorted(map(repr, h.emitted)))
+        h.set_processing_time(t)
+        h.process_batch([("a", t), ("b", 1)])
+    h.set_processing_time(100)
+    results.append(sorted(map(repr, h.timer_output)))
     return results
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from headwater.api.state import StateDescriptor
@@ -94,12 +94,7 @@ class RuntimeContext:
     def get_metrics_group(self):
         """This operator's metric group: ``counter``, ``gauge``, ``meter``, ``histogram``
         and ``add_group``; what is registered there shows in the REST API's metrics."""
-        group = self._ctx.metric_group
-        if group is None:  # an operator run outside a task (unit tests)
-            from headwater.runtime.metrics.groups import MetricGroup, Scope
-
-            group = self._ctx.metric_group = MetricGroup(None, Scope.OPERATOR)
-        return group
+        return self._ctx.metric_group
 
 
 class RichFunction:
@@ -239,6 +234,10 @@ class OnTimerContext(ProcessContext):
         return self._time_domain
 
 
+#: The module's OnTimerContext (inside ProcessFunction the name is its class attribute).
+_OnTimerContext = OnTimerContext
+
+
 class ProcessFunction(RichFunction):
     """Low-level per-record processing: ``process_element(value, ctx)`` yields outputs.
 
@@ -263,7 +262,7 @@ class ProcessFunction(RichFunction):
         """Outputs for one record."""
         raise NotImplementedError
 
-    def on_timer(self, timestamp: int, ctx: OnTimerContext) -> Iterable[Any] | None:
+    def on_timer(self, timestamp: int, ctx: _OnTimerContext) -> Iterable[Any] | None:
         """Outputs when a timer of ``ctx.get_current_key()`` fires at ``timestamp``."""
         return None
 
@@ -355,20 +354,18 @@ class ProcessWindowFunction(RichFunction):
 class SourceContext:
     """The ``ctx`` given to ``SourceFunction.run``: emit records with ``collect``."""
 
+    #: ``collect(value)``: emit one record.
+    collect: Callable[[Any], None]
+    #: ``collect_with_timestamp(value, timestamp)``: emit one record with an event
+    #: timestamp (ms).
+    collect_with_timestamp: Callable[[Any, int], None]
+
     def __init__(self, output, lock=None) -> None:
         self._output = output
         # Direct delegation: no extra Python frame per record.
         self.collect = output.collect
         self.collect_with_timestamp = output.collect_with_timestamp
         self._lock = lock
-
-    def collect(self, value: Any) -> None:  # noqa: F811 - replaced per instance
-        """Emit one record."""
-        self._output.collect(value)
-
-    def collect_with_timestamp(self, value: Any, timestamp: int) -> None:  # noqa: F811
-        """Emit one record with an event timestamp (ms)."""
-        self._output.collect_with_timestamp(value, timestamp)
 
     def emit_watermark(self, watermark: Any) -> None:
         """Event time of this source reached ``watermark`` (an int of ms, or an object

@@ -457,6 +457,8 @@ class _EventTimeAssigning:
     """Assigns by the record's timestamp and fires with an ``EventTimeTrigger``;
     the assigner's ``_windows_at(element, timestamp)`` gives the windows."""
 
+    _windows_at: Callable[[Any, int], list[TimeWindow]]
+
     def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
         """The windows of the record's timestamp."""
         if timestamp is None:
@@ -475,6 +477,8 @@ class _EventTimeAssigning:
 class _ProcessingTimeAssigning:
     """Assigns by the current processing time and fires with a ``ProcessingTimeTrigger``;
     the assigner's ``_windows_at(element, timestamp)`` gives the windows."""
+
+    _windows_at: Callable[[Any, int], list[TimeWindow]]
 
     def assign_windows(self, element, timestamp, context) -> list[TimeWindow]:
         """The windows of the current processing time."""
@@ -584,7 +588,10 @@ class _Sessions(MergingWindowAssigner):
     def _windows_at(self, element: Any, timestamp: int) -> list[TimeWindow]:
         gap = self.gap
         if gap is None:
-            gap = to_millis(self.gap_extractor(element), "session gap")
+            extractor = self.gap_extractor
+            if extractor is None:
+                raise ValueError("a session window needs a gap or a gap extractor")
+            gap = to_millis(extractor(element), "session gap")
             if gap <= 0:
                 raise ValueError("Dynamic session time gap must satisfy 0 < gap")
         return [TimeWindow(timestamp, timestamp + gap)]

@@ -119,13 +119,13 @@ def _translators() -> dict[type[Transformation], Callable[[Any], Any]]:
 
 
 def _window_operator(t: WindowTransformation) -> Any:
-    from headwater.runtime.operators.window import (
+    from headwater.runtime.operators.window_contents import (
         AggregateContents,
         ListContents,
         ReduceContents,
-        WindowFunctionAdapter,
-        WindowOperator,
     )
+    from headwater.runtime.operators.window_functions import WindowFunctionAdapter
+    from headwater.runtime.operators.window_operator import WindowOperator
 
     contents: Any
     if t.kind == WindowFunctionKind.REDUCE:

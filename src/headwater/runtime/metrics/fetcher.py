@@ -13,6 +13,7 @@ exact.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -121,7 +122,7 @@ class MetricFetcher:
         for job_id, graph in graphs.items():
             if job_id not in self._job_groups:
                 self._job_groups[job_id] = register_job_metrics(
-                    self.registry, graph, lambda job_id=job_id: self._checkpoint_stats(job_id))
+                    self.registry, graph, functools.partial(self._checkpoint_stats, job_id))
 
     def _checkpoint_stats(self, job_id: str) -> Any:
         lookup = getattr(self.dispatcher, "job_master", None)

@@ -45,6 +45,8 @@ def java_string(value: Any) -> str:
             return repr(value)
         sign, digits, exponent = decimal.Decimal(repr(value)).as_tuple()
         text = "".join(map(str, digits)).rstrip("0") or "0"
+        if not isinstance(exponent, int):  # "n", "N", "F": excluded by the checks above
+            return str(value)
         exp = len(digits) - 1 + exponent
         return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{exp}"
     return str(value)

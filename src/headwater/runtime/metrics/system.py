@@ -66,7 +66,7 @@ def _private() -> int:
 def _gc(index: int, field: int):
     def read() -> int:
         figures = process_figures.gc_figures()
-        return figures[index][field] if index < len(figures) else 0
+        return int(figures[index][field]) if index < len(figures) else 0
     return read
 
 

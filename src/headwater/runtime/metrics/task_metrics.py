@@ -20,6 +20,7 @@ Operator scope: ``numRecordsIn``, ``numRecordsOut`` and their ``PerSecond`` mete
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from headwater.runtime.metrics.groups import (
@@ -81,6 +82,13 @@ def _counter_with_rate(group: MetricGroup, name: str, read) -> None:
     group.meter(name + "PerSecond", Meter(counter))
 
 
+def _watermark_of(metrics: Any, index: int) -> Callable[[], int]:
+    """Reads the watermark at ``index`` of the task's per-operator watermarks."""
+    def read() -> int:
+        return metrics.operator_watermarks[index]
+    return read
+
+
 def register_task_metrics(task: Any, is_source: bool) -> tuple[MetricGroup, list[MetricGroup]]:
     """Create the task's metric group and one group per chained operator, with their
     system metrics. Returns (task group, operator groups); closing the task group closes
@@ -127,9 +135,9 @@ def register_task_metrics(task: Any, is_source: bool) -> tuple[MetricGroup, list
         _counter_with_rate(op, "numRecordsIn", lambda i=i: m.operator_records_in[i])
         _counter_with_rate(op, "numRecordsOut", lambda i=i: m.operator_records_out[i])
         if not (i == 0 and is_source):
-            op.gauge("currentInputWatermark", lambda i=i: m.operator_watermarks[i])
+            op.gauge("currentInputWatermark", _watermark_of(m, i))
         if i + 1 < n:
-            op.gauge("currentOutputWatermark", lambda i=i: m.operator_watermarks[i + 1])
+            op.gauge("currentOutputWatermark", _watermark_of(m, i + 1))
         else:
             op.gauge("currentOutputWatermark", lambda: m.output_watermark)
         operators.append(group.attach(op))

@@ -13,7 +13,7 @@ function. Like Flink, they emit the running result for every input record::
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import repeat
 from typing import Any
 
@@ -28,7 +28,7 @@ from headwater.api.key_selectors import specialize
 from headwater.clock import now_ms
 from headwater.runtime.operators.base import Timestamps
 from headwater.runtime.operators.side_outputs import split_side_outputs
-from headwater.runtime.operators.simple import UdfOperator
+from headwater.runtime.operators.simple import UdfOperator, not_opened
 from headwater.runtime.operators.timer_service import KeyedTimerService, TimersStateMixin
 
 _MISSING = object()
@@ -46,12 +46,11 @@ class _KeyedMixin:
         self._key_resolved = not hasattr(key_selector, "specialize")
 
     def _backend(self):
-        ctx = self.ctx
-        if ctx.keyed_state_backend is None:
-            from headwater.runtime.state.heap import create_keyed_backend
-
-            ctx.keyed_state_backend = create_keyed_backend(ctx)
-        return ctx.keyed_state_backend
+        backend = self.ctx.keyed_state_backend
+        if backend is None:
+            raise RuntimeError(f"{type(self).__name__} is keyed but its OperatorContext has "
+                               "no keyed state backend")
+        return backend
 
     def _resolve_key(self, values: list) -> None:
         self.key_selector = specialize(self.key_selector, values[0])
@@ -141,7 +140,7 @@ class KeyedAggregationOperator(_KeyedMixin, UdfOperator):
         if isinstance(position, bool) or not isinstance(position, (int, str)):
             raise TypeError("position must be a field index (int) or a field name (str)")
         self.function = None
-        self.call = None
+        self.call = not_opened
         self.agg_kind = kind
         self.position = position
         self._init_keyed(key_selector)
@@ -264,10 +263,15 @@ class _KeyedTimerService(TimerService):
     """The ``ctx.timer_service()`` of a keyed process function: timers of the current
     key, in the operator's :class:`KeyedTimerService`."""
 
-    def __init__(self, timers: KeyedTimerService, backend, now) -> None:
+    def __init__(self, timers: KeyedTimerService, backend: Any,
+                 now: Callable[[], int]) -> None:
         self._timers = timers
         self._backend = backend
-        self.current_processing_time = now
+        self._now = now
+
+    def current_processing_time(self) -> int:
+        """The processing time of the operator's time service (ms)."""
+        return self._now()
 
     def current_watermark(self) -> int:
         """The operator's current watermark."""
@@ -320,7 +324,7 @@ class KeyedProcessOperator(TimersStateMixin, _KeyedMixin, UdfOperator):
         self._timer_ts: list = []
 
     def open(self) -> None:
-        """Create the backend (if the task has none) before the function opens."""
+        """Attach the task's keyed state backend before the function opens."""
         self.backend = self._backend()
         super().open()
         pts = self.ctx.processing_time_service

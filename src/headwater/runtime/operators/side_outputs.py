@@ -27,11 +27,11 @@ def split_side_outputs(out: list, out_ts: list | None,
             if entry is None:
                 entry = side[v[0].tag_id] = ([], None if out_ts is None else [])
             entry[0].append(v[1])
-            if out_ts is not None:
+            if out_ts is not None and entry[1] is not None:
                 entry[1].append(out_ts[i])
         else:
             main.append(v)
-            if main_ts is not None:
+            if out_ts is not None and main_ts is not None:
                 main_ts.append(out_ts[i])
     if not side:
         return out, out_ts

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from collections.abc import Callable
 from itertools import chain, compress, repeat
 from typing import Any
 
@@ -31,6 +32,11 @@ from headwater.runtime.state.operator_state import FunctionStateBinding
 _from_iterable = chain.from_iterable
 
 
+def not_opened(*args: Any) -> Any:
+    """The per-record call of an operator that was not opened yet."""
+    raise RuntimeError("the operator is not open")
+
+
 class UdfOperator(StreamOperator):
     """An operator around one user function: opens and closes it with the task.
 
@@ -46,7 +52,7 @@ class UdfOperator(StreamOperator):
     def __init__(self, function: Any) -> None:
         resolve_function(function, self.method, self.kind)  # fail early, at graph build
         self.function = function
-        self.call = None
+        self.call: Callable[..., Any] = not_opened
 
     @property
     def runtime_context(self) -> RuntimeContext:
@@ -99,7 +105,7 @@ class UdfOperator(StreamOperator):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.call = None
+        self.call = not_opened
 
 
 class MapOperator(UdfOperator):

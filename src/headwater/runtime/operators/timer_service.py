@@ -21,6 +21,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from headwater.runtime.operators.base import OperatorStateSnapshot, StreamOperator
 from headwater.runtime.state.key_groups import assign_to_key_group
 
 MIN_WATERMARK = -(2**63)
@@ -165,13 +166,15 @@ def _ts_of(entry: tuple) -> int:
     return entry[0]
 
 
-class TimersStateMixin:
+class TimersStateMixin(StreamOperator):
     """Checkpointing of an operator's ``self.timers`` (a KeyedTimerService).
 
     ``snapshot_timers``/``restore_timers`` work on the timers alone; the operator-state
     hooks put them in the checkpoint as "union" state: after rescaling every subtask
     sees all timers and keeps those of its own key groups.
     """
+
+    timers: KeyedTimerService
 
     def snapshot_timers(self) -> dict:
         """Timers by key group: ``{key_group: {"event": [...], "processing": [...]}}``."""
@@ -183,7 +186,7 @@ class TimersStateMixin:
         groups = backend.key_group_range if backend is not None else None
         self.timers.restore(snapshots, groups)
 
-    def snapshot_state(self, checkpoint_id: int | None = None) -> dict | None:
+    def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot | None:
         """The operator state of the base class plus the timers."""
         state = super().snapshot_state(checkpoint_id)
         timers = self.snapshot_timers()
@@ -193,7 +196,7 @@ class TimersStateMixin:
         state[TIMERS_STATE] = ("union", [timers])
         return state
 
-    def initialize_state(self, state: Any) -> None:
+    def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
         """Restore the timers of a checkpoint (before ``open``), then the rest."""
         if state and TIMERS_STATE in state:
             state = dict(state)

@@ -9,14 +9,16 @@ for a descriptor, with TTL (:mod:`headwater.runtime.state.ttl`) when it asks for
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from headwater.api.state import (
     AggregatingState,
+    AggregatingStateDescriptor,
     ListState,
     MapState,
     ReducingState,
+    ReducingStateDescriptor,
     StateDescriptor,
     ValueState,
 )
@@ -156,6 +158,7 @@ class ReducingStateHandle(_Handle, ReducingState):
     """ReducingState over a write-back table."""
 
     __slots__ = ()
+    descriptor: ReducingStateDescriptor
 
     def get(self) -> Any:
         """The combined value or None."""
@@ -165,14 +168,20 @@ class ReducingStateHandle(_Handle, ReducingState):
         """Combine a value into the state."""
         key = self.backend.current_key
         cur = self.table.get(key, _MISSING)
-        self.table[key] = value if cur is _MISSING else \
-            self.descriptor.reduce_function(cur, value)
+        if cur is _MISSING:
+            self.table[key] = value
+            return
+        reduce = self.descriptor.reduce_function
+        if reduce is None:
+            raise TypeError(f"reducing state {self.descriptor.name!r} has no reduce function")
+        self.table[key] = reduce(cur, value)
 
 
 class AggregatingStateHandle(_Handle, AggregatingState):
     """AggregatingState over a write-back table (the table holds accumulators)."""
 
     __slots__ = ()
+    descriptor: AggregatingStateDescriptor
 
     def get(self) -> Any:
         """The aggregate of the current key, or None."""
@@ -199,14 +208,14 @@ WRITE_BACK_HANDLES = {
 
 
 def make_handle(backend: Any, descriptor: StateDescriptor, table: MutableMapping,
-                plain: dict[str, type]) -> Any:
+                plain: Mapping[str, type]) -> Any:
     """A handle for ``descriptor``: a TTL handle when the descriptor enables TTL, else an
     instance of ``plain[descriptor.kind]``."""
     ttl = descriptor.get_ttl_config() if hasattr(descriptor, "get_ttl_config") else None
     if ttl is not None and ttl.is_enabled():
         from headwater.runtime.state.ttl import TTL_HANDLES
 
-        cls = TTL_HANDLES.get(descriptor.kind)
+        cls: type | None = TTL_HANDLES.get(descriptor.kind)
     else:
         cls = plain.get(descriptor.kind)
     if cls is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import pickle
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 _M32 = 0xFFFFFFFF
@@ -136,10 +136,10 @@ class KeyGroupRange(NamedTuple):
     start: int
     end: int
 
-    def __contains__(self, key_group: object) -> bool:  # type: ignore[override]
+    def __contains__(self, key_group: object) -> bool:
         return isinstance(key_group, int) and self.start <= key_group <= self.end
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self) -> Iterator[int]:
         return iter(range(self.start, self.end + 1))
 
     def __len__(self) -> int:

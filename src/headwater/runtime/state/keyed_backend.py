@@ -24,7 +24,7 @@ class KeyedBackendBase:
     """Keyed state of one subtask: the parts every backend has alike."""
 
     #: Handle classes by state kind for states without TTL (set by each backend).
-    HANDLES: dict[str, type] = {}
+    HANDLES: Mapping[str, type] = {}
 
     def __init__(self, max_parallelism: int, key_group_range: KeyGroupRange | Iterable[int]
                  ) -> None:

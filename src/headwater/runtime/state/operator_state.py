@@ -142,7 +142,10 @@ class FunctionStateBinding:
         if self.store is None:
             self.initialize(None)
         self.function.snapshot_state(FunctionSnapshotContext(checkpoint_id, timestamp))
-        return self.store.snapshot()
+        store = self.store
+        if store is None:
+            raise RuntimeError("initialize() created no operator state store")
+        return store.snapshot()
 
     def notify_complete(self, checkpoint_id: int) -> None:
         """Forward to the function's ``notify_checkpoint_complete``, if it has one."""

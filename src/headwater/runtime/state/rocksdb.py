@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from types import ModuleType
 from typing import Any
 
 from headwater.runtime.state.handles import WRITE_BACK_HANDLES
@@ -32,6 +33,7 @@ from headwater.runtime.state.key_groups import KeyGroupRange, assign_to_key_grou
 from headwater.runtime.state.keyed_backend import KeyedBackendBase, KeyedSnapshot
 from headwater.runtime.state.ttl import drop_expired
 
+rocksdict: ModuleType | None
 try:  # the optional extra headwater[rocksdb]
     import rocksdict
 except ImportError:  # pragma: no cover - depends on the installation

@@ -269,9 +269,9 @@ def drop_expired(kind: str, value: Any, ttl: int, now: int) -> Any:
     when nothing is left."""
     limit = now - ttl
     if kind == "list":
-        live = [e for e in value if e[1] > limit]
-        return live or None
+        live_list = [e for e in value if e[1] > limit]
+        return live_list or None
     if kind == "map":
-        live = {k: e for k, e in value.items() if e[1] > limit}
-        return live or None
+        live_map = {k: e for k, e in value.items() if e[1] > limit}
+        return live_map or None
     return value if value[1] > limit else None
