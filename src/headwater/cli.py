@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
 import click
@@ -52,7 +53,7 @@ def _rest_url(jobmanager: str | None, workdir: str = DEFAULT_WORKDIR) -> str:
     return "http://127.0.0.1:8081"
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
 

@@ -46,6 +46,13 @@ class TtlTimeCharacteristic(enum.Enum):
     ProcessingTime = 0
 
 
+# Module-level names of the enums: inside the class body the same names are class
+# attributes (PyFlink's ``StateTtlConfig.UpdateType``), which annotations cannot use.
+_UpdateType = UpdateType
+_StateVisibility = StateVisibility
+_TtlTimeCharacteristic = TtlTimeCharacteristic
+
+
 @dataclasses.dataclass(frozen=True)
 class StateTtlConfig:
     """How long keyed state lives; build one with :meth:`new_builder`."""
@@ -71,15 +78,15 @@ class StateTtlConfig:
         """The time to live in milliseconds."""
         return self.ttl
 
-    def get_update_type(self) -> UpdateType:
+    def get_update_type(self) -> _UpdateType:
         """When timestamps are refreshed."""
         return self.update_type
 
-    def get_state_visibility(self) -> StateVisibility:
+    def get_state_visibility(self) -> _StateVisibility:
         """Whether expired entries may be returned."""
         return self.state_visibility
 
-    def get_ttl_time_characteristic(self) -> TtlTimeCharacteristic:
+    def get_ttl_time_characteristic(self) -> _TtlTimeCharacteristic:
         """Always processing time."""
         return self.ttl_time_characteristic
 

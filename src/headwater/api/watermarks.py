@@ -60,14 +60,14 @@ class _CallableAssigner(TimestampAssigner):
 
     def __init__(self, fn: Callable[..., int]) -> None:
         self.fn = fn
-        self.extract_timestamp = fn if _positional_arity(fn) != 1 else \
-            (lambda value, record_timestamp: fn(value))
+        #: ``fn(value)`` rather than ``fn(value, record_timestamp)``.
+        self.takes_value_only = _positional_arity(fn) == 1
 
-    def __getstate__(self):
-        return self.fn
-
-    def __setstate__(self, fn) -> None:
-        self.__init__(fn)
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        """``fn``'s timestamp of the record."""
+        if self.takes_value_only:
+            return self.fn(value)
+        return self.fn(value, record_timestamp)
 
 
 def _positional_arity(fn: Callable) -> int | None:

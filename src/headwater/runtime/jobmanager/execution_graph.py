@@ -227,6 +227,13 @@ class ExecutionGraph:
                 return v
         return None
 
+    def edge_end(self, vertex_id: str) -> ExecutionJobVertex:
+        """The vertex at the other end of one of the graph's own edges (always there)."""
+        v = self.vertex(vertex_id)
+        if v is None:
+            raise KeyError(f"no vertex {vertex_id} in job {self.job_id}")
+        return v
+
     def transition(self, state: JobStatus) -> bool:
         """Move the job to ``state``; globally terminal states are final."""
         if self.state.is_globally_terminal or self.state == state:

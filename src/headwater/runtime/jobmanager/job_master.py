@@ -151,9 +151,9 @@ class JobMaster:
                 tdd = self._deployment_descriptor(v, sv.subtask_index, ex, task_config)
                 tdd.restore = restore
                 ex.transition(ExecutionState.DEPLOYING)
-                if not self.rm.send(ex.location.resource_id, DeployTask(tdd=tdd)):
-                    self._task_failed(ex, v, sv.subtask_index,
-                                      f"TaskManager {ex.location.resource_id} is gone")
+                rid = ex.location.resource_id if ex.location else "(unassigned)"
+                if not self.rm.send(rid, DeployTask(tdd=tdd)):
+                    self._task_failed(ex, v, sv.subtask_index, f"TaskManager {rid} is gone")
                     return
         self.coordinator.start_periodic()
 
@@ -163,7 +163,7 @@ class JobMaster:
         jv = v.job_vertex
         outputs = []
         for k, edge in enumerate(jv.outputs):
-            target = g.vertex(edge.target_vertex_id)
+            target = g.edge_end(edge.target_vertex_id)
             consumers = consumers_of(edge.ship_strategy.value, v.parallelism,
                                      target.parallelism, index)
             outputs.append(PartitionDescriptor(
@@ -173,7 +173,7 @@ class JobMaster:
                 side_output_tag=edge.side_output_tag))
         inputs = []
         for edge in jv.inputs:
-            source = g.vertex(edge.source_vertex_id)
+            source = g.edge_end(edge.source_vertex_id)
             out_index = next(k for k, e in enumerate(source.job_vertex.outputs)
                              if e.target_vertex_id == jv.vertex_id
                              and e.input_number == edge.input_number)
@@ -181,6 +181,7 @@ class JobMaster:
             for p in producers_of(edge.ship_strategy.value, source.parallelism, v.parallelism,
                                   index):
                 pex = source.subtasks[p].current
+                assert pex.location is not None  # every producer was placed before deployment
                 sub = consumers_of(edge.ship_strategy.value, source.parallelism, v.parallelism,
                                    p).index(index)
                 channels.append(ChannelDescriptor(
