@@ -17,7 +17,7 @@ from headwater.api import StreamExecutionEnvironment
 def hoard(i):
     # Memory that outlives the job: a module-level cache the process cannot give back.
     cache = builtins.__dict__.setdefault("_hoard", [])
-    cache.append([str(i * 1000 + j) * 4 for j in range(1000)])
+    cache.append(b"%d" % i + b"x" * (1 << 20))  # 1 MiB, written: resident
     return i
 
 env = StreamExecutionEnvironment.get_execution_environment()
@@ -36,10 +36,19 @@ def cluster(tmp_path_factory):
     stop_cluster(c)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _taskmanager(cluster) -> tuple[str, int]:
     (tm,) = cluster.client.taskmanagers()["taskmanagers"]
-    proc = next(p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline()))
-    return tm["id"], proc.pid
+    pids = [p.pid for p in psutil.Process(cluster.jobmanager_pid).children()
+            if _alive(p.pid) and "task_executor" in " ".join(p.cmdline())]
+    assert len(pids) == 1, pids
+    return tm["id"], pids[0]
 
 
 def _wait_for_new_taskmanager(cluster, old_id: str, old_pid: int, timeout: float = 30):
@@ -47,7 +56,7 @@ def _wait_for_new_taskmanager(cluster, old_id: str, old_pid: int, timeout: float
 
     def replaced():
         tms = cluster.client.taskmanagers()["taskmanagers"]
-        return len(tms) == 1 and tms[0]["id"] != old_id and not psutil.pid_exists(old_pid)
+        return len(tms) == 1 and tms[0]["id"] != old_id and not _alive(old_pid)
 
     wait_for(replaced, timeout=timeout, message="the bloated TaskManager was not replaced")
 
@@ -56,7 +65,7 @@ def test_a_job_that_leaves_its_taskmanager_bloated_gets_a_fresh_one(cluster, tmp
     script = tmp_path / "leak.py"
     script.write_text(LEAK)
     old_id, old_pid = _taskmanager(cluster)
-    proc = cluster.run(str(script), "60")  # ~60 x 1000 strings x ~30 bytes: ~350 MB
+    proc = cluster.run(str(script), "350")  # 350 MiB that outlive the job
     assert "FINISHED" in proc.stdout or job_id_of(proc.stdout)
     _wait_for_new_taskmanager(cluster, old_id, old_pid)
     new_id, new_pid = _taskmanager(cluster)

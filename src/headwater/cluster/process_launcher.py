@@ -71,6 +71,8 @@ class ProcessTaskManagerLauncher:
     def replace_dead(self) -> int:
         """Start a new TaskManager for every one whose process died (as an active
         resource manager does); returns how many were started."""
+        for p in self.retired:
+            p.poll()  # reap the ones that exited on purpose (no zombies left behind)
         dead = [p for p in self.processes if p.poll() is not None]
         for p in dead:
             self.processes.remove(p)
