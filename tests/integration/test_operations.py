@@ -183,6 +183,13 @@ def _calls(client: RestClient, job: str, vertex: str, tm: str, jar: str, graph: 
         ("GET", "/jobs/:jobid/metrics"): lambda: client.job_metrics(job),
         ("GET", "/jobs/:jobid/plan"): lambda: client.job_plan(job),
         ("PATCH", "/jobs/:jobid/rescaling"): lambda: client.trigger_rescaling(job, 1),
+        ("GET", "/jobs/:jobid/status"): lambda: client.job_status(job),
+        ("POST", "/jobs/:jobid/checkpoints"): lambda: client.trigger_checkpoint(job),
+        ("GET", "/jobs/:jobid/checkpoints/:triggerid"): lambda: client.checkpoint_trigger_status(
+            job, trigger),
+        ("GET", "/jobs/:jobid/resource-requirements"): lambda: client.resource_requirements(job),
+        ("PUT", "/jobs/:jobid/resource-requirements"): lambda: client.set_resource_requirements(
+            job, client.resource_requirements(job)),
         ("GET", "/jobs/:jobid/rescaling/:triggerid"): lambda: client.rescaling_status(job,
                                                                                       trigger),
         ("GET", "/jobs/:jobid/savepoints/:triggerid"): lambda: client.savepoint_status(job,
@@ -255,7 +262,7 @@ def test_client_covers_every_endpoint(cluster, streaming_job):
     graph = serialize_job_graph(env.get_job_graph("client coverage"))
     calls = _calls(client, streaming_job, vertex, tm, jar, graph)
     assert set(calls) | ELSEWHERE == {(e.method, e.path) for e in ENDPOINTS}
-    assert len(ENDPOINTS) == 64
+    assert len(ENDPOINTS) == 69
     for (method, path), call in calls.items():
         where = f"{method} {path}"
         try:

@@ -485,6 +485,8 @@ def test_unknown_job_is_404_everywhere():
 def test_exceptions_none():
     a = request(StubCluster(), "GET", f"/jobs/{RUNNING_JOB}/exceptions")
     check_spec("GET", "/jobs/:jobid/exceptions", a)
+    history = a.body.pop("exceptionHistory")  # Flink 1.13's addition
+    assert history == {"entries": [], "truncated": False}
     assert a.body == reference("/jobs/:jobid/exceptions") == {
         "all-exceptions": [], "root-exception": None, "timestamp": None, "truncated": False}
 
@@ -492,6 +494,8 @@ def test_exceptions_none():
 def test_exceptions_of_a_failed_job():
     a = request(StubCluster(), "GET", f"/jobs/{FAILED_JOB}/exceptions")
     check_spec("GET", "/jobs/:jobid/exceptions", a)
+    (entry, *_) = a.body["exceptionHistory"]["entries"]
+    assert entry["stacktrace"] == ERROR and entry["exceptionName"] != "Exception"
     assert a.body["root-exception"] == ERROR and a.body["timestamp"] == T0 + 400
     # Every failure of the job's life, newest first (the one before the restart too).
     assert a.body["all-exceptions"] == [

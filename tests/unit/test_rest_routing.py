@@ -49,7 +49,10 @@ def test_every_spec_endpoint_is_declared_once():
     assert extras == {("GET", p) for p in (
         "/jobmanager/log", "/jobmanager/stdout", "/jobmanager/logs/:logname",
         "/jobmanager/thread-dump", "/taskmanagers/:taskmanagerid/log",
-        "/taskmanagers/:taskmanagerid/stdout", "/taskmanagers/:taskmanagerid/logs/:logname")}
+        "/taskmanagers/:taskmanagerid/stdout", "/taskmanagers/:taskmanagerid/logs/:logname",
+        "/jobs/:jobid/status", "/jobs/:jobid/checkpoints/:triggerid",
+        "/jobs/:jobid/resource-requirements")} | {
+        ("POST", "/jobs/:jobid/checkpoints"), ("PUT", "/jobs/:jobid/resource-requirements")}
 
 
 def test_every_endpoint_is_routed_with_and_without_v1():

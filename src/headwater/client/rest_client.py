@@ -366,6 +366,29 @@ class RestClient:
         """GET /jobs/:jobid/rescaling/:triggerid."""
         return self._get(f"/jobs/{_seg(job_id)}/rescaling/{_seg(trigger_id)}")
 
+    def job_status(self, job_id: str) -> str:
+        """GET /jobs/:jobid/status (Flink 1.15): the job's status."""
+        return str(self._get(f"/jobs/{_seg(job_id)}/status")["status"])
+
+    def trigger_checkpoint(self, job_id: str) -> str:
+        """POST /jobs/:jobid/checkpoints (Flink 1.17): take a checkpoint now; the trigger
+        id."""
+        return _trigger_id(self.request("POST", f"/jobs/{_seg(job_id)}/checkpoints",
+                                        json_body={}))
+
+    def checkpoint_trigger_status(self, job_id: str, trigger_id: str) -> JsonDict:
+        """GET /jobs/:jobid/checkpoints/:triggerid (Flink 1.17)."""
+        return self._get(f"/jobs/{_seg(job_id)}/checkpoints/{_seg(trigger_id)}")
+
+    def resource_requirements(self, job_id: str) -> JsonDict:
+        """GET /jobs/:jobid/resource-requirements (Flink 1.18): per vertex bounds."""
+        return self._get(f"/jobs/{_seg(job_id)}/resource-requirements")
+
+    def set_resource_requirements(self, job_id: str, requirements: JsonDict) -> None:
+        """PUT /jobs/:jobid/resource-requirements (Flink 1.18): headwater rescales."""
+        self.request("PUT", f"/jobs/{_seg(job_id)}/resource-requirements",
+                     json_body=requirements)
+
     def trigger_savepoint(self, job_id: str, target_directory: str | None = None,
                           cancel_job: bool = False) -> str:
         """POST /jobs/:jobid/savepoints; the trigger id."""
@@ -514,6 +537,12 @@ class RestClient:
         """Stop a job with a savepoint and wait; the savepoint's location."""
         trigger = self.trigger_stop(job_id, target_directory, drain)
         return self.wait_for_savepoint(job_id, trigger, timeout)
+
+    def checkpoint(self, job_id: str, timeout: float | None = None) -> Any:
+        """Take a checkpoint now and wait for it; ``{"checkpointId": n}``."""
+        trigger = self.trigger_checkpoint(job_id)
+        return self.wait_for_operation(f"/jobs/{_seg(job_id)}/checkpoints/{_seg(trigger)}",
+                                       timeout=timeout)
 
     def rescale(self, job_id: str, parallelism: int, timeout: float | None = None) -> Any:
         """Trigger rescaling and wait for it to complete."""

@@ -367,6 +367,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _ep("GET", "/taskmanagers/:taskmanagerid/logs/:logname", 200,
         logs.taskmanager_log_file,
         "Returns one TaskManager log file.", in_spec=False),
+    # Newer Flink endpoints that operators ask for (beyond the 1.12 spec).
+    _ep("GET", "/jobs/:jobid/status", 200, jobs.job_status,
+        "Returns the current status of a job execution (Flink 1.15).", in_spec=False),
+    _ep("POST", "/jobs/:jobid/checkpoints", 202, checkpoints.trigger_checkpoint,
+        "Triggers a checkpoint now (Flink 1.17).", in_spec=False),
+    _ep("GET", "/jobs/:jobid/checkpoints/:triggerid", 200,
+        checkpoints.checkpoint_trigger_status,
+        "Returns the status of a manually triggered checkpoint (Flink 1.17).", in_spec=False),
+    _ep("GET", "/jobs/:jobid/resource-requirements", 200, rescaling.resource_requirements,
+        "Returns the parallelism bounds of the job's vertices (Flink 1.18).", in_spec=False),
+    _ep("PUT", "/jobs/:jobid/resource-requirements", 200,
+        rescaling.set_resource_requirements,
+        "Sets the parallelism bounds of the job's vertices; headwater rescales the job "
+        "(Flink 1.18).", in_spec=False),
 )
 
 

@@ -46,6 +46,9 @@ class JobMasterGateway(Protocol):
     def task_accumulators(self, attempt_id: str) -> dict[str, str] | None:
         """The final accumulators (wire form) an ended attempt reported, or None."""
 
+    async def trigger_checkpoint(self) -> int:
+        """Take a checkpoint now (Flink 1.17's manual checkpoint); returns its id."""
+
     async def trigger_savepoint(self, target_directory: str, cancel_job: bool) -> str:
         """Take a savepoint below ``target_directory`` (then cancel the job if asked);
         returns its location (``file:/.../savepoint-xxxx``)."""

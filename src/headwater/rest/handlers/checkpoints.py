@@ -15,7 +15,8 @@ from typing import Any
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
 from headwater.rest.gateway import JobMasterGateway
-from headwater.rest.handlers.common import job
+from headwater.rest.handlers.common import job, read_json_object
+from headwater.rest.handlers.savepoints import job_operation, job_operation_status
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import (
     CheckpointStats,
@@ -268,3 +269,20 @@ async def task_checkpoint_details(ctx: HandlerContext) -> dict[str, Any]:
     }
     body["subtasks"] = subtasks
     return body
+
+
+# -- manual checkpoints (Flink 1.17) ------------------------------------------------------
+
+
+async def trigger_checkpoint(ctx: HandlerContext) -> dict[str, str]:
+    """POST /jobs/:jobid/checkpoints: take a checkpoint now (Flink 1.17's
+    ``CheckpointTriggerHandler``); ``{"request-id": ...}``."""
+    await read_json_object(ctx, "CheckpointTriggerRequestBody")
+    return job_operation(ctx, "checkpoint", lambda master: master.trigger_checkpoint())
+
+
+async def checkpoint_trigger_status(ctx: HandlerContext) -> dict[str, Any]:
+    """GET /jobs/:jobid/checkpoints/:triggerid: IN_PROGRESS, the checkpoint's id
+    (``{"checkpointId": n}``) or the failure."""
+    return job_operation_status(ctx, "checkpoint",
+                                lambda checkpoint_id: {"checkpointId": checkpoint_id})

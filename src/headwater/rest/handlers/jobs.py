@@ -168,12 +168,30 @@ async def job_exceptions(ctx: HandlerContext) -> dict[str, Any]:
         "location": f.location or UNASSIGNED,
         "timestamp": f.timestamp,
     } for f in task_failures[:limit]]
+    history = list(reversed(graph.failure_history))
     return {
         "root-exception": root.exception if root else None,
         "timestamp": root.timestamp if root else None,
         "all-exceptions": exceptions,
         "truncated": len(task_failures) > limit,
+        # Flink 1.13+: every failure of the job's life, newest first.
+        "exceptionHistory": {
+            "entries": [{
+                "exceptionName": _exception_class(f),
+                "stacktrace": f.exception,
+                "timestamp": f.timestamp,
+                "taskName": f.task_name,
+                "location": f.location,
+                "concurrentExceptions": [],
+            } for f in history[:limit]],
+            "truncated": len(history) > limit,
+        },
     }
+
+
+async def job_status(ctx: HandlerContext) -> dict[str, str]:
+    """GET /jobs/:jobid/status (Flink 1.15): ``{"status": "RUNNING"}``."""
+    return {"status": job(ctx).state.value}
 
 
 def _exception_class(failure: FailureInfo) -> str:

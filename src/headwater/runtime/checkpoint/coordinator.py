@@ -176,6 +176,10 @@ class CheckpointCoordinator:
                                 stop=stop, drain=drain)
         return await asyncio.shield(pending.future)
 
+    async def trigger_checkpoint(self) -> CompletedCheckpoint:
+        """Take a checkpoint now (Flink 1.17's manual checkpoint), beside the periodic ones."""
+        return await asyncio.shield(self._trigger(CheckpointType.CHECKPOINT, None).future)
+
     def _trigger(self, ctype: CheckpointType, directory: Path | None, *, stop: bool = False,
                  drain: bool = False) -> PendingCheckpoint:
         g = self.jm.graph

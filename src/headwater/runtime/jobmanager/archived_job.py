@@ -87,6 +87,10 @@ class ArchivedJob:
         return JobAlreadyTerminated(
             f"Job {self.job_id} already reached state {self.graph.state.value}")
 
+    async def trigger_checkpoint(self) -> int:
+        """A finished job takes no checkpoint."""
+        raise self._ended()
+
     async def trigger_savepoint(self, target_directory: str | None, cancel_job: bool) -> str:
         """A finished job takes no savepoint."""
         raise self._ended()

@@ -377,6 +377,11 @@ class JobMaster:
             raise CheckpointException(f"Cannot {what}: job {self.job_id} is not RUNNING "
                                       f"but {self.graph.state.value}.")
 
+    async def trigger_checkpoint(self) -> int:
+        """Take a checkpoint now; its id."""
+        self._require_running("checkpoint")
+        return (await self.coordinator.trigger_checkpoint()).checkpoint_id
+
     async def trigger_savepoint(self, target_directory: str | None, cancel_job: bool) -> str:
         """Take a savepoint (then cancel the job if asked); returns its location."""
         target = self._savepoint_target(target_directory)
