@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     # fresh one ("" for never).
     "taskmanager.memory.recycle-threshold": "",
     "web.submit.enable": True,
+    # headwater's: false also refuses POST /jobs (web.submit.enable only hides /jars).
+    "web.job-submission.enable": True,
     "web.upload.dir": "",  # "": <cluster workdir>/web-upload
     "web.submit.program-timeout": 60000,  # ms a job program may take to call execute()
     "web.program.max-concurrent": 2,  # job programs run at once for /jars plan and run

@@ -84,6 +84,11 @@ def cluster(tmp_path_factory):
 @pytest.fixture
 def job(tmp_path):
     """The job script and its input files."""
+    return write_job(tmp_path)
+
+
+def write_job(tmp_path: Path) -> tuple[Path, Path]:
+    """The exactly-once job script and its input files in ``tmp_path``."""
     source = tmp_path / "in"
     source.mkdir()
     for f in range(FILES):

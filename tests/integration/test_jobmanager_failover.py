@@ -14,14 +14,11 @@ import pytest
 from tests.integration.conftest import EXAMPLES, headwater, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 from tests.integration.test_fault_tolerance import (
-    FILES,
-    JOB,
-    KEYS,
-    LINES,
     committed,
     expected_lines,
     submit,
     wait_for_checkpoints,
+    write_job,
 )
 
 HA = ("-D", "high-availability=embedded", "-D", "heartbeat.timeout=3000")
@@ -47,13 +44,7 @@ def test_a_killed_jobmanager_comes_back_with_every_job(cluster, tmp_path):
         f"/jobs/{finished}/exceptions", f"/jobs/{finished}/accumulators")}
     assert before[f"/jobs/{finished}"]["state"] == "FINISHED"
 
-    source = tmp_path / "in"
-    source.mkdir()
-    for f in range(FILES):
-        (source / f"input-{f}.txt").write_text(
-            "".join(f"k{(f * LINES + i) % KEYS}\n" for i in range(LINES)))
-    script = tmp_path / "job.py"
-    script.write_text(JOB)
+    script, source = write_job(tmp_path)
     out = tmp_path / "out"
     running = submit(cluster, script, source, out, "0.006")
     cluster.wait_until_running(running)

@@ -160,3 +160,10 @@ def test_https_with_the_token_through_the_python_client(tmp_path):
     assert "slots-total" in overview
     assert isinstance(no_token, RestError) and no_token.status == 401
     assert not isinstance(untrusted, RestError)  # the TLS handshake failed: no answer
+
+
+def test_job_submission_can_be_switched_off():
+    (a,) = _calls({"web.job-submission.enable": False},
+                  ("POST", "/jobs", {"Content-Type": "application/json"}))
+    assert a.status == 403
+    assert "web.job-submission.enable" in a.body["errors"][0]

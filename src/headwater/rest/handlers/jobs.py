@@ -337,7 +337,11 @@ async def _save_job_files(ctx: HandlerContext, job_id: str, files: dict[str, byt
 async def submit_job(ctx: HandlerContext) -> dict[str, Any]:
     """POST /jobs: a multipart upload of the serialized JobGraph (kept in memory) plus
     optional jars and distributed-cache artifacts (validated, stored by server-chosen
-    names)."""
+    names). ``web.job-submission.enable: false`` refuses it (403): a cluster that runs
+    only the jobs its operator started."""
+    if not ctx.cluster.configuration.get_bool("web.job-submission.enable"):
+        raise RestError(403, "Job submission is disabled on this cluster "
+                             "(web.job-submission.enable: false).")
     limit = int(ctx.cluster.configuration["rest.server.max-content-length"])
     request = ctx.request
     if request.content_length is not None and request.content_length > limit:
