@@ -24,6 +24,8 @@ EXAMPLES = int(os.environ.get("HEADWATER_FUZZ_EXAMPLES", "8"))
 #: Operations left out: the one that ends the cluster under test.
 SKIPPED = {("DELETE", "/cluster")}
 
+# The same document the cluster serves at /openapi.json (test_openapi checks they match),
+# built here because parametrization happens before any cluster runs.
 schema = schemathesis.openapi.from_dict(build_openapi(
     [e for e in ENDPOINTS if (e.method, e.path) not in SKIPPED], headwater.__version__))
 

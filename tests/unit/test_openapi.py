@@ -38,3 +38,19 @@ def test_bodies_come_from_flinks_schemas():
 def test_the_packaged_spec_is_flinks_1_12_reference():
     spec = load_spec()
     assert len(spec["endpoints"]) == sum(1 for e in ENDPOINTS if e.in_spec)
+
+
+def test_the_server_serves_the_document():
+    import asyncio
+
+    from tests.unit.test_rest_handlers import StubCluster, serve
+
+    async def go():
+        async with serve(StubCluster()) as call:
+            return await call("GET", "/openapi.json"), await call("GET", "/v1/openapi.json")
+
+    served, versioned = asyncio.run(go())
+    assert served.status == 200 and served.body == versioned.body
+    assert served.body == build_openapi(ENDPOINTS, headwater.__version__)
+    assert served.body["openapi"] == "3.1.0"
+    validate(served.body)

@@ -51,7 +51,7 @@ def test_every_spec_endpoint_is_declared_once():
         "/jobmanager/thread-dump", "/taskmanagers/:taskmanagerid/log",
         "/taskmanagers/:taskmanagerid/stdout", "/taskmanagers/:taskmanagerid/logs/:logname",
         "/jobs/:jobid/status", "/jobs/:jobid/checkpoints/:triggerid",
-        "/jobs/:jobid/resource-requirements")} | {
+        "/jobs/:jobid/resource-requirements", "/openapi.json")} | {
         ("POST", "/jobs/:jobid/checkpoints"), ("PUT", "/jobs/:jobid/resource-requirements")}
 
 

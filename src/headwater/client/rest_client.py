@@ -366,6 +366,10 @@ class RestClient:
         """GET /jobs/:jobid/rescaling/:triggerid."""
         return self._get(f"/jobs/{_seg(job_id)}/rescaling/{_seg(trigger_id)}")
 
+    def openapi(self) -> JsonDict:
+        """GET /openapi.json: the cluster's OpenAPI document (a headwater extension)."""
+        return self._get("/openapi.json")
+
     def job_status(self, job_id: str) -> str:
         """GET /jobs/:jobid/status (Flink 1.15): the job's status."""
         return str(self._get(f"/jobs/{_seg(job_id)}/status")["status"])

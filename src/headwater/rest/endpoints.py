@@ -28,6 +28,7 @@ from headwater.rest.handlers import (
     jobs,
     logs,
     metrics,
+    openapi_document,
     rescaling,
     savepoints,
     taskmanagers,
@@ -381,6 +382,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         rescaling.set_resource_requirements,
         "Sets the parallelism bounds of the job's vertices; headwater rescales the job "
         "(Flink 1.18).", in_spec=False),
+    _ep("GET", "/openapi.json", 200, openapi_document.openapi_document,
+        "Returns the OpenAPI 3.1 document of this REST API.", in_spec=False),
 )
 
 

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0 document of the REST API, built from the endpoint declarations.
+"""The OpenAPI 3.1 document of the REST API, built from the endpoint declarations.
 
 Paths, verbs, parameters and status codes come from :data:`headwater.rest.endpoints.ENDPOINTS`
 (the one place each endpoint is declared); request and response bodies come from Flink's
@@ -11,7 +11,7 @@ joins its object's ``required`` list. Every error answer is Flink's ``{"errors":
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
@@ -24,25 +24,41 @@ _ERROR_STATUSES = ("400", "404", "405", "413", "429", "500", "503")
 
 
 class _Param(Protocol):
-    name: str
-    description: str
+    @property
+    def name(self) -> str: ...
 
-    def parse(self, value: str) -> Any: ...
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def parse(self) -> Callable[[str], Any]: ...
 
 
 class _QueryParam(_Param, Protocol):
-    required: bool
+    @property
+    def required(self) -> bool: ...
 
 
 class EndpointDeclaration(Protocol):
-    """What the document needs of one endpoint declaration."""
+    """What the document needs of one endpoint declaration (read-only)."""
 
-    method: str
-    path: str
-    status: int
-    description: str
-    path_params: tuple[_Param, ...]
-    query_params: tuple[_QueryParam, ...]
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def path_params(self) -> tuple[_Param, ...]: ...
+
+    @property
+    def query_params(self) -> tuple[_QueryParam, ...]: ...
 
 
 @cache
@@ -58,7 +74,7 @@ def _component_name(urn: str) -> str:
 
 
 class _SchemaTranslator:
-    """Jackson JSON schema -> OpenAPI 3.0 schema objects, collecting named components."""
+    """Jackson JSON schema -> OpenAPI 3.1 schema objects, collecting named components."""
 
     def __init__(self) -> None:
         self.components: dict[str, dict[str, Any]] = {}
@@ -133,7 +149,7 @@ def _openapi_path(path: str) -> str:
 
 def build_openapi(endpoints: Iterable[EndpointDeclaration], version: str,
                   spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of ``endpoints`` (bodies from ``spec``, Flink's schemas)."""
+    """The OpenAPI 3.1 document of ``endpoints`` (bodies from ``spec``, Flink's schemas)."""
     spec = spec if spec is not None else load_spec()
     by_route = {(e["method"], e["path"]): e for e in spec["endpoints"]}
     translator = _SchemaTranslator()
@@ -174,7 +190,7 @@ def build_openapi(endpoints: Iterable[EndpointDeclaration], version: str,
     components["Errors"] = {"type": "object", "required": ["errors"], "properties": {
         "errors": {"type": "array", "items": {"type": "string"}}}}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "headwater REST API (Apache Flink 1.12 monitoring API)",
                  "version": version,
                  "description": str(spec.get("source", ""))},
