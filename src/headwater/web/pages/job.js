@@ -10,8 +10,8 @@ const TERMINAL = new Set(["FINISHED", "CANCELED", "FAILED"]);
 const TABS = ["Overview", "Exceptions", "Timeline", "Checkpoints", "Configuration",
   "Watermarks", "Back-pressure", "Accumulators", "Metrics"];
 
-const counts = (tasks) => Object.entries(tasks || {}).filter(([, n]) => n > 0)
-  .map(([s, n]) => html`<span class="badge ${s}">${s.toLowerCase()} ${n}</span> `);
+const counts = (tasks) => html`${Object.entries(tasks || {}).filter(([, n]) => n > 0)
+  .map(([s, n]) => html`<span class="badge ${s}">${s.toLowerCase()} ${n}</span> `)}`;
 
 /** Poll a Flink asynchronous operation until it completes; returns its operation. */
 async function awaitOperation(path) {

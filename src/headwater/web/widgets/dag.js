@@ -4,6 +4,11 @@ import { esc, fmtNum } from "../util.js";
 
 const NODE_W = 220, NODE_H = 64, GAP_X = 90, GAP_Y = 28;
 
+/** Flink's plan descriptions are HTML fragments ("a -&gt; b<br/>"): keep their text only. */
+function plainText(fragment) {
+  return new DOMParser().parseFromString(String(fragment), "text/html").body.textContent || "";
+}
+
 /** Assign each node the length of the longest path from a source to it. */
 function layers(nodes) {
   const byId = new Map(nodes.map((n) => [n.id, n]));
@@ -100,7 +105,7 @@ export class Dag {
     }
     const nodes = this.nodes.map((n) => {
       const p = this.pos.get(n.id);
-      const name = String(n.description || n.id).replace(/<[^>]*>/g, "");
+      const name = plainText(n.description || n.id);
       const short = name.length > 30 ? name.slice(0, 29) + "…" : name;
       return `<g class="node" data-id="${esc(n.id)}" transform="translate(${p.x},${p.y})">
         <title>${esc(name)}</title>
