@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(config, items):
         except ImportError:
             reason = "the playwright package is missing (pip install playwright)"
     for item in items:
-        if here not in Path(item.fspath).parents:
+        if here not in Path(item.fspath).parents or item.get_closest_marker("browser") is None:
             continue
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))

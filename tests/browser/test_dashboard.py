@@ -179,3 +179,31 @@ def test_slow_sink_turns_its_upstream_vertex_back_pressured(page, cluster, tmp_p
     fill = node.locator("rect").get_attribute("fill")
     assert fill.startswith("hsl(0, 0%"), fill
     assert page.problems.items == []
+
+
+@pytest.fixture(scope="module")
+def locked_cluster(tmp_path_factory):
+    """A cluster with web submission and web cancellation switched off."""
+    from tests.integration.conftest import start_cluster, stop_cluster
+
+    c = start_cluster(tmp_path_factory.mktemp("locked"), taskmanagers=1, slots=2,
+                      extra=("-D", "web.submit.enable=false", "-D", "web.cancel.enable=false"))
+    yield c
+    stop_cluster(c)
+
+
+def test_quick_disabled_submit_and_cancel_are_hidden(browser, locked_cluster):
+    c = locked_cluster
+    jid = submit(c, EXAMPLES / "streaming.py", "--rate", "20", "--parallelism", "1")
+    context = browser.new_context(base_url=c.url)
+    page = context.new_page()
+    try:
+        page.goto(f"/#/jobs/{jid}")
+        page.wait_for_selector("button[data-act=savepoint]")
+        assert page.locator("button[data-act=cancel]").count() == 0
+        assert page.locator("#nav-submit").is_hidden()
+        page.goto("/#/submit")
+        page.wait_for_selector("text=Submission is disabled")
+        assert page.locator("#drop").count() == 0
+    finally:
+        context.close()

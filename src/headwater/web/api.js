@@ -35,8 +35,19 @@ export const api = {
 };
 
 let configPromise = null;
-/** The cluster's /config, fetched once per page load. */
+/**
+ * The cluster's /config, fetched once per page load. Flink's features only name
+ * web-submit; web-cancel is read from web.cancel.enable in /jobmanager/config.
+ */
 export function clusterConfig() {
-  configPromise ??= api.get("/config");
+  configPromise ??= Promise.all([api.get("/config"), api.get("/jobmanager/config").catch(() => [])])
+    .then(([cfg, entries]) => {
+      const features = { ...(cfg.features || {}) };
+      if (features["web-cancel"] === undefined) {
+        const entry = entries.find?.((e) => e.key === "web.cancel.enable");
+        features["web-cancel"] = !entry || String(entry.value).toLowerCase() !== "false";
+      }
+      return { ...cfg, features };
+    });
   return configPromise;
 }

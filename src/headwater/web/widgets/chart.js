@@ -28,14 +28,15 @@ export class LineChart {
     if (p.length > 1) {
       const t0 = p[0][0], t1 = p[p.length - 1][0] || t0 + 1;
       const vs = p.map((x) => x[1]);
-      let lo = Math.min(...vs), hi = Math.max(...vs);
-      if (hi === lo) { hi += 1; lo = Math.max(0, lo - 1); }
+      const lo = Math.min(...vs), hi = Math.max(...vs);
+      // A flat or overflowing range (e.g. Long.MIN_VALUE watermarks) draws a flat line.
+      const span = hi - lo;
+      const flat = !(span > 0) || !Number.isFinite(span);
       path = p.map(([t, v], i) => {
         const x = ((t - t0) / (t1 - t0 || 1)) * (w - 10) + 5;
-        const y = h - 5 - ((v - lo) / (hi - lo)) * (h - 20);
+        const y = flat ? h / 2 : h - 5 - ((v - lo) / span) * (h - 20);
         return `${i ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`;
       }).join(" ");
-      this.range = [lo, hi];
     }
     this.el.innerHTML = `<div class="title">${esc(this.title)}: <b>${last == null ? "-" : esc(last.toLocaleString())}</b></div>
       <svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none">
