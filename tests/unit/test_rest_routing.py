@@ -88,7 +88,7 @@ def test_v1_and_unversioned_answer_the_same():
 
 
 @pytest.mark.parametrize("path", ["/v99/overview", "/no/such/path", "/v1/no/such", "/v1",
-                                  "/", "/v2/jobs", "/jobs/overview/extra", "/overview/x"])
+                                  "/no-such-file.js", "/v2/jobs", "/jobs/overview/extra", "/overview/x"])
 def test_unknown_paths_are_404_in_flinks_words(path):
     a = request(StubCluster(), "GET", path)
     assert a.status == 404

@@ -33,6 +33,7 @@ from headwater.rest.gateway import RestfulGateway
 from headwater.rest.handlers.common import decode_json_object
 from headwater.rest.openapi import load_spec
 from headwater.rest.security import BearerTokenCheck, configured_token, server_ssl_context
+from headwater.rest.static import StaticFiles
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,8 @@ def create_rest_app(cluster: RestfulGateway) -> web.Application:
 
     app.on_response_prepare.append(add_cors_headers)
 
+    static_files = StaticFiles()
+
     async def dispatch(request: web.Request) -> web.StreamResponse:
         original = request.path
         path = _strip_version(original)
@@ -244,6 +247,9 @@ def create_rest_app(cluster: RestfulGateway) -> web.Application:
                 ep, raw = router.resolve(request.method, path)
             except RestError as exc:
                 if exc.status == 404:
+                    page = static_files.respond(request)
+                    if page is not None:
+                        return page
                     exc.message = f"Unable to load requested file {original}."
                 raise
             ctx = HandlerContext(cluster=cluster, endpoint=ep, request=request,
