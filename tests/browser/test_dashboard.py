@@ -207,3 +207,19 @@ def test_quick_disabled_submit_and_cancel_are_hidden(browser, locked_cluster):
         assert page.locator("#drop").count() == 0
     finally:
         context.close()
+
+
+def test_quick_the_docs_page_renders_every_operation_of_the_openapi_document(page, cluster):
+    document = rest(cluster, "/openapi.json")
+    operations = sum(1 for ops in document["paths"].values() for verb in ops
+                     if verb in ("get", "post", "put", "patch", "delete"))
+    page.goto("/docs")
+    page.wait_for_selector("details.op")
+    assert page.locator("details.op").count() == operations
+    job = page.locator('details.op[data-path="/jobs/{jobid}"][data-verb="get"]')
+    job.locator("summary").click()
+    assert '"vertices"' in job.inner_text()  # the response schema, from Flink's spec
+    page.fill("#filter", "savepoint")
+    visible = page.locator("details.op:visible")
+    assert 0 < visible.count() < operations
+    assert page.problems.items == []

@@ -48,6 +48,8 @@ class StaticFiles:
             target = (self.root / relative).resolve()
         except (OSError, ValueError):
             return None
+        if target.is_dir():  # /docs -> docs/index.html
+            target = target / "index.html"
         if not target.is_relative_to(self.root) or not target.is_file():
             return None
         return target
