@@ -41,18 +41,6 @@ def _cluster_info(workdir: str) -> dict | None:
     return info
 
 
-def _rest_url(jobmanager: str | None, workdir: str = DEFAULT_WORKDIR) -> str:
-    if jobmanager:
-        return jobmanager if "://" in jobmanager else f"http://{jobmanager}"
-    env = os.environ.get("HEADWATER_JOBMANAGER")
-    if env:
-        return env
-    info = _cluster_info(workdir)
-    if info:
-        return info["rest_url"]
-    return "http://127.0.0.1:8081"
-
-
 def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
@@ -72,11 +60,15 @@ def _local_client(info: dict, timeout: float = 30.0) -> RestClient:
 
 
 def _client(jobmanager: str | None) -> RestClient:
-    if not jobmanager and not os.environ.get("HEADWATER_JOBMANAGER"):
-        info = _cluster_info(DEFAULT_WORKDIR)
-        if info:
-            return _local_client(info)
-    return RestClient(_rest_url(jobmanager))
+    """A client of ``-m``, else of ``$HEADWATER_JOBMANAGER``, else of the local cluster
+    (with the token and CA its ``cluster.json`` names), else of 127.0.0.1:8081."""
+    if jobmanager:
+        return RestClient(jobmanager if "://" in jobmanager else f"http://{jobmanager}")
+    env = os.environ.get("HEADWATER_JOBMANAGER")
+    if env:
+        return RestClient(env)
+    info = _cluster_info(DEFAULT_WORKDIR)
+    return _local_client(info) if info else RestClient("http://127.0.0.1:8081")
 
 
 jobmanager_option = click.option("-m", "--jobmanager", metavar="HOST:PORT",
