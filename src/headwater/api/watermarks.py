@@ -60,14 +60,16 @@ class _CallableAssigner(TimestampAssigner):
 
     def __init__(self, fn: Callable[..., int]) -> None:
         self.fn = fn
-        #: ``fn(value)`` rather than ``fn(value, record_timestamp)``.
-        self.takes_value_only = _positional_arity(fn) == 1
+        # The callable itself is the per-record extractor (no wrapper call per record).
+        self.extract_timestamp = (  # type: ignore[method-assign]
+            fn if _positional_arity(fn) != 1
+            else (lambda value, record_timestamp: fn(value)))
 
-    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        """``fn``'s timestamp of the record."""
-        if self.takes_value_only:
-            return self.fn(value)
-        return self.fn(value, record_timestamp)
+    def __getstate__(self) -> Callable[..., int]:
+        return self.fn
+
+    def __setstate__(self, fn: Callable[..., int]) -> None:
+        _CallableAssigner.__init__(self, fn)
 
 
 def _positional_arity(fn: Callable) -> int | None:
