@@ -39,15 +39,15 @@ def test_archiving_a_job_forgets_its_graph_and_checkpoints(tmp_path):
     store.archive_job(JOB_A, b"archive-a", finished_ms=100)
     assert store.job_graphs() == []
     assert store.latest_checkpoint(JOB_A) is None
-    assert store.archives(now_ms=200) == [(JOB_A, 100, b"archive-a")]
+    assert store.archives(at_ms=200) == [(JOB_A, 100, b"archive-a")]
 
 
 def test_archives_are_bounded_by_capacity_and_age(tmp_path):
     store = EmbeddedHaStore(tmp_path, max_archives=3, archive_expiration_ms=1000)
     for i in range(5):
         store.archive_job(f"{i:032x}", f"archive-{i}".encode(), finished_ms=10_000 + i)
-    assert [job for job, _, _ in store.archives(now_ms=10_010)] == [
+    assert [job for job, _, _ in store.archives(at_ms=10_010)] == [
         f"{i:032x}" for i in (2, 3, 4)]
-    assert store.archives(now_ms=11_004) == [(f"{4:032x}", 10_004, b"archive-4")]
+    assert store.archives(at_ms=11_004) == [(f"{4:032x}", 10_004, b"archive-4")]
     store.remove_archive(f"{4:032x}")
-    assert store.archives(now_ms=11_004) == []
+    assert store.archives(at_ms=11_004) == []

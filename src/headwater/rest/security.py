@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from headwater.config import Configuration
+
 TOKEN_FILE = "security.rest.auth.token-file"
 SSL_ENABLED = "security.ssl.rest.enabled"
 SSL_CERT = "security.ssl.rest.cert"
@@ -27,10 +29,6 @@ SSL_CA = "security.ssl.rest.ca"
 
 class ConfigurationError(ValueError):
     """A security setting names a missing or unsafe file."""
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() == "true"
 
 
 def generate_token() -> str:
@@ -92,9 +90,9 @@ class BearerTokenCheck:
             presented.strip().encode(), self.token.encode())
 
 
-def server_ssl_context(configuration: Mapping[str, Any]) -> ssl.SSLContext | None:
+def server_ssl_context(configuration: Configuration) -> ssl.SSLContext | None:
     """The TLS context of the REST server, or None when TLS is off."""
-    if not _truthy(configuration.get(SSL_ENABLED, False)):
+    if not configuration.get_bool(SSL_ENABLED):
         return None
     cert, key = configuration.get(SSL_CERT), configuration.get(SSL_KEY)
     if not cert or not key:

@@ -11,8 +11,11 @@ import gc
 import os
 import threading
 import time
+from typing import Any
 
 import psutil
+
+from headwater.clock import now_ms
 
 _gc_time_ns = [0, 0, 0]
 _gc_started = [0]
@@ -68,11 +71,11 @@ def process_figures() -> dict:
              "time": _gc_time_ns[i] // 1_000_000}
             for i, s in enumerate(stats)
         ],
-        "timestamp": int(time.time() * 1000),
+        "timestamp": now_ms(),
     }
 
 
-def memory_info():
+def memory_info() -> Any:
     """psutil's memory figures of this process (rss, vms, shared on Linux...)."""
     return _process.memory_info()
 

@@ -52,8 +52,7 @@ def absolute_location(value: str, field: str) -> str:
     """A savepoint or checkpoint location as given, if it is an absolute path or a URL
     (``file:/...``, ``s3://...``); 400 otherwise: a relative path would be resolved
     against the JobManager's working directory, which no client knows."""
-    if "\x00" in value:
-        raise RestError(400, f"{field} must not contain NUL characters.")
+    no_nul(value, field)
     scheme, sep, rest = value.partition(":")
     is_url = bool(sep) and len(scheme) > 1 and scheme.isidentifier() and rest.startswith("/")
     if not (is_url or value.startswith("/")):

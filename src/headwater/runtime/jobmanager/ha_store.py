@@ -21,8 +21,9 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
-import time
 from pathlib import Path
+
+from headwater.clock import now_ms
 
 #: File name of the database inside ``high-availability.storageDir``.
 DATABASE = "headwater-ha.sqlite"
@@ -99,7 +100,7 @@ class EmbeddedHaStore:
     def put_job_graph(self, job_id: str, name: str, graph: bytes,
                       submitted_ms: int | None = None) -> None:
         """Remember a submitted job until it ends."""
-        submitted = int(time.time() * 1000) if submitted_ms is None else submitted_ms
+        submitted = now_ms() if submitted_ms is None else submitted_ms
         self._write("INSERT OR REPLACE INTO job_graphs VALUES (?, ?, ?, ?)",
                     job_id, name, submitted, graph)
 
@@ -116,7 +117,7 @@ class EmbeddedHaStore:
     def put_checkpoint(self, job_id: str, checkpoint_id: int, location: str,
                        completed_ms: int | None = None) -> None:
         """Record a completed checkpoint (an older one never replaces a newer one)."""
-        completed = int(time.time() * 1000) if completed_ms is None else completed_ms
+        completed = now_ms() if completed_ms is None else completed_ms
         self._write("INSERT INTO checkpoints VALUES (?, ?, ?, ?) ON CONFLICT(job_id) DO "
                     "UPDATE SET checkpoint_id = excluded.checkpoint_id, "
                     "location = excluded.location, completed_ms = excluded.completed_ms "
@@ -135,7 +136,7 @@ class EmbeddedHaStore:
     def archive_job(self, job_id: str, archive: bytes, finished_ms: int | None = None) -> None:
         """A job ended: keep its archive, forget its graph and checkpoint pointer, and
         drop the archives beyond the capacity or past the expiration time."""
-        finished = int(time.time() * 1000) if finished_ms is None else finished_ms
+        finished = now_ms() if finished_ms is None else finished_ms
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT OR REPLACE INTO archives VALUES (?, ?, ?)",
@@ -152,9 +153,9 @@ class EmbeddedHaStore:
             "DELETE FROM archives WHERE job_id NOT IN (SELECT job_id FROM archives "
             "ORDER BY finished_ms DESC, job_id LIMIT ?)", (max(0, self.max_archives),))
 
-    def archives(self, now_ms: int | None = None) -> list[tuple[str, int, bytes]]:
+    def archives(self, at_ms: int | None = None) -> list[tuple[str, int, bytes]]:
         """(job id, finish time, archive) of the retained finished jobs, oldest first."""
-        now = int(time.time() * 1000) if now_ms is None else now_ms
+        now = now_ms() if at_ms is None else at_ms
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._expire(now)

@@ -59,6 +59,9 @@ class ResourceManager:
         self._on_lost = on_task_manager_lost
         #: The cluster secret every TaskManager must prove it knows (None: no check).
         self.secret: bytes | None = None
+        #: ``taskmanager.memory.recycle-threshold`` in bytes (None: never recycle).
+        threshold = str(config["taskmanager.memory.recycle-threshold"] or "")
+        self._recycle_threshold = parse_memory_size(threshold) if threshold else None
         #: Idle TaskManagers above the recycle threshold: heartbeats seen so.
         self._bloated: dict[str, int] = {}
         #: TaskManagers replaced because their memory stayed high.
@@ -241,19 +244,18 @@ class ResourceManager:
         ``taskmanager.memory.recycle-threshold`` for two heartbeats after its job (what a
         user function left behind that the process could not give back): a fresh
         TaskManager is started first, then the old one is shut down."""
-        threshold = str(self.config["taskmanager.memory.recycle-threshold"] or "")
-        if not threshold or self.launcher is None or self.stopping or info.slots_used:
-            self._bloated.pop(info.resource_id, None)
-            return
-        if int(info.process.get("rss", 0)) <= parse_memory_size(threshold):
+        threshold = self._recycle_threshold
+        if (threshold is None or self.launcher is None or self.stopping or info.slots_used
+                or int(info.process.get("rss", 0)) <= threshold):
             self._bloated.pop(info.resource_id, None)
             return
         seen = self._bloated[info.resource_id] = self._bloated.get(info.resource_id, 0) + 1
         if seen != 2:
             return
         log.warning("TaskManager %s keeps %d MiB after its job (more than "
-                    "taskmanager.memory.recycle-threshold %s): replacing it",
-                    info.resource_id, int(info.process.get("rss", 0)) // 2**20, threshold)
+                    "taskmanager.memory.recycle-threshold, %d MiB): replacing it",
+                    info.resource_id, int(info.process.get("rss", 0)) // 2**20,
+                    threshold // 2**20)
         self.recycled += 1
         self.launcher.retire(info.pid)
         self.launcher.start(f"{self.rpc_host}:{self.rpc_port}", 1)

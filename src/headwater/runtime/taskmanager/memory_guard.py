@@ -19,11 +19,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-import psutil
+from headwater.runtime import process_figures
 
 log = logging.getLogger(__name__)
-
-_process = psutil.Process()
 
 
 class MemoryLimitExceeded(MemoryError):
@@ -41,7 +39,7 @@ class MemoryLimitExceeded(MemoryError):
 
 def resident_bytes() -> int:
     """This process's resident set size."""
-    return int(_process.memory_info().rss)
+    return int(process_figures.memory_info().rss)
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
