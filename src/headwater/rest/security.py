@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.config import Configuration
+from headwater.private_files import read_private_text, write_private_text
 
 TOKEN_FILE = "security.rest.auth.token-file"
 SSL_ENABLED = "security.ssl.rest.enabled"
@@ -38,26 +39,15 @@ def generate_token() -> str:
 
 def write_token_file(path: Path, token: str) -> Path:
     """Write ``token`` to ``path``, readable and writable by its owner only."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    os.chmod(path, 0o600)
-    return path
+    return write_private_text(path, token + "\n")
 
 
 def read_token_file(path: str | os.PathLike[str]) -> str:
     """The token in ``path``; refuses files that others may read."""
-    path = Path(path)
     try:
-        mode = path.stat().st_mode & 0o777
-        token = path.read_text().strip()
-    except OSError as exc:
-        raise ConfigurationError(f"{TOKEN_FILE}: cannot read {path}: {exc}") from exc
-    if mode & 0o077:
-        raise ConfigurationError(f"{TOKEN_FILE}: {path} must be accessible by its owner "
-                                 f"only (mode {mode:o}; chmod 600 it)")
+        token = read_private_text(path, "the REST token file")
+    except OSError as exc:  # missing, unreadable, or readable by others
+        raise ConfigurationError(f"{TOKEN_FILE}: {exc}") from exc
     if len(token) < 16:
         raise ConfigurationError(f"{TOKEN_FILE}: {path} holds no token of at least 16 "
                                  "characters")

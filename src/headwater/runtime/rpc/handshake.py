@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import secrets
 import socket
 from pathlib import Path
+
+from headwater.private_files import read_private_text, write_private_text
 
 MAGIC = b"HWAUTH1\n"
 _NONCE = 32
@@ -42,25 +43,14 @@ def generate_secret() -> bytes:
 
 def write_secret_file(path: Path, secret: bytes) -> Path:
     """Write ``secret`` (hex) to ``path``, readable and writable by its owner only."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secret.hex())
-    os.replace(tmp, path)
-    return path
+    return write_private_text(path, secret.hex())
 
 
 def read_secret_file(path: Path) -> bytes:
     """The secret in ``path``; refuses a file that others may read or write."""
-    path = Path(path)
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise PermissionError(f"{path}: the cluster secret file must be accessible by its "
-                              f"owner only (mode {mode:o}; chmod 600 it)")
+    text = read_private_text(path, "the cluster secret file")
     try:
-        secret = bytes.fromhex(path.read_text().strip())
+        secret = bytes.fromhex(text)
     except ValueError as exc:
         raise ValueError(f"{path}: not a cluster secret (expected hex digits)") from exc
     if len(secret) < 16:
