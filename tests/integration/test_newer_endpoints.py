@@ -85,7 +85,7 @@ def test_resource_requirements_rescale_the_job(cluster, job):
             v["parallelism"] == 2 and v["status"] == "RUNNING" for v in answer["vertices"])
 
     wait_for(rescaled, timeout=60, message="the job was not rescaled to 2")
-    assert all(r["parallelism"]["upperBound"] == 2
+    assert all(r["parallelism"] == {"lowerBound": 2, "upperBound": 2}
                for r in cluster.client.resource_requirements(job).values())
 
 

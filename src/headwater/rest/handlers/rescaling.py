@@ -33,9 +33,11 @@ async def rescaling_status(ctx: HandlerContext) -> dict[str, Any]:
 
 async def resource_requirements(ctx: HandlerContext) -> dict[str, Any]:
     """GET /jobs/:jobid/resource-requirements: per vertex ``{"parallelism": {"lowerBound",
-    "upperBound"}}``; headwater runs each vertex at exactly its parallelism."""
+    "upperBound"}}``. headwater runs each vertex at exactly its current parallelism (it
+    never scales a running job down by itself), so both bounds are that parallelism."""
     graph = job(ctx)
-    return {v.vertex_id: {"parallelism": {"lowerBound": 1, "upperBound": v.parallelism}}
+    return {v.vertex_id: {"parallelism": {"lowerBound": v.parallelism,
+                                          "upperBound": v.parallelism}}
             for v in graph.vertices}
 
 
@@ -43,7 +45,8 @@ async def set_resource_requirements(ctx: HandlerContext) -> dict[str, Any]:
     """PUT /jobs/:jobid/resource-requirements: rescale the job to the requested upper
     bounds (through the real rescaling: savepoint, restart with the new parallelism).
     headwater rescales a whole job to one parallelism, so every vertex must ask for the
-    same upper bound."""
+    same upper bound (a lower bound is checked, not used: the job then runs at the upper
+    bound)."""
     graph = job(ctx)
     body = await read_json_object(ctx, "JobResourceRequirementsBody")
     known = {v.vertex_id for v in graph.vertices}
