@@ -51,7 +51,3 @@ class ProgramPool:
         finally:
             with self._lock:
                 self._running -= 1
-
-    def shutdown(self) -> None:
-        """Stop accepting work (threads end when their programs do)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
