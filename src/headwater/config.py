@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     # Origins whose pages may call the REST API from a browser ("*": any, as Flink).
     "web.access-control-allow-origin": "",
     "web.refresh-interval": 3000,
+    # headwater's event stream (GET /events): open streams at most (more answer 429), and
+    # the ms between keep-alive comments on a quiet stream.
+    "rest.events.max-subscribers": 64,
+    "rest.events.keepalive-interval": 15000,
     "jobstore.max-capacity": 1000,
     "jobstore.expiration-time": 3600,  # s a finished job is kept for the REST API
     # JobManager failover: "NONE" (Flink's default) or "embedded" (headwater's SQLite store

@@ -16,6 +16,7 @@ from typing import Any
 
 from headwater.clock import now_ms
 from headwater.config import Configuration, parse_memory_size
+from headwater.runtime.jobmanager.events import TASK_MANAGER, ClusterEvents
 from headwater.runtime.jobmanager.task_manager_launcher import TaskManagerLauncher
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.rpc.framing import Connection
@@ -48,8 +49,11 @@ class ResourceManager:
                                           | DeclineCheckpoint], None],
                  on_heartbeat: Callable[[str, Heartbeat], None],
                  on_task_manager_lost: Callable[[str, str], None],
-                 launcher: TaskManagerLauncher | None = None) -> None:
+                 launcher: TaskManagerLauncher | None = None,
+                 events: ClusterEvents | None = None) -> None:
         self.config = config
+        #: Where registrations and losses of TaskManagers are announced.
+        self.events = events if events is not None else ClusterEvents()
         self.launcher = launcher
         self._supervisor: asyncio.Task | None = None
         self.task_managers: dict[str, TaskManagerInfo] = {}
@@ -161,6 +165,8 @@ class ResourceManager:
                                int(self.config["high-availability.jobmanager.reconnect-timeout"])
                                if self.config["high-availability"] == "embedded" else 0}))
             log.info("TaskManager %s registered (%d slots)", rid, msg.slots)
+            self.events.publish(TASK_MANAGER, None, change="registered", id=rid,
+                                host=msg.host, slots=msg.slots)
             await self._notify_slots()
             while True:
                 msg = await conn.receive()
@@ -198,6 +204,8 @@ class ResourceManager:
                 log.info("TaskManager %s disconnected during shutdown", rid)
             else:
                 log.warning("TaskManager %s lost: %s", rid, reason)
+            self.events.publish(TASK_MANAGER, None, change="lost", id=rid, host=info.host,
+                                reason=reason)
             self._on_lost(rid, reason)
             asyncio.get_running_loop().create_task(self._notify_slots())
 
