@@ -150,7 +150,10 @@ async def event_stream(ctx: HandlerContext) -> web.StreamResponse:
                     "values": _metric_values(fetcher.store, metric_subs)}))
                 next_metrics = clock() + metric_interval
                 last_write = clock()
-            deadline = last_write + keepalive
+            transport = ctx.request.transport
+            if transport is None or transport.is_closing():  # the client went away
+                break
+            deadline = min(last_write + keepalive, clock() + 1.0)
             if fetcher is not None:
                 deadline = min(deadline, next_metrics)
             try:
