@@ -29,6 +29,15 @@ DEFAULTS: dict[str, Any] = {
     "heartbeat.interval": 1000,
     "heartbeat.timeout": 10000,
     "slot.request.timeout": 60000,
+    # The active ResourceManager (see headwater.runtime.jobmanager.resource_manager): an idle
+    # TaskManager is released after this many ms while more than the minimum run...
+    "resourcemanager.taskmanager-timeout": 30000,
+    # ...a requested one that has not registered after this many ms is given up on...
+    "resourcemanager.taskmanager-registration.timeout": 300000,
+    # ...and the cluster keeps between min and max TaskManagers ("": min = the number
+    # started, max = min, i.e. a fixed-size cluster).
+    "resourcemanager.taskmanagers.min": "",
+    "resourcemanager.taskmanagers.max": "",
     # A task that does not stop within this time after a cancel takes its TaskManager
     # process down with it (Flink's cancellation watchdog); 0 disables it.
     "task.cancellation.timeout": 180000,
