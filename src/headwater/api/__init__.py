@@ -101,6 +101,15 @@ _EXPORTS = {
     "RestartStrategies": "headwater.api.restart_strategy",
     "StateTtlConfig": "headwater.api.state_ttl",
     "StreamFormat": "headwater.connectors.file",
+    # Kafka (needs the kafka extra only when a job is built and run)
+    "DeliveryGuarantee": "headwater.connectors.kafka",
+    "JsonRowDeserializationSchema": "headwater.connectors.kafka",
+    "JsonRowSerializationSchema": "headwater.connectors.kafka",
+    "KafkaOffsetsInitializer": "headwater.connectors.kafka",
+    "KafkaRecordSerializationSchema": "headwater.connectors.kafka",
+    "KafkaSink": "headwater.connectors.kafka",
+    "KafkaSource": "headwater.connectors.kafka",
+    "SimpleStringSchema": "headwater.connectors.kafka",
     "get_default_executor": "headwater.api.environment",
     "set_default_executor": "headwater.api.environment",
 }

@@ -214,11 +214,19 @@ class StreamExecutionEnvironment:
     def from_source(self, source: Any, watermark_strategy: Any = None,
                     source_name: str = "Custom Source") -> DataStream:
         """A stream from a source object such as ``FileSource.for_path(path)``; with a
-        watermark strategy, its timestamps and watermarks are assigned right after it."""
+        watermark strategy, its timestamps and watermarks are assigned right after it (or
+        by the source itself when it has ``with_watermark_strategy(strategy, config)``,
+        as ``KafkaSource`` does per partition)."""
         create = getattr(source, "create_operator", None)
         if not callable(create):
             raise TypeError(f"not a source: {type(source).__name__} (expected e.g. a "
                             "FileSource)")
+        with_strategy = getattr(source, "with_watermark_strategy", None)
+        if watermark_strategy is not None and callable(with_strategy):
+            # The source generates timestamps and watermarks itself (per split, as
+            # Flink's KafkaSource does per partition).
+            return self._source(SourceTransformation, source_name,
+                                source=with_strategy(watermark_strategy, self._config))
         stream = self._source(SourceTransformation, source_name, source=source)
         if watermark_strategy is not None:
             assign = getattr(stream, "assign_timestamps_and_watermarks", None)

@@ -128,6 +128,9 @@ class SourceOutput(Protocol):
     def mark_idle(self) -> None:
         """This source produces nothing for now: exclude it from watermark minimums."""
 
+    def mark_active(self) -> None:
+        """This source (marked idle before) produces records again."""
+
     @property
     def cancelled(self) -> bool:
         """True once the task is being cancelled: the source should return."""

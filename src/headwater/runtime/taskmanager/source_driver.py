@@ -159,6 +159,11 @@ class SourceOutput:
             self.flush()
             self.chain.broadcast_event(WatermarkStatus(idle=True))
 
+    def mark_active(self) -> None:
+        """This source (marked idle before) produces records again."""
+        with self.lock:
+            self.chain.broadcast_event(WatermarkStatus(idle=False))
+
     def flush(self) -> None:
         """Push buffered records through the chain (caller holds the lock)."""
         if self.stop_requested is not None:
