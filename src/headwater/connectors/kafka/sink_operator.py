@@ -141,7 +141,8 @@ class KafkaSinkOperator(StreamOperator):
             ids.extend(self._txn_id(me, n) for n in range(0, ABORT_WINDOW))
         for txn_id in dict.fromkeys(ids):
             self._init(txn_id).flush(0)
-            self.counters["transactionsFencedOnRestore"].inc()
+            if self._restored is not None:
+                self.counters["transactionsFencedOnRestore"].inc()
         if ids:
             log.info("Kafka sink subtask %d fenced transactional ids %s", me, ", ".join(ids))
         self._counter = start
