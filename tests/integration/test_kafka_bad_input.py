@@ -10,7 +10,7 @@ import pytest
 
 from headwater.testing import wait_for
 from tests.integration.conftest import free_port, start_cluster, stop_cluster
-from tests.integration.kafka_support import broker, produce, read_all  # noqa: F401
+from tests.integration.kafka_support import produce, read_all
 
 JOB = '''
 import sys
@@ -48,13 +48,13 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def topics(broker):
+def topics(kafka_broker):
     """A topic of JSON records with one that is not JSON (partition 1, offset 2)."""
-    broker.create_topic("bad-in", 2)
-    broker.create_topic("bad-out", 1)
+    kafka_broker.create_topic("bad-in", 2)
+    kafka_broker.create_topic("bad-out", 1)
     values = [json.dumps({"n": i}) for i in range(20)]
     values[5] = "{not json"  # 5 % 2 == 1: partition 1, its third record (offset 2)
-    produce(broker, "bad-in", values, 2)
+    produce(kafka_broker, "bad-in", values, 2)
     return "bad-in", "bad-out"
 
 
@@ -71,44 +71,44 @@ def assert_healthy(cluster) -> None:
     wait_for(healthy, 30, 0.1, lambda: f"a healthy cluster: {cluster.client.request('GET', '/overview')}")
 
 
-def test_unreadable_record_fails_the_job_naming_its_position(cluster, broker, topics,
+def test_unreadable_record_fails_the_job_naming_its_position(cluster, kafka_broker, topics,
                                                             tmp_path):
-    proc = run(cluster, tmp_path, broker.bootstrap, *topics, broker.bootstrap)
+    proc = run(cluster, tmp_path, kafka_broker.bootstrap, *topics, kafka_broker.bootstrap)
     assert proc.returncode != 0
     assert "cannot deserialize the record at topic bad-in partition 1 offset 2" in proc.stderr
     assert_healthy(cluster)
 
 
-def test_unreadable_record_is_skipped_when_configured(cluster, broker, topics, tmp_path):
-    proc = run(cluster, tmp_path, broker.bootstrap, *topics, broker.bootstrap, "skip")
+def test_unreadable_record_is_skipped_when_configured(cluster, kafka_broker, topics, tmp_path):
+    proc = run(cluster, tmp_path, kafka_broker.bootstrap, *topics, kafka_broker.bootstrap, "skip")
     assert proc.returncode == 0, proc.stderr
-    got = sorted(int(v) for v in read_all(broker, "bad-out", expect=19, timeout=30))
+    got = sorted(int(v) for v in read_all(kafka_broker, "bad-out", expect=19, timeout=30))
     assert got == [i for i in range(20) if i != 5]
 
 
-def test_missing_topic_fails_naming_it(cluster, broker, topics, tmp_path):
-    proc = run(cluster, tmp_path, broker.bootstrap, "no-such-topic", "bad-out",
-               broker.bootstrap)
+def test_missing_topic_fails_naming_it(cluster, kafka_broker, topics, tmp_path):
+    proc = run(cluster, tmp_path, kafka_broker.bootstrap, "no-such-topic", "bad-out",
+               kafka_broker.bootstrap)
     assert proc.returncode != 0
     assert "Kafka topic 'no-such-topic' does not exist" in proc.stderr
-    names = broker.admin().list_topics(timeout=10).topics
+    names = kafka_broker.admin().list_topics(timeout=10).topics
     assert "no-such-topic" not in names  # checking did not create it
-    proc = run(cluster, tmp_path, broker.bootstrap, topics[0], "no-such-sink-topic",
-               broker.bootstrap)
+    proc = run(cluster, tmp_path, kafka_broker.bootstrap, topics[0], "no-such-sink-topic",
+               kafka_broker.bootstrap)
     assert proc.returncode != 0
     assert "Kafka topic 'no-such-sink-topic' does not exist" in proc.stderr
     assert_healthy(cluster)
 
 
-def test_unreachable_broker_fails_after_the_timeout(cluster, broker, topics, tmp_path):
+def test_unreachable_broker_fails_after_the_timeout(cluster, kafka_broker, topics, tmp_path):
     nowhere = f"127.0.0.1:{free_port()}"
-    proc = run(cluster, tmp_path, nowhere, *topics, broker.bootstrap)
+    proc = run(cluster, tmp_path, nowhere, *topics, kafka_broker.bootstrap)
     assert proc.returncode != 0
     assert f"Kafka broker {nowhere} unreachable" in proc.stderr
-    proc = run(cluster, tmp_path, broker.bootstrap, *topics, nowhere, "skip")
+    proc = run(cluster, tmp_path, kafka_broker.bootstrap, *topics, nowhere, "skip")
     assert proc.returncode != 0
     assert f"Kafka broker {nowhere} unreachable" in proc.stderr
     assert_healthy(cluster)
     # and the next job runs
-    proc = run(cluster, tmp_path, broker.bootstrap, *topics, broker.bootstrap, "skip")
+    proc = run(cluster, tmp_path, kafka_broker.bootstrap, *topics, kafka_broker.bootstrap, "skip")
     assert proc.returncode == 0, proc.stderr

@@ -14,13 +14,7 @@ import pytest
 from headwater.testing import wait_for
 from tests.integration.conftest import start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
-from tests.integration.kafka_support import (  # noqa: F401 - the broker fixture
-    broker,
-    ck,
-    produce,
-    read_all,
-    vertex_metrics,
-)
+from tests.integration.kafka_support import produce, read_all, vertex_metrics
 
 JOB = '''
 import sys, time
@@ -78,11 +72,11 @@ def cluster(tmp_path_factory):
     stop_cluster(c)
 
 
-def setup_topics(broker, name: str) -> tuple[str, str]:
+def setup_topics(kafka_broker, name: str) -> tuple[str, str]:
     source, sink = f"{name}-in", f"{name}-out"
-    broker.create_topic(source, PARTITIONS)
-    broker.create_topic(sink, 2)
-    produce(broker, source, [f"k{i % KEYS}:{i}" for i in range(RECORDS)], PARTITIONS)
+    kafka_broker.create_topic(source, PARTITIONS)
+    kafka_broker.create_topic(sink, 2)
+    produce(kafka_broker, source, [f"k{i % KEYS}:{i}" for i in range(RECORDS)], PARTITIONS)
     return source, sink
 
 
@@ -125,11 +119,11 @@ def assert_only_replayed_duplicates(got: collections.Counter) -> None:
     assert sum(got.values()) - sum(want.values()) < RECORDS  # not everything replayed
 
 
-def test_at_least_once_survives_killed_taskmanager(cluster, broker, tmp_path):
-    source, sink = setup_topics(broker, "alo")
+def test_at_least_once_survives_killed_taskmanager(cluster, kafka_broker, tmp_path):
+    source, sink = setup_topics(kafka_broker, "alo")
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    job_id = job_id_of(cluster.run("-d", str(script), broker.bootstrap, source, sink,
+    job_id = job_id_of(cluster.run("-d", str(script), kafka_broker.bootstrap, source, sink,
                                    "AT_LEAST_ONCE", "0.002").stdout)
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 2)
@@ -138,15 +132,15 @@ def test_at_least_once_survives_killed_taskmanager(cluster, broker, tmp_path):
     assert job["state"] == "FINISHED"
     exceptions = cluster.client.request("GET", f"/jobs/{job_id}/exceptions")
     assert exceptions["all-exceptions"], "the kill was noticed (the job restarted)"
-    got = collections.Counter(read_all(broker, sink))
+    got = collections.Counter(read_all(kafka_broker, sink))
     assert_only_replayed_duplicates(got)
 
 
-def test_exactly_once_sink_commits_one_transaction_per_checkpoint(cluster, broker, tmp_path):
-    source, sink = setup_topics(broker, "eo")
+def test_exactly_once_sink_commits_one_transaction_per_checkpoint(cluster, kafka_broker, tmp_path):
+    source, sink = setup_topics(kafka_broker, "eo")
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    job_id = job_id_of(cluster.run("-d", str(script), broker.bootstrap, source, sink,
+    job_id = job_id_of(cluster.run("-d", str(script), kafka_broker.bootstrap, source, sink,
                                    "EXACTLY_ONCE", "0.01").stdout)
     cluster.wait_until_running(job_id)
     sink_vertex = cluster.client.job(job_id)["vertices"][-1]["id"]
@@ -191,7 +185,7 @@ def test_exactly_once_sink_commits_one_transaction_per_checkpoint(cluster, broke
     assert job["state"] == "FINISHED"
     # tansu has no transactional isolation, so aborted records are visible here; what
     # must hold is that nothing is missing.
-    got = collections.Counter(read_all(broker, sink))
+    got = collections.Counter(read_all(kafka_broker, sink))
     want = expected()
     assert not (want - got), f"missing: {sorted(want - got)[:10]}"
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
-from tests.integration.kafka_support import broker, produce, read_all  # noqa: F401
+from tests.integration.kafka_support import produce, read_all
 
 JOB = '''
 import sys, time
@@ -63,58 +63,58 @@ def records(start: int, stop: int) -> list[str]:
     return [f"k{i % KEYS}:{i}" for i in range(start, stop)]
 
 
-def test_savepoint_stop_and_resume_at_higher_parallelism(cluster, broker, tmp_path):
+def test_savepoint_stop_and_resume_at_higher_parallelism(cluster, kafka_broker, tmp_path):
     source, sink = "rescale-in", "rescale-out"
-    broker.create_topic(source, 5)
-    broker.create_topic(sink, 3)
+    kafka_broker.create_topic(source, 5)
+    kafka_broker.create_topic(sink, 3)
     first = records(0, 3000)
-    produce(broker, source, first, 5)
+    produce(kafka_broker, source, first, 5)
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    job_id = job_id_of(cluster.run("-d", str(script), broker.bootstrap, source, sink,
+    job_id = job_id_of(cluster.run("-d", str(script), kafka_broker.bootstrap, source, sink,
                                    "2").stdout)
     cluster.wait_until_running(job_id)
     # let it read part of the input, then stop with a savepoint
-    before = read_all(broker, sink, expect=600, timeout=60, settle=0)
+    before = read_all(kafka_broker, sink, expect=600, timeout=60, settle=0)
     assert len(before) >= 600
     proc = headwater("stop", "-m", f"127.0.0.1:{cluster.port}", "--savepoint-path",
                      str(tmp_path / "sp"), job_id)
     location = re.search(r"(file:\S+savepoint-[0-9a-f-]+)", proc.stdout).group(1)
     assert cluster.wait_for_state(job_id, {"FINISHED", "FAILED", "CANCELED"},
                                   timeout=60)["state"] == "FINISHED"
-    stopped_at = len(read_all(broker, sink))
+    stopped_at = len(read_all(kafka_broker, sink))
     assert stopped_at < len(first), "the savepoint came mid-stream"
 
-    resumed = job_id_of(cluster.run("-d", "-s", location, str(script), broker.bootstrap,
+    resumed = job_id_of(cluster.run("-d", "-s", location, str(script), kafka_broker.bootstrap,
                                     source, sink, "3").stdout)
     cluster.wait_until_running(resumed)
     assert cluster.client.job(resumed)["vertices"][0]["parallelism"] == 3
     second = records(3000, 4000)
-    produce(broker, source, second, 5)
+    produce(kafka_broker, source, second, 5)
     total = first + second
-    got = read_all(broker, sink, expect=len(total), timeout=120, settle=3)
+    got = read_all(kafka_broker, sink, expect=len(total), timeout=120, settle=3)
     cluster.client.request("PATCH", f"/jobs/{resumed}")
     by_key = collections.Counter(v.split(":")[0] for v in got)
     assert by_key == collections.Counter(v.split(":")[0] for v in total)
     assert collections.Counter(got) == collections.Counter(total)
 
 
-def test_partition_discovery_of_new_topics_matching_the_pattern(cluster, broker, tmp_path):
-    broker.create_topic("disc-a", 2)
-    broker.create_topic("discovered-out", 2)
+def test_partition_discovery_of_new_topics_matching_the_pattern(cluster, kafka_broker, tmp_path):
+    kafka_broker.create_topic("disc-a", 2)
+    kafka_broker.create_topic("discovered-out", 2)
     first = records(0, 500)
-    produce(broker, "disc-a", first, 2)
+    produce(kafka_broker, "disc-a", first, 2)
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    job_id = job_id_of(cluster.run("-d", str(script), broker.bootstrap, "disc-.*",
+    job_id = job_id_of(cluster.run("-d", str(script), kafka_broker.bootstrap, "disc-.*",
                                    "discovered-out", "2").stdout)
     try:
         cluster.wait_until_running(job_id)
-        assert len(read_all(broker, "discovered-out", expect=len(first), timeout=60)) == len(first)
-        broker.create_topic("disc-b", 3)
+        assert len(read_all(kafka_broker, "discovered-out", expect=len(first), timeout=60)) == len(first)
+        kafka_broker.create_topic("disc-b", 3)
         second = records(500, 1100)
-        produce(broker, "disc-b", second, 3)
-        got = read_all(broker, "discovered-out", expect=len(first) + len(second), timeout=60,
+        produce(kafka_broker, "disc-b", second, 3)
+        got = read_all(kafka_broker, "discovered-out", expect=len(first) + len(second), timeout=60,
                        settle=2)
         assert collections.Counter(got) == collections.Counter(first + second)
     finally:
