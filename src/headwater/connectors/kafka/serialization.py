@@ -94,9 +94,9 @@ def deserializer_function(schema: Any) -> Callable[[bytes | None], Any]:
     """The bytes -> record function of a deserialization schema or callable."""
     fn = getattr(schema, "deserialize", None)
     if callable(fn):
-        return fn  # type: ignore[no-any-return]
+        return fn
     if callable(schema):
-        return schema  # type: ignore[no-any-return]
+        return schema
     raise TypeError(f"not a deserialization schema: {type(schema).__name__} (expected e.g. "
                     "SimpleStringSchema() or a callable bytes -> record)")
 
@@ -105,8 +105,8 @@ def serializer_function(schema: Any) -> Callable[[Any], bytes | None]:
     """The record -> bytes function of a serialization schema or callable."""
     fn = getattr(schema, "serialize", None)
     if callable(fn):
-        return fn  # type: ignore[no-any-return]
+        return fn
     if callable(schema):
-        return schema  # type: ignore[no-any-return]
+        return schema
     raise TypeError(f"not a serialization schema: {type(schema).__name__} (expected e.g. "
                     "SimpleStringSchema() or a callable record -> bytes)")

@@ -78,6 +78,7 @@ class KafkaSinkOperator(StreamOperator):
         self._pending: list[tuple[int, Any, str]] = []  # (checkpoint, producer, id)
         self._counter = 0
         self._last_committed = -1
+        self._partition_counts: dict[str, int] = {}
         self._conf = {"bootstrap.servers": sink.bootstrap_servers,
                       "client.id": f"headwater-kafka-sink-{self.ctx.subtask_index}",
                       "linger.ms": 5, "delivery.report.only.error": True,
@@ -203,11 +204,11 @@ class KafkaSinkOperator(StreamOperator):
         if ts is not None and ts > 0:
             kwargs["timestamp"] = ts
         if partitioner is not None:
-            count = self._partition_counts.get(t) if hasattr(self, "_partition_counts") \
-                else None
+            count = self._partition_counts.get(t)
             if count is None:
                 md = self._producer.list_topics(timeout=self._timeout)
-                self._partition_counts = {n: len(m.partitions) for n, m in md.topics.items()}
+                self._partition_counts.update({n: len(m.partitions)
+                                               for n, m in md.topics.items()})
                 count = self._partition_counts.get(t, 1)
             kwargs["partition"] = int(partitioner(v, key, count))
         produce(t, self._value(v), **kwargs)
