@@ -9,12 +9,13 @@ import collections
 import os
 import signal
 
+import psutil
 import pytest
 
 from headwater.testing import wait_for
 from tests.integration.conftest import start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
-from tests.integration.kafka_support import produce, read_all, vertex_metrics
+from tests.integration.kafka_support import ck, produce, read_all, vertex_metrics
 
 JOB = '''
 import sys, time
@@ -96,7 +97,14 @@ def wait_for_checkpoints(cluster, job_id: str, count: int, timeout: float = 60) 
 
 
 def kill_a_taskmanager(cluster) -> None:
-    victim = [p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline())][0]
+    """kill -9 a live TaskManager (not the zombie of one killed before)."""
+    def alive(p: psutil.Process) -> bool:
+        try:
+            return p.status() != psutil.STATUS_ZOMBIE and "task_executor" in " ".join(
+                p.cmdline())
+        except psutil.Error:
+            return False
+    victim = [p for p in cluster.processes() if alive(p)][0]
     os.kill(victim.pid, signal.SIGKILL)
 
 
@@ -134,6 +142,15 @@ def test_at_least_once_survives_killed_taskmanager(cluster, kafka_broker, tmp_pa
     assert exceptions["all-exceptions"], "the kill was noticed (the job restarted)"
     got = collections.Counter(read_all(kafka_broker, sink))
     assert_only_replayed_duplicates(got)
+    # offsets of completed checkpoints were committed to the group (monitoring only)
+    consumer = ck.Consumer({"bootstrap.servers": kafka_broker.bootstrap,
+                            "group.id": "pipeline"})
+    try:
+        offsets = consumer.committed([ck.TopicPartition(source, p)
+                                      for p in range(PARTITIONS)], timeout=10)
+    finally:
+        consumer.close()
+    assert all(tp.offset > 0 for tp in offsets), offsets
 
 
 def test_exactly_once_sink_commits_one_transaction_per_checkpoint(cluster, kafka_broker, tmp_path):
@@ -171,11 +188,30 @@ def test_exactly_once_sink_commits_one_transaction_per_checkpoint(cluster, kafka
         wait_for_checkpoints(cluster, job_id, stats["counts"]["completed"] + 1)
     m = sink_metrics()
     assert all(m[f"{s}.Sink__kafkasink.transactionsCommitted"] >= 2 for s in (0, 1)), m
+    # The source's metrics (Flink's names): offsets per partition, commits to the group
+    source_vertex = cluster.client.job(job_id)["vertices"][0]["id"]
+    current = vertex_metrics(cluster, job_id, source_vertex, ".currentOffset")
+    # (-1: nothing read from that partition yet)
+    assert len(current) == PARTITIONS and max(current.values()) >= 0, current
+    assert all(".KafkaSourceReader.topic.eo-in.partition." in k for k in current)
+    committed = wait_for(lambda: (c := vertex_metrics(cluster, job_id, source_vertex,
+                                                      ".committedOffset"))
+                         and len(c) == PARTITIONS and max(c.values()) > 0 and c, 30, 0.2,
+                         "committed offsets")
+    assert all(v >= 0 for v in committed.values())
+    assert sum(vertex_metrics(cluster, job_id, source_vertex,
+                              "KafkaSourceReader.commitsSucceeded").values()) >= 2
+    assert sum(vertex_metrics(cluster, job_id, source_vertex,
+                              "KafkaSourceReader.commitsFailed").values()) == 0
+    lag = vertex_metrics(cluster, job_id, source_vertex, "KafkaConsumer.records-lag-max")
+    assert len(lag) == 2 and all(v >= 0 for v in lag.values()), lag
     # Kill a TaskManager: the restarted subtasks fence the ids their failed attempt may
     # have left open before they write again.
+    assert cluster.client.job(job_id)["state"] == "RUNNING"
     kill_a_taskmanager(cluster)
     wait_for(lambda: cluster.client.request("GET", f"/jobs/{job_id}/exceptions")
-             ["all-exceptions"], 60, 0.2, "the failure to be noticed")
+             ["all-exceptions"], 60, 0.2,
+             lambda: f"the failure to be noticed: {cluster.client.job(job_id)['state']}")
     cluster.wait_until_running(job_id, timeout=120)
     fenced = wait_for(lambda: (f := sink_metrics()) and all(
         f.get(f"{s}.Sink__kafkasink.transactionsFencedOnRestore", 0) >= 1 for s in (0, 1)) and f,
