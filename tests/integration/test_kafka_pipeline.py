@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import signal
 
 import psutil
 import pytest
 
 from headwater.testing import wait_for
-from tests.integration.conftest import start_cluster, stop_cluster
+from tests.integration.conftest import headwater, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 from tests.integration.kafka_support import ck, produce, read_all, vertex_metrics
 
@@ -261,3 +262,28 @@ def test_exactly_once_end_to_end_read_committed(cluster, tmp_path):
     assert job["state"] == "FINISHED"
     got = collections.Counter(read_all(ext, sink, isolation="read_committed"))
     assert got == expected()
+
+
+def test_stop_with_savepoint_commits_the_savepoints_transaction(cluster, kafka_broker,
+                                                                 tmp_path):
+    """The sources of a job stopped with a savepoint wait for its completion notice, so
+    the EXACTLY_ONCE sink commits the savepoint's transaction before the job ends (it
+    could not be recommitted after a restore)."""
+    source, sink = setup_topics(kafka_broker, "eo-stop")
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    job_id = job_id_of(cluster.run("-d", str(script), kafka_broker.bootstrap, source, sink,
+                                   "EXACTLY_ONCE", "0.01").stdout)
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 2)
+    proc = headwater("stop", "-m", f"127.0.0.1:{cluster.port}", "--savepoint-path",
+                     str(tmp_path / "sp"), job_id)
+    assert "savepoint" in proc.stdout
+    assert cluster.wait_for_state(job_id, {"FINISHED", "FAILED", "CANCELED"},
+                                  timeout=60)["state"] == "FINISHED"
+    history = checkpoints(cluster, job_id)["history"]
+    savepoint = next(c for c in history if c["is_savepoint"])
+    logs = "".join(p.read_text() for p in (cluster.workdir / "log").glob("taskmanager-*.log"))
+    committed = re.findall(rf"committed Kafka transaction pipeline-{sink}-(\d+)-\d+ "
+                           rf"\(checkpoint {savepoint['id']}\)", logs)
+    assert sorted(committed) == ["0", "1"], logs[-3000:]

@@ -12,6 +12,9 @@
   with ``init_transactions``, which aborts them. A broker without transactions fails the
   job at start.
 
+  Stop-with-savepoint commits the savepoint's transaction before the job ends (the
+  sources wait for the savepoint's completion notice, as Flink's synchronous savepoint).
+
   Limit: librdkafka cannot resume a transaction of another producer instance, so a
   pending transaction recorded in restored state is not recommitted as Flink does: if
   the commit request had reached the broker, fencing completes it, otherwise its records
@@ -259,7 +262,7 @@ class KafkaSinkOperator(StreamOperator):
                 continue
             self.counters["transactionsCommitted"].inc()
             self._last_committed = max(self._last_committed, cid)
-            log.debug("committed Kafka transaction %s (checkpoint %d)", txn_id, cid)
+            log.info("committed Kafka transaction %s (checkpoint %d)", txn_id, cid)
         self._pending = keep
 
     def end_input(self) -> tuple[list, Timestamps]:

@@ -185,6 +185,10 @@ class SourceDriver:
     """Runs a source task's mailbox loop in the task thread and its source in the
     source thread (see the module docstring)."""
 
+    #: How long a source stopped by stop-with-savepoint waits for the savepoint's
+    #: completion notification before it ends anyway (s).
+    STOP_NOTIFICATION_TIMEOUT = 30.0
+
     def __init__(self, name: str, source: SourceOperator, chain: OperatorChain,
                  mailbox: Mailbox, items: queue.SimpleQueue[QueueItem],
                  timers: ProcessingTimeService,
@@ -200,6 +204,12 @@ class SourceDriver:
         self.output = output
         self.buffer_timeout = buffer_timeout
         self._ended = False
+        #: The stop-with-savepoint's checkpoint id, and whether its completion (or abort)
+        #: was notified: the task ends only then, so that two-phase-commit sinks commit
+        #: the savepoint's transaction (Flink's synchronous savepoint).
+        self._stop_checkpoint: int | None = None
+        self._stop_notified = False
+        self._stop_deadline: float | None = None
         self._thread = threading.Thread(target=self._run_source, daemon=True,
                                         name=f"Legacy Source Thread - {name}")
 
@@ -238,6 +248,11 @@ class SourceDriver:
             except queue.Empty:  # the buffer timeout or a timer is due
                 with lock:
                     if output.stop_requested is not None:
+                        if self._stop_deadline is not None \
+                                and time.monotonic() >= self._stop_deadline:
+                            log.warning("%s: no notification of savepoint %s; ending",
+                                        self.name, self._stop_checkpoint)
+                            self._ended = True
                         continue
                     if timers.seconds_to_next() == 0.0:
                         timers.fire_due()
@@ -258,6 +273,11 @@ class SourceDriver:
             raise error
         if output.cancelled:
             raise TaskCancelled()
+        if output.stop_requested is not None and self._stop_checkpoint is not None \
+                and not self._stop_notified:
+            self._ended = False  # wait for the savepoint's notification (or a timeout)
+            self._stop_deadline = time.monotonic() + self.STOP_NOTIFICATION_TIMEOUT
+            return
         if output.stop_requested is None:
             output.flush()
             # A bounded source that ends moves event time to the end (Flink's
@@ -302,6 +322,7 @@ class SourceDriver:
                                         is_savepoint=msg.checkpoint_type != "CHECKPOINT")
             self.chain.broadcast_event(barrier)
             if msg.stop:
+                self._stop_checkpoint = msg.checkpoint_id
                 output.stop_requested = "drain" if msg.drain else "suspend"
                 self.cancel_source()
         except (TaskCancelled, SourceStopped, OSError):
@@ -316,3 +337,7 @@ class SourceDriver:
             self.chain.notify_checkpoint(checkpoint_id, complete)
         except Exception:  # noqa: BLE001 - a failing notification is logged, not fatal
             log.exception("notify_checkpoint of %s failed", self.name)
+        if checkpoint_id == self._stop_checkpoint:
+            self._stop_notified = True
+            if self._stop_deadline is not None:  # the source already ended
+                self._ended = True
