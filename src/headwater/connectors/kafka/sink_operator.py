@@ -29,6 +29,7 @@ Metrics of the operator: ``numRecordsSend``, ``numRecordsSendErrors``,
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from headwater.connectors.kafka.client import (
@@ -106,8 +107,14 @@ class KafkaSinkOperator(StreamOperator):
             raise KafkaConnectorError(f"Kafka topic {topic!r} does not exist on "
                                       f"{sink.bootstrap_servers}")
         if self._exactly_once:
+            # init_transactions waits for the broker: fencing and preparing the next
+            # transaction's producer run in threads (librdkafka releases the GIL)
+            self._executor = ThreadPoolExecutor(max_workers=ABORT_WINDOW + 1,
+                                                thread_name_prefix="kafka-sink-txn")
             self._fence_lingering()
-            self._producer = self._begin()
+            self._producer = self._begin(self._init(self._txn_id(self.ctx.subtask_index,
+                                                                 self._counter)))
+            self._prepare_next()
         else:
             self._producer = ck.Producer(self._conf)
         ser = sink.serializer
@@ -143,20 +150,24 @@ class KafkaSinkOperator(StreamOperator):
                 start = max(start, int(counter))
         if not any(int(e[0]) == me for e in owned):  # fresh ids of this subtask
             ids.extend(self._txn_id(me, n) for n in range(0, ABORT_WINDOW))
-        for txn_id in dict.fromkeys(ids):
-            self._init(txn_id).flush(0)
+        for producer in self._executor.map(self._init, dict.fromkeys(ids)):
+            producer.flush(0)
             if self._restored is not None:
                 self.counters["transactionsFencedOnRestore"].inc()
         if ids:
             log.info("Kafka sink subtask %d fenced transactional ids %s", me, ", ".join(ids))
         self._counter = start
 
-    def _begin(self) -> Any:
-        """Open transaction number ``self._counter`` of this subtask."""
-        producer = self._init(self._txn_id(self.ctx.subtask_index, self._counter))
+    def _begin(self, producer: Any) -> Any:
+        """Open a transaction on ``producer`` (initialized for number ``self._counter``)."""
         producer.begin_transaction()
         self.counters["transactionsStarted"].inc()
         return producer
+
+    def _prepare_next(self) -> None:
+        """Initialize the producer of the next transaction in the background."""
+        self._next: Future[Any] | None = self._executor.submit(
+            self._init, self._txn_id(self.ctx.subtask_index, self._counter + 1))
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         """A record could not be delivered (only errors are reported)."""
@@ -238,7 +249,10 @@ class KafkaSinkOperator(StreamOperator):
         self._pending.append((checkpoint_id, self._producer,
                               self._txn_id(me, self._counter)))
         self._counter += 1
-        self._producer = self._begin()
+        next_producer, self._next = self._next, None
+        assert next_producer is not None
+        self._producer = self._begin(next_producer.result())
+        self._prepare_next()
         return {self.TRANSACTIONS: ("union", [(me, self._counter,
                                                [tid for _, _, tid in self._pending])])}
 
@@ -283,6 +297,9 @@ class KafkaSinkOperator(StreamOperator):
 
     def close(self) -> None:
         """Abort the open transaction (EXACTLY_ONCE) or hand over what is queued."""
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
         producer, self._producer = self._producer, None
         if producer is None:
             return
@@ -298,7 +315,7 @@ class KafkaSinkOperator(StreamOperator):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         for key in ("ctx", "_producer", "_pending", "_conf", "counters", "_value", "_key",
-                    "_error", "_partition_counts"):
+                    "_error", "_partition_counts", "_executor", "_next"):
             state.pop(key, None)
         state["_producer"] = None
         return state
