@@ -158,5 +158,43 @@ def resolve_offsets(consumer: Any, init: KafkaOffsetsInitializer,
                                          timeout=timeout)
         given = {(x.topic, x.partition): x.offset for x in got if x.offset >= 0}
         rest = [tp for tp in tps if tp not in given]
-        return {**given, **(end_offsets(consumer, rest, timeout) if rest else {})}
+        return {**first_at_or_after(consumer, given, init.value, timeout),
+                **(end_offsets(consumer, rest, timeout) if rest else {})}
     raise ValueError(f"unknown offsets initializer {init!r}")
+
+
+def first_at_or_after(consumer: Any, lower: dict[tuple[str, int], int], timestamp: int,
+                      timeout: float) -> dict[tuple[str, int], int]:
+    """The offset of the first record at or after ``lower`` whose timestamp is >=
+    ``timestamp`` (the end if none), per partition.
+
+    The broker's answer to a timestamp lookup is taken as a lower bound and checked by
+    reading: Kafka answers exactly (one record is read), while some Kafka-compatible
+    brokers answer with a batch's base offset or ignore the timestamp (tansu 0.6)."""
+    ck = confluent()
+    if not lower:
+        return {}
+    eof_code = ck.KafkaError._PARTITION_EOF
+    consumer.assign([ck.TopicPartition(t, p, o) for (t, p), o in lower.items()])
+    found: dict[tuple[str, int], int] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < len(lower):
+            if time.monotonic() > deadline:
+                raise KafkaConnectorError(
+                    f"looking up offsets for timestamp {timestamp} took longer than "
+                    f"{timeout:g} s (client.timeout.ms)")
+            for msg in consumer.consume(num_messages=1000, timeout=0.2):
+                tp = (msg.topic(), msg.partition())
+                if tp not in lower or tp in found:
+                    continue
+                err = msg.error()
+                if err is not None:
+                    if err.code() == eof_code:
+                        found[tp] = max(lower[tp], msg.offset())
+                    continue
+                if msg.offset() >= lower[tp] and msg.timestamp()[1] >= timestamp:
+                    found[tp] = msg.offset()
+    finally:
+        consumer.unassign()
+    return found
