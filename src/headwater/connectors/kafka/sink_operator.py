@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 MIN_TIMESTAMP = -(2**63)
 #: Transactional ids after the restored one that are fenced on restore.
 ABORT_WINDOW = 4
+#: Default ``transaction.timeout.ms``: Kafka's default ``transaction.max.timeout.ms``.
+TRANSACTION_TIMEOUT_MS = 900_000
 
 
 class KafkaSinkOperator(StreamOperator):
@@ -87,6 +89,10 @@ class KafkaSinkOperator(StreamOperator):
                       "client.id": f"headwater-kafka-sink-{self.ctx.subtask_index}",
                       "linger.ms": 5, "delivery.report.only.error": True,
                       "on_delivery": self._on_delivery, **props}
+        if self._exactly_once:
+            # a transaction stays open for a checkpoint interval (and across a restart):
+            # as long as Kafka brokers allow by default (transaction.max.timeout.ms)
+            self._conf.setdefault("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS)
         names = ("numRecordsSend", "numRecordsSendErrors", "transactionsStarted",
                  "transactionsCommitted", "transactionsAborted", "transactionsFencedOnRestore")
         self.counters = {n: Counter() for n in names}

@@ -368,6 +368,8 @@ class KafkaSourceOperator(SplitSource):
             if value is _SKIP:
                 skipped += 1
                 continue
+            if value is None:  # a null value or a schema's "no record" (as Flink: dropped)
+                continue
             if extract is not None:
                 ts = extract(value, ts)
             values.append(value)
