@@ -43,6 +43,12 @@ class JdbcWriterOperator(StreamOperator):
         self._conn: Any = None
         self._counters: dict[str, Counter] | None = None
 
+    def setup(self, ctx: Any) -> None:
+        """Attach the context and register the metrics (they report 0 until used)."""
+        super().setup(ctx)
+        self._counters = None
+        self.counter(self.METRICS[0])
+
     # -- metrics ------------------------------------------------------------------------
 
     def counter(self, name: str) -> Counter:
