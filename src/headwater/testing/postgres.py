@@ -5,7 +5,7 @@ run as root (initdb refuses root)::
     with PostgresServer() as pg:              # or the ``postgres`` pytest fixture
         with pg.connect() as conn:
             conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
-        sink_url = pg.jdbc_url                # jdbc:postgresql://127.0.0.1:PORT/postgres
+        sink_url = pg.jdbc_url    # jdbc:postgresql://127.0.0.1:PORT/postgres?user=postgres
 
 It uses Debian's server binaries (``apt-get install postgresql``: under
 ``/usr/lib/postgresql/<version>/bin``) or the ones on ``PATH``; :func:`find_bin_dir` is
@@ -84,8 +84,8 @@ class PostgresServer:
 
     @property
     def jdbc_url(self) -> str:
-        """JDBC form: ``jdbc:postgresql://127.0.0.1:PORT/postgres``."""
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.dbname}"
+        """JDBC form: ``jdbc:postgresql://127.0.0.1:PORT/postgres?user=postgres``."""
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.dbname}?user={self.user}"
 
     def connect(self, autocommit: bool = True, **kwargs: Any) -> Any:
         """A psycopg connection to the server (autocommit by default)."""
