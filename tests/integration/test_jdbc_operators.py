@@ -321,3 +321,13 @@ def test_source_partition_column_and_dict_rows(postgres, table):  # noqa: F811
         got += out.values
         h.close()
     assert sorted(r["k"] for r in got) == list(range(1, 31))
+
+
+def test_source_query_error_names_the_query(postgres):  # noqa: F811
+    source = JdbcSource.builder().set_db_url(postgres.url) \
+        .set_sql("SELECT nothing FROM nowhere").build()
+    h = harness(source)
+    with pytest.raises(JdbcError, match='(?s)relation "nowhere" does not exist.*'
+                                        "query: SELECT nothing FROM nowhere"):
+        h.operator.run(Output(h.operator))
+    h.close()

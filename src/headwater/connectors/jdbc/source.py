@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from headwater.connectors.jdbc.connection import JdbcConnectionOptions, with_retries
+from headwater.connectors.jdbc.connection import JdbcConnectionOptions, JdbcError, with_retries
 from headwater.connectors.jdbc.parameters import (
     JdbcNumericBetweenParametersProvider,
     JdbcParameterValuesProvider,
@@ -238,7 +238,14 @@ class JdbcSourceOperator(SplitSource):
             with conn.transaction():
                 cur = conn.cursor(name=f"headwater_split_{number}")
                 try:
-                    cur.execute(src.sql, params)
+                    try:
+                        cur.execute(src.sql, params)
+                    except Exception as exc:
+                        state = getattr(exc, "sqlstate", None)
+                        raise JdbcError(
+                            f"JDBC source query failed ({type(exc).__name__}"
+                            f"{f', SQLSTATE {state}' if state else ''}): {str(exc).strip()} "
+                            f"-- query: {src.sql} -- parameters: {params}") from exc
                     skip = emitted
                     while skip:
                         dropped = len(cur.fetchmany(min(skip, src.fetch_size)))
