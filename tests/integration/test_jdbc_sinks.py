@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import collections
 import itertools
+import re
 import signal
 
 import pytest
 
 from headwater.testing import wait_for
 from headwater.testing.fixtures import postgres  # noqa: F401 - the fixture
-from tests.integration.conftest import start_cluster, stop_cluster
+from tests.integration.conftest import headwater, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 
 JOB = '''
@@ -30,9 +31,10 @@ from headwater.connectors.jdbc import (JdbcConnectionOptions, JdbcExactlyOnceOpt
 
 url, table, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 count, rate, keys = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+parallelism = int(sys.argv[7]) if len(sys.argv) > 7 else 2
 
 env = StreamExecutionEnvironment.get_execution_environment()
-env.set_parallelism(2)
+env.set_parallelism(parallelism)
 env.enable_checkpointing(300)
 env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 200))
 connection = (JdbcConnectionOptions.JdbcConnectionOptionsBuilder().with_url(url)
@@ -81,9 +83,9 @@ def new_table(pg, mode: str) -> str:
     return name
 
 
-def submit(cluster, script, pg, table, mode, rate=500):
-    return job_id_of(cluster.run("-d", str(script), pg.url, table, mode, str(COUNT), str(rate),
-                                 str(KEYS)).stdout)
+def submit(cluster, script, pg, table, mode, rate=500, parallelism=2, *options):
+    return job_id_of(cluster.run("-d", *options, str(script), pg.url, table, mode, str(COUNT),
+                                 str(rate), str(KEYS), str(parallelism)).stdout)
 
 
 def finish(cluster, job_id):
@@ -175,4 +177,26 @@ def test_exactly_once_sink_survives_a_killed_taskmanager(cluster, script, postgr
     finish(cluster, job_id)
     assert restarted(cluster, job_id)
     assert table_rows(postgres, table) == table_rows(postgres, clean)
+    assert postgres.query("SELECT gid FROM pg_prepared_xacts") == []
+
+
+def test_exactly_once_sink_through_a_savepoint_and_a_rescale(cluster, script, postgres,  # noqa: F811
+                                                             tmp_path):
+    table = new_table(postgres, "exactly_once")
+    job_id = submit(cluster, script, postgres, table, "exactly_once")
+    cluster.wait_until_running(job_id, timeout=120)
+    wait_for(lambda: postgres.query(f"SELECT count(*) FROM {table}")[0][0] > 0, 60, 0.1,
+             "committed rows")
+    proc = headwater("cancel", "-m", f"127.0.0.1:{cluster.port}", "-s",
+                     str(tmp_path / "savepoints"), job_id)
+    match = re.search(r"(file:\S+savepoint-\S+)", proc.stdout)
+    assert match, proc.stdout
+    cluster.wait_for_state(job_id, {"CANCELED"})
+    assert sum(table_rows(postgres, table).values()) < COUNT  # interrupted mid-stream
+    resumed = submit(cluster, script, postgres, table, "exactly_once", 3000, 1, "-s",
+                     match.group(1).rstrip("."))
+    job = finish(cluster, resumed)
+    assert {v["parallelism"] for v in job["vertices"]} == {1}
+    assert table_rows(postgres, table) == collections.Counter(
+        (k, n) for k, total in totals().items() for n in range(1, total + 1))
     assert postgres.query("SELECT gid FROM pg_prepared_xacts") == []
