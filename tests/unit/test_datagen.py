@@ -154,3 +154,26 @@ def test_from_source_names_the_vertex():
                     "gen").print()
     names = [v.name for v in env.get_job_graph().vertices]
     assert any(n.startswith("Source: gen") for n in names), names
+
+
+def test_per_checkpoint_limit_opens_with_each_completed_checkpoint():
+    source = DataGeneratorSource(lambda i: i, 100, RateLimiterStrategy.per_checkpoint(20))
+    op = start(source, 1, 2)                        # 10 records per checkpoint each
+    out = Output(op)
+    thread = threading.Thread(target=op.run, args=(out,))
+    thread.start()
+    try:
+        for expected in (10, 20, 30):
+            deadline = time.monotonic() + 5
+            while len(out.values) < expected and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.1)                          # the gate holds: no more than that
+            assert len(out.values) == expected
+            with out.lock:
+                op.notify_checkpoint_complete(expected // 10)
+    finally:
+        op.cancel()
+        thread.join(5)
+    assert out.values[:30] == list(range(50, 80))
+    with pytest.raises(ValueError, match="at least the parallelism"):
+        start(DataGeneratorSource(str, 5, RateLimiterStrategy.per_checkpoint(1)), 0, 2)

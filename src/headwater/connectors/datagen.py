@@ -14,7 +14,8 @@ savepoint, also at another parallelism, generates every index exactly once overa
 
 The rate of ``RateLimiterStrategy.per_second(n)`` is the source's total: each of ``p``
 subtasks emits ``n / p`` records a second, and sleeps outside the checkpoint lock, so a
-slow rate never holds up checkpoints.
+slow rate never holds up checkpoints. ``RateLimiterStrategy.per_checkpoint(n)`` lets
+``n / p`` records per subtask through between two completed checkpoints.
 """
 
 from __future__ import annotations
@@ -25,23 +26,27 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater.runtime.operators.base import SourceOutput
-from headwater.runtime.operators.sources import ChunkSizer, _checkpoint_lock, _RangeSource
+from headwater.runtime.operators.sources import CHUNK, ChunkSizer, _checkpoint_lock, _RangeSource
 
 #: Longest single sleep of a rate-limited source, so that cancelling it is prompt.
 SLEEP_SLICE = 0.05
 
 
 class RateLimiter:
-    """Paces one subtask: ``acquire(n)`` says how long to wait before emitting ``n``
-    records (Flink's ``RateLimiter``). This one never waits."""
+    """Paces one subtask (Flink's ``RateLimiter``): ``batch_size()`` says how many records
+    may go next, ``acquire(n)`` how long to wait before emitting ``n`` of them. This one
+    never waits."""
 
     def acquire(self, permits: int) -> float:
         """Take ``permits`` records; the seconds the caller must wait before emitting."""
         return 0.0
 
     def batch_size(self) -> int | None:
-        """Most records to emit at once (None: no limit)."""
+        """Most records to emit next (None: no limit, 0: none for now)."""
         return None
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """A checkpoint completed."""
 
 
 class PerSecondRateLimiter(RateLimiter):
@@ -65,18 +70,54 @@ class PerSecondRateLimiter(RateLimiter):
         return max(1, int(self.rate / 20))
 
 
+class GatedRateLimiter(RateLimiter):
+    """At most ``capacity`` records per completed checkpoint (Flink's
+    ``GatedRateLimiter``): the first ``capacity`` go at once, the next after the next
+    checkpoint completes."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError(f"records per checkpoint must be positive, got {capacity}")
+        self.capacity = capacity
+        self.left = capacity
+
+    def acquire(self, permits: int) -> float:
+        """Take ``permits`` of this checkpoint's capacity (never more than left)."""
+        self.left -= permits
+        return 0.0
+
+    def batch_size(self) -> int:
+        """What is left of this checkpoint's capacity."""
+        return max(0, self.left)
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Open the gate for the next ``capacity`` records."""
+        self.left = self.capacity
+
+
 class RateLimiterStrategy:
     """Makes the rate limiter of each subtask (Flink's ``RateLimiterStrategy``)."""
 
-    def __init__(self, records_per_second: float | None = None) -> None:
+    def __init__(self, records_per_second: float | None = None,
+                 records_per_checkpoint: int | None = None) -> None:
         if records_per_second is not None and records_per_second <= 0:
             raise ValueError(f"records per second must be positive, got {records_per_second}")
+        if records_per_checkpoint is not None and records_per_checkpoint <= 0:
+            raise ValueError("records per checkpoint must be positive, got "
+                             f"{records_per_checkpoint}")
         self.records_per_second = records_per_second
+        self.records_per_checkpoint = records_per_checkpoint
 
     @staticmethod
     def per_second(records_per_second: float) -> RateLimiterStrategy:
         """``records_per_second`` in total, divided among the subtasks."""
         return RateLimiterStrategy(float(records_per_second))
+
+    @staticmethod
+    def per_checkpoint(records_per_checkpoint: int) -> RateLimiterStrategy:
+        """``records_per_checkpoint`` in total between two completed checkpoints, divided
+        among the subtasks (at least the parallelism)."""
+        return RateLimiterStrategy(records_per_checkpoint=int(records_per_checkpoint))
 
     @staticmethod
     def no_op() -> RateLimiterStrategy:
@@ -85,6 +126,12 @@ class RateLimiterStrategy:
 
     def create_rate_limiter(self, parallelism: int) -> RateLimiter:
         """The limiter of one of ``parallelism`` subtasks."""
+        if self.records_per_checkpoint is not None:
+            share = self.records_per_checkpoint // max(1, parallelism)
+            if share <= 0:
+                raise ValueError(f"records per checkpoint ({self.records_per_checkpoint}) "
+                                 f"must be at least the parallelism ({parallelism})")
+            return GatedRateLimiter(share)
         if self.records_per_second is None:
             return RateLimiter()
         return PerSecondRateLimiter(self.records_per_second / max(1, parallelism))
@@ -208,7 +255,7 @@ class DataGeneratorSourceOperator(_RangeSource):
             return
         lock = _checkpoint_lock(output)
         ranges = self._positions()
-        sizer = ChunkSizer(maximum=limit)
+        sizer = ChunkSizer(maximum=max(1, min(limit, CHUNK)))
         clock = time.perf_counter
         while ranges:
             start, stop, step = ranges[0]
@@ -216,7 +263,12 @@ class DataGeneratorSourceOperator(_RangeSource):
                 with lock:
                     ranges.pop(0)
                 continue
-            n = min(sizer.size, -(-(stop - start) // step))
+            allowed = self._limiter.batch_size()
+            if not allowed:  # a closed gate: wait for a checkpoint
+                if not self._sleep(SLEEP_SLICE, output):
+                    return
+                continue
+            n = min(sizer.size, allowed, -(-(stop - start) // step))
             if not self._sleep(self._limiter.acquire(n), output):
                 return
             t0 = clock()
@@ -227,6 +279,10 @@ class DataGeneratorSourceOperator(_RangeSource):
                 r[0] = end
             sizer.observe(n, clock() - t0)
             sizer.pause()
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Tell the rate limiter (a per-checkpoint limit opens its gate)."""
+        self._limiter.notify_checkpoint_complete(checkpoint_id)
 
     def _sleep(self, seconds: float, output: SourceOutput) -> bool:
         """Sleep ``seconds`` in short slices; False if cancelled meanwhile."""
