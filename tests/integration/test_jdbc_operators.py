@@ -331,3 +331,21 @@ def test_source_query_error_names_the_query(postgres):  # noqa: F811
                                         "query: SELECT nothing FROM nowhere"):
         h.operator.run(Output(h.operator))
     h.close()
+
+
+def test_a_cancelled_attempt_preparing_late_is_rolled_back(postgres, table):  # noqa: F811
+    sink = exactly_once(postgres, table, "zombie")
+    old = harness(sink)                              # attempt 0 goes on after a failure...
+    new = harness(sink)                              # ... while attempt 1 starts
+    new.context.attempt_number = 1
+    old.process_batch([(1, 1)])
+    old.snapshot(7)                                  # the zombie prepares late
+    new.process_batch([(2, 2)])
+    new.snapshot(8)
+    assert len(prepared(postgres, "zombie")) == 2
+    new.operator.notify_checkpoint_complete(8)
+    assert prepared(postgres, "zombie") == []
+    assert rows(postgres, table) == [(2, 2)]
+    assert counts(new)["numTransactionsRolledBack"] == 1
+    old.close()
+    new.close()

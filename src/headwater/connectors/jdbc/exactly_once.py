@@ -17,7 +17,9 @@ On (re)start, each subtask commits the prepared transactions its restored state 
 (already committed ones are skipped) and rolls back every other prepared transaction of
 this sink that belongs to it (from a failed attempt, found in ``pg_prepared_xacts`` by the
 gid prefix), then writes the records the state held. After rescaling, old subtask ``s``
-belongs to new subtask ``s % parallelism``.
+belongs to new subtask ``s % parallelism``. Whenever a checkpoint completes (and at the
+end), the subtask sweeps again for prepared transactions of earlier attempts of itself,
+in case a cancelled attempt prepared one after this attempt started.
 
 Needs ``max_prepared_transactions > 0`` on the server (the sink fails at start with a
 clear message otherwise). At the end of a bounded input the sink commits everything
@@ -109,14 +111,7 @@ class JdbcExactlyOnceSinkOperator(JdbcWriterOperator):
             known.add(gid)
             if s % p == me:
                 self._commit_prepared(gid)
-        if self.exactly_once_options.recovered_and_rollback:
-            for gid in self._prepared_of_this_sink():
-                s = self.subtask_of(gid)
-                if gid not in known and s is not None and s % p == me:
-                    log.info("JDBC sink: rolling back prepared transaction %s (not part of "
-                             "the restored checkpoint)", gid)
-                    self._finish_prepared("ROLLBACK", gid)
-                    self.counter("numTransactionsRolledBack").inc()
+        self._roll_back_strays(known, keep_own=False)  # this attempt has none yet
         unwritten = (state or {}).get(self.UNWRITTEN)
         for s, rows in (unwritten[1] if unwritten else ()):
             if s % p == me:
@@ -127,6 +122,24 @@ class JdbcExactlyOnceSinkOperator(JdbcWriterOperator):
         """Start fresh unless the task restored state."""
         if not self._initialized:
             self.initialize_state(None)
+
+    def _roll_back_strays(self, known: set[str], keep_own: bool = True) -> None:
+        """Roll back the prepared transactions of this sink that belong to this subtask
+        and are not ``known`` (recorded in the restored state) nor, with ``keep_own``,
+        this attempt's: those of a failed attempt, also ones a cancelled attempt prepared
+        after this one started."""
+        if not self.exactly_once_options.recovered_and_rollback:
+            return
+        me, p = self.ctx.subtask_index, self.ctx.parallelism
+        mine = self.gid(0).rsplit(":", 1)[0] + ":" if keep_own else None
+        for gid in self._prepared_of_this_sink():
+            s = self.subtask_of(gid)
+            if gid in known or (mine and gid.startswith(mine)) or s is None or s % p != me:
+                continue
+            log.info("JDBC sink: rolling back prepared transaction %s (not part of the "
+                     "restored checkpoint)", gid)
+            if self._finish_prepared("ROLLBACK", gid):
+                self.counter("numTransactionsRolledBack").inc()
 
     def _check_two_phase_commit(self, conn: Any) -> None:
         value = conn.execute("SHOW max_prepared_transactions").fetchone()[0]
@@ -250,6 +263,8 @@ class JdbcExactlyOnceSinkOperator(JdbcWriterOperator):
             else:
                 keep.append(entry)
         self._prepared = keep
+        if not self._in_transaction:
+            self._roll_back_strays(set())
         if len(self._buffer) >= self.execution_options.batch_size:
             self._write_buffer()
 
@@ -264,6 +279,7 @@ class JdbcExactlyOnceSinkOperator(JdbcWriterOperator):
             self.connection().execute("COMMIT")
             self._in_transaction = False
             self.counter("numTransactionsCommitted").inc()
+        self._roll_back_strays(set())
         return [], None
 
     def close(self) -> None:
