@@ -115,7 +115,9 @@ class PostgresServer:
     def start(self, timeout: float = 60) -> PostgresServer:
         """initdb, start the server and wait until it accepts connections."""
         self._run_as = self._user()
-        self.directory = tempfile.mkdtemp(prefix="headwater-pg-")
+        # as root the server's user must reach the directory: /tmp, not a private TMPDIR
+        parent = "/tmp" if self._run_as and os.path.isdir("/tmp") else None
+        self.directory = tempfile.mkdtemp(prefix="headwater-pg-", dir=parent)
         data = os.path.join(self.directory, "data")
         if self._run_as:
             os.chown(self.directory, self._run_as["user"], self._run_as["group"])
