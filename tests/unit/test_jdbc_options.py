@@ -109,5 +109,11 @@ def test_api_imports_without_psycopg():
             "import headwater.api as api\n"
             "assert api.JdbcSink and api.JdbcSource and api.DataGeneratorSource\n"
             "api.JdbcSink.sink('INSERT INTO t VALUES (%s)', None, api.JdbcConnectionOptions("
-            "'postgresql://h/db')).create_operator()\n")
+            "'postgresql://h/db')).create_operator()\n"
+            "try:\n"
+            "    api.JdbcConnectionOptions('postgresql://h/db').connect()\n"
+            "except ImportError as e:\n"
+            "    assert \"pip install 'headwater[postgres]'\" in str(e)\n"
+            "else:\n"
+            "    raise AssertionError('no ImportError')\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

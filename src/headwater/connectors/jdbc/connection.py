@@ -57,8 +57,7 @@ class JdbcConnectionOptions:
 
     def connect(self, autocommit: bool = False) -> Any:
         """A new psycopg connection."""
-        import psycopg
-
+        psycopg = psycopg_module()
         return psycopg.connect(self.conninfo(), autocommit=autocommit, **self.connect_kwargs())
 
 
@@ -111,6 +110,16 @@ class JdbcConnectionOptionsBuilder:
 
 JdbcConnectionOptions.JdbcConnectionOptionsBuilder = (  # type: ignore[attr-defined]
     JdbcConnectionOptionsBuilder)
+
+
+def psycopg_module() -> Any:
+    """The ``psycopg`` module, or an ImportError that says how to install it."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise ImportError("the PostgreSQL (JDBC) connector needs psycopg 3 where the job "
+                          "runs: pip install 'headwater[postgres]'") from exc
+    return psycopg
 
 
 def mask_password(url: str) -> str:

@@ -31,7 +31,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from headwater.connectors.jdbc.connection import JdbcConnectionOptions, JdbcError, with_retries
+from headwater.connectors.jdbc.connection import (
+    JdbcConnectionOptions,
+    JdbcError,
+    psycopg_module,
+    with_retries,
+)
 from headwater.connectors.jdbc.parameters import (
     JdbcNumericBetweenParametersProvider,
     JdbcParameterValuesProvider,
@@ -173,8 +178,7 @@ class JdbcSourceBuilder:
             if self._bounds is None:
                 raise ValueError("a partition column needs its bounds "
                                  "(set_partition_bounds)")
-            from psycopg import sql as psql
-
+            psql = psycopg_module().sql
             column = psql.Identifier(*self._column.split(".")).as_string(None)
             sql = (f"SELECT * FROM ({sql.rstrip().rstrip(';')}) AS headwater_partitioned "
                    f"WHERE {column} BETWEEN %s AND %s")
