@@ -9,7 +9,7 @@ import collections
 import pytest
 
 from headwater.testing.fixtures import postgres  # noqa: F401 - the fixture
-from tests.integration.conftest import free_port, start_cluster, stop_cluster
+from tests.integration.conftest import EXAMPLES, free_port, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 
 COPY_JOB = '''
@@ -123,3 +123,17 @@ def assert_cluster_healthy(cluster, pg, tmp_path) -> None:
     script.write_text(FAILING_JOB)  # the same job with a good URL and statement
     cluster.run(str(script), pg.url, f"INSERT INTO {table} VALUES (%s)", timeout=240)
     assert pg.query(f"SELECT count(*) FROM {table}") == [(100,)]
+
+
+def test_clicks_to_postgres_example(cluster, postgres):  # noqa: F811
+    clicks, users, per_second = 6000, 7, 40   # 150 s of event time: three minutes
+    cluster.run(str(EXAMPLES / "clicks_to_postgres.py"), "--url", postgres.jdbc_url,
+                "--clicks", str(clicks), "--rate", "3000", "--users", str(users),
+                "--event-clicks-per-second", str(per_second), "--checkpoint-interval", "300",
+                timeout=240)
+    expected = collections.Counter(
+        (f"user-{i % users}", int(i * 1000 / per_second) // 60_000) for i in range(clicks))
+    rows = postgres.query("SELECT user_id, (extract(epoch FROM minute) / 60)::int, clicks "
+                          "FROM clicks_per_minute")
+    assert {(u, m): n for u, m, n in rows} == dict(expected)
+    assert postgres.query("SELECT gid FROM pg_prepared_xacts") == []
