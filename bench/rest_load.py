@@ -21,31 +21,15 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
+from _common import free_port, headwater_cli
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _headwater(*args: str, timeout: float = 600) -> str:
-    proc = subprocess.run([sys.executable, "-m", "headwater.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"headwater {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
 
 
 async def _poll(session: aiohttp.ClientSession, url: str, interval: float, stop: asyncio.Event,
@@ -63,7 +47,7 @@ async def _run_job(base: str, lines: int, clients: int, interval: float
                    ) -> tuple[float, int, list[float]]:
     """(words per second, requests answered, latencies) of one P=2 wordcount run."""
     out = await asyncio.to_thread(
-        _headwater, "run", "-m", base.removeprefix("http://"), "-d",
+        headwater_cli, "run", "-m", base.removeprefix("http://"), "-d",
         str(REPO / "examples" / "wordcount.py"), "--lines", str(lines), "--parallelism", "2")
     job_id = re.search(r"JobID ([0-9a-f]{32})", out).group(1)
     url = f"{base}/jobs/{job_id}"
@@ -94,10 +78,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     args = parser.parse_args()
     lines = 150_000 if args.quick else args.lines
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="headwater-bench-") as tmp:
         workdir = os.path.join(tmp, "cluster")
-        _headwater("cluster", "start", "--taskmanagers", "2", "--port", str(port),
+        headwater_cli("cluster", "start", "--taskmanagers", "2", "--port", str(port),
                    "--workdir", workdir, "-D", "metrics.reporter.prom.port=0")
         base = f"http://127.0.0.1:{port}"
         try:
@@ -109,7 +93,7 @@ def main() -> None:
                     loaded, latencies = rate, lat
                     served = int(n / (lines * 10 * 2 / rate))
         finally:
-            _headwater("cluster", "stop", "--workdir", workdir)
+            headwater_cli("cluster", "stop", "--workdir", workdir)
     lat_ms = sorted(1000 * x for x in latencies) or [0.0]
     print(f"lines per subtask: {lines} (10 words each), P=2, {args.clients} clients polling "
           f"GET /jobs/:id every {args.interval:g} s")

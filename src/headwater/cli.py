@@ -106,10 +106,18 @@ def cluster() -> None:
 @click.option("--slots", "-s", type=int, default=1, help="Slots per TaskManager.")
 @click.option("--port", "-p", type=int, default=8081, help="REST port.")
 @click.option("--workdir", default=DEFAULT_WORKDIR, help="Cluster directory (logs, state).")
+@click.option("--min-taskmanagers", type=click.IntRange(min=0), default=None,
+              help="TaskManagers kept at least (default: --taskmanagers).")
+@click.option("--max-taskmanagers", type=click.IntRange(min=1), default=None,
+              help="TaskManagers started at most when jobs need more slots (default: the "
+                   "minimum, a fixed-size cluster).")
 @click.option("-D", "dynamic", multiple=True, metavar="KEY=VALUE", help="Config override.")
 @click.option("--timeout", type=float, default=60.0, help="Seconds to wait for the cluster.")
-def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
-    """Start a JobManager and its TaskManagers in the background."""
+def cluster_start(taskmanagers, slots, port, workdir, min_taskmanagers, max_taskmanagers,
+                  dynamic, timeout) -> None:
+    """Start a JobManager and its TaskManagers in the background. With
+    --max-taskmanagers above the minimum the cluster grows when a job needs more slots
+    and releases TaskManagers idle for resourcemanager.taskmanager-timeout."""
     if _cluster_info(workdir):
         _fail(f"a cluster is already running from {workdir} (headwater cluster stop)")
     count = taskmanagers if taskmanagers is not None else (psutil.cpu_count() or 1)
@@ -121,6 +129,10 @@ def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
     cmd = [sys.executable, "-m", "headwater.cluster.entrypoint", "--workdir", workdir,
            "--taskmanagers", str(count), "-D", f"rest.port={port}",
            "-D", f"taskmanager.numberOfTaskSlots={slots}"]
+    if min_taskmanagers is not None:
+        cmd += ["-D", f"resourcemanager.taskmanagers.min={min_taskmanagers}"]
+    if max_taskmanagers is not None:
+        cmd += ["-D", f"resourcemanager.taskmanagers.max={max_taskmanagers}"]
     for d in dynamic:
         cmd += ["-D", d]
     if Path("conf").is_dir():

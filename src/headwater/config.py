@@ -29,6 +29,15 @@ DEFAULTS: dict[str, Any] = {
     "heartbeat.interval": 1000,
     "heartbeat.timeout": 10000,
     "slot.request.timeout": 60000,
+    # The active ResourceManager (see headwater.runtime.jobmanager.resource_manager): an idle
+    # TaskManager is released after this many ms while more than the minimum run...
+    "resourcemanager.taskmanager-timeout": 30000,
+    # ...a requested one that has not registered after this many ms is given up on...
+    "resourcemanager.taskmanager-registration.timeout": 300000,
+    # ...and the cluster keeps between min and max TaskManagers ("": min = the number
+    # started, max = min, i.e. a fixed-size cluster).
+    "resourcemanager.taskmanagers.min": "",
+    "resourcemanager.taskmanagers.max": "",
     # A task that does not stop within this time after a cancel takes its TaskManager
     # process down with it (Flink's cancellation watchdog); 0 disables it.
     "task.cancellation.timeout": 180000,
@@ -56,6 +65,10 @@ DEFAULTS: dict[str, Any] = {
     # Origins whose pages may call the REST API from a browser ("*": any, as Flink).
     "web.access-control-allow-origin": "",
     "web.refresh-interval": 3000,
+    # headwater's event stream (GET /events): open streams at most (more answer 429), and
+    # the ms between keep-alive comments on a quiet stream.
+    "rest.events.max-subscribers": 64,
+    "rest.events.keepalive-interval": 15000,
     "jobstore.max-capacity": 1000,
     "jobstore.expiration-time": 3600,  # s a finished job is kept for the REST API
     # JobManager failover: "NONE" (Flink's default) or "embedded" (headwater's SQLite store

@@ -25,6 +25,7 @@ from headwater.graph.serialization import serialize_job_graph
 from headwater.rest.gateway import JobMasterGateway, RestfulGateway, default_upload_dir
 from headwater.rest.json_schema import validate
 from headwater.rest.server import create_rest_app
+from headwater.runtime.jobmanager.events import ClusterEvents
 from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import (
     Execution,
@@ -199,6 +200,7 @@ class StubCluster:
         self.submitted: list[JobGraph] = []
         self.cancelled: list[str] = []
         self.shutdowns = 0
+        self.events = ClusterEvents()
 
     def execution_graph(self, job_id: str) -> ExecutionGraph | None:
         return self.graphs.get(job_id)

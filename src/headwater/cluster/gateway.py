@@ -10,6 +10,7 @@ from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.rest.gateway import JobMasterGateway, default_upload_dir
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
+from headwater.runtime.jobmanager.events import ClusterEvents
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.metrics.fetcher import MetricFetcher
@@ -71,6 +72,11 @@ class DispatcherGateway:
     def task_managers(self) -> list[TaskManagerInfo]:
         """Registered TaskManagers."""
         return self.dispatcher.task_managers()
+
+    @property
+    def events(self) -> ClusterEvents:
+        """The Dispatcher's events."""
+        return self.dispatcher.events
 
     async def submit_job(self, job_graph: JobGraph) -> None:
         """Accept a job."""

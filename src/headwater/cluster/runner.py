@@ -157,7 +157,7 @@ class JobManagerRunner:
             except TimeoutError:
                 pass
         missing = max(0, self.taskmanagers - len(self.dispatcher.rm.task_managers))
-        self.dispatcher.rm.start_task_managers(missing)
+        self.dispatcher.rm.start_task_managers(missing, minimum=self.taskmanagers)
 
     def _cluster_secret(self) -> bytes:
         """The secret in ``security.cluster.secret-file`` (default: ``cluster.secret`` in

@@ -24,6 +24,7 @@ from headwater.rest.handlers import (
     checkpoints,
     cluster,
     datasets,
+    events,
     jars,
     jobs,
     logs,
@@ -143,6 +144,8 @@ class Endpoint:
     description: str
     #: False for the endpoints headwater adds beyond the 1.12 spec (logs, stdout...).
     in_spec: bool = True
+    #: The media type of a successful answer.
+    media_type: str = "application/json"
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -197,9 +200,11 @@ _JAR_PLAN_QUERY = (_PROGRAM_ARGS, _PROGRAM_ARG, _ENTRY_CLASS, _PARALLELISM)
 
 
 def _ep(method: str, path: str, status: int, handler: Handler, description: str,
-        query: tuple[QueryParam, ...] = (), in_spec: bool = True) -> Endpoint:
+        query: tuple[QueryParam, ...] = (), in_spec: bool = True,
+        media_type: str = "application/json") -> Endpoint:
     params = tuple(PATH_PARAMS[s[1:]] for s in path.split("/") if s.startswith(":"))
-    return Endpoint(method, path, status, handler, params, query, description, in_spec)
+    return Endpoint(method, path, status, handler, params, query, description, in_spec,
+                    media_type)
 
 
 #: Every endpoint of the Flink 1.12 REST API plus the dashboard's log endpoints.
@@ -384,6 +389,22 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "(Flink 1.18).", in_spec=False),
     _ep("GET", "/openapi.json", 200, openapi_document.openapi_document,
         "Returns the OpenAPI 3.1 document of this REST API.", in_spec=False),
+    _ep("GET", "/events", 200, events.event_stream,
+        "Streams cluster events as server-sent events (text/event-stream): job status "
+        "changes, checkpoints, exceptions, TaskManager registrations and losses, and the "
+        "values of subscribed metrics.", (
+            QueryParam("topics", events.parse_topic,
+                       "Comma-separated event types: job-status, checkpoint, exception, "
+                       "taskmanager (default: all)."),
+            QueryParam("jobs", parse_hex_id,
+                       "Comma-separated job ids: only events of these jobs (TaskManager "
+                       "events always pass)."),
+            QueryParam("metrics", events.parse_metric_subscription,
+                       "Comma-separated metric subscriptions <resource>/<metric>, the "
+                       "resource a metrics path without /metrics (jobmanager, "
+                       "taskmanagers/<id>, jobs/<jobid>, jobs/<jobid>/vertices/<vertexid>"
+                       "[/subtasks/<index>]); values arrive as 'metrics' events."),
+        ), in_spec=False, media_type="text/event-stream"),
 )
 
 

@@ -17,6 +17,7 @@ from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import CheckpointStatsTracker
+from headwater.runtime.jobmanager.events import ClusterEvents
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
 from headwater.runtime.metrics.fetcher import MetricFetcher
@@ -100,6 +101,10 @@ class RestfulGateway(Protocol):
 
     def task_managers(self) -> list[TaskManagerInfo]:
         """Registered TaskManagers."""
+
+    @property
+    def events(self) -> ClusterEvents:
+        """The cluster's events (job status, checkpoints, failures, TaskManagers)."""
 
     async def submit_job(self, job_graph: JobGraph) -> None:
         """Accept a job (returns once it is accepted, not finished).

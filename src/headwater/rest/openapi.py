@@ -60,6 +60,9 @@ class EndpointDeclaration(Protocol):
     @property
     def query_params(self) -> tuple[_QueryParam, ...]: ...
 
+    @property
+    def media_type(self) -> str: ...
+
 
 @cache
 def load_spec() -> dict[str, Any]:
@@ -172,8 +175,10 @@ def build_openapi(endpoints: Iterable[EndpointDeclaration], version: str,
             "responses": {
                 str(ep.status): {
                     "description": "The answer",
-                    "content": {"application/json": {
-                        "schema": translator.translate(flink.get("response"))}},
+                    "content": {ep.media_type: {
+                        "schema": (translator.translate(flink.get("response"))
+                                   if ep.media_type == "application/json"
+                                   else {"type": "string"})}},
                 },
                 **{status: error for status in _ERROR_STATUSES},
             },

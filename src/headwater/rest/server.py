@@ -216,6 +216,11 @@ def create_rest_app(cluster: RestfulGateway) -> web.Application:
         await operations.close()
 
     app.on_cleanup.append(close_operations)
+
+    async def end_event_streams(_: web.Application) -> None:
+        cluster.events.close()
+
+    app.on_shutdown.append(end_event_streams)
     router = Router()
     bodiless = _bodiless_routes()
     origins = OriginPolicy(cluster.configuration.get("web.access-control-allow-origin", ""))

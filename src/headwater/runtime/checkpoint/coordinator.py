@@ -276,6 +276,7 @@ class CheckpointCoordinator:
         if stats.is_savepoint or self.config.externalized:
             stats.external_path = completed.external_path
         self.stats.report_completed(stats)
+        self.jm.on_checkpoint_reported(stats)
         self.consecutive_failures = 0
         self.last_completion = self._loop.time()
         log.info("job %s: %s %d complete (%d bytes, %d ms)", self.jm.job_id,
@@ -313,6 +314,7 @@ class CheckpointCoordinator:
         if pending.timeout:
             pending.timeout.cancel()
         self.stats.report_failed(pending.stats, now_ms(), reason)
+        self.jm.on_checkpoint_reported(pending.stats)
         log.warning("job %s: checkpoint %d failed: %s", self.jm.job_id, pending.checkpoint_id,
                     reason)
         storage.discard(pending.directory)

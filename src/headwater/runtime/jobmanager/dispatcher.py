@@ -21,8 +21,9 @@ from headwater.graph.job_graph import JobGraph
 from headwater.graph.serialization import deserialize_job_graph, serialize_job_graph
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.jobmanager.archived_job import ArchivedJob
+from headwater.runtime.jobmanager.events import JOB_STATUS, ClusterEvents
 from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
-from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
+from headwater.runtime.jobmanager.execution_graph import ExecutionGraph, JobStatus
 from headwater.runtime.jobmanager.ha_store import EmbeddedHaStore
 from headwater.runtime.jobmanager.job_master import JobMaster
 from headwater.runtime.jobmanager.resource_manager import ResourceManager
@@ -40,8 +41,10 @@ class Dispatcher:
                  launcher: TaskManagerLauncher | None = None) -> None:
         self.configuration = configuration
         self.started_at = now_ms()
+        #: Job status changes, checkpoints, failures and TaskManager changes, as they happen.
+        self.events = ClusterEvents()
         self.rm = ResourceManager(configuration, self._on_task_state, self._on_heartbeat,
-                                  self._on_task_manager_lost, launcher)
+                                  self._on_task_manager_lost, launcher, self.events)
         self.job_masters: OrderedDict[str, JobMaster | ArchivedJob] = OrderedDict()
         self.shutdown_requested = asyncio.Event()
         #: The embedded HA store (None: a JobManager crash forgets every job).
@@ -64,8 +67,11 @@ class Dispatcher:
             raise ValueError(f"Job has already been submitted: {job_graph.job_id}")
         if self.shutdown_requested.is_set():
             raise RuntimeError("the cluster is shutting down")
-        jm = JobMaster(job_graph, self.rm, self.configuration, self._on_job_terminal)
+        jm = JobMaster(job_graph, self.rm, self.configuration, self._on_job_terminal,
+                       events=self.events)
         self.job_masters[job_graph.job_id] = jm
+        self.events.publish(JOB_STATUS, job_graph.job_id, name=job_graph.name,
+                            status=jm.graph.state.value, previous=JobStatus.INITIALIZING.value)
         if self.ha_store is not None:
             self.ha_store.put_job_graph(job_graph.job_id, job_graph.name,
                                         serialize_job_graph(job_graph))

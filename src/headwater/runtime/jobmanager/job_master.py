@@ -19,8 +19,10 @@ from headwater.runtime import accumulators as acc
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.coordinator import CheckpointCoordinator, CheckpointException
+from headwater.runtime.checkpoint.stats import CheckpointStats
 from headwater.runtime.checkpoint.storage import CheckpointStorageError
 from headwater.runtime.jobmanager.connections import consumers_of, producers_of
+from headwater.runtime.jobmanager.events import CHECKPOINT, EXCEPTION, JOB_STATUS, ClusterEvents
 from headwater.runtime.jobmanager.execution_graph import (
     Execution,
     ExecutionGraph,
@@ -56,8 +58,11 @@ class JobMaster:
 
     def __init__(self, job_graph: JobGraph, resource_manager: ResourceManager,
                  config: Configuration, on_terminal: Callable[[JobMaster], None],
-                 initialized_at: int | None = None) -> None:
+                 initialized_at: int | None = None,
+                 events: ClusterEvents | None = None) -> None:
         self.job_graph = job_graph
+        #: Where status changes, checkpoints and failures are announced.
+        self.events = events if events is not None else ClusterEvents()
         self.rm = resource_manager
         self.config = config.with_overrides(job_graph.configuration)
         self.graph = ExecutionGraph.from_job_graph(job_graph, initialized_at)
@@ -104,7 +109,7 @@ class JobMaster:
                 except (CheckpointException, CheckpointStorageError) as exc:
                     self._fail_job(f"java.lang.IllegalStateException: {exc}")
                     return
-        g.transition(JobStatus.RUNNING)
+        self._set_status(JobStatus.RUNNING)
         self._all_running.clear()
         for _, _, ex in g.all_executions():
             ex.transition(ExecutionState.SCHEDULED)
@@ -215,6 +220,27 @@ class JobMaster:
         """Every attempt's last accumulator report."""
         return self._task_accumulators
 
+    def _set_status(self, state: JobStatus) -> None:
+        """Move the job to ``state`` and announce it."""
+        previous = self.graph.state
+        if self.graph.transition(state):
+            self.events.publish(JOB_STATUS, self.job_id, name=self.job_graph.name,
+                                status=state.value, previous=previous.value)
+
+    def _record_failure(self, info: FailureInfo) -> None:
+        """Add a failure to the job's exception history and announce it."""
+        self.graph.failure_history.append(info)
+        self.events.publish(EXCEPTION, self.job_id, exception=info.exception,
+                            taskName=info.task_name, location=info.location,
+                            exceptionTimestamp=info.timestamp)
+
+    def on_checkpoint_reported(self, stats: CheckpointStats) -> None:
+        """The coordinator completed or failed a checkpoint or savepoint: announce it."""
+        self.events.publish(CHECKPOINT, self.job_id, id=stats.checkpoint_id,
+                            status=stats.status.value, is_savepoint=stats.is_savepoint,
+                            external_path=stats.external_path,
+                            failure_message=stats.failure_message)
+
     def on_checkpoint_completed(self, checkpoint_id: int, location: str) -> None:
         """The coordinator completed a checkpoint (not a savepoint)."""
         if self.checkpoint_listener is not None:
@@ -294,7 +320,7 @@ class JobMaster:
                            task_name=f"{v.name} ({index + 1}/{v.parallelism})",
                            location=location)
         ex.failure = info
-        self.graph.failure_history.append(info)
+        self._record_failure(info)
         if self.graph.state in (JobStatus.RUNNING, JobStatus.CREATED):
             self.graph.failure = info
             self._failover()
@@ -309,13 +335,13 @@ class JobMaster:
                      if self.graph.failure else "?")
             self._begin_restart()
         else:
-            self.graph.transition(JobStatus.FAILING)
+            self._set_status(JobStatus.FAILING)
             self.coordinator.stop_periodic()
             self._cancel_executions()
 
     def _begin_restart(self, count: bool = True) -> None:
         """Cancel every attempt; once all ended, redeploy from the latest checkpoint."""
-        self.graph.transition(JobStatus.RESTARTING)
+        self._set_status(JobStatus.RESTARTING)
         self._all_running.clear()
         if count:
             self.graph.num_restarts += 1
@@ -357,7 +383,7 @@ class JobMaster:
                                      f"checkpoint tolerable failure threshold. ({reason})",
                            timestamp=now_ms())
         self.graph.failure = info
-        self.graph.failure_history.append(info)
+        self._record_failure(info)
         self._failover()
         self._check_terminal()
 
@@ -430,8 +456,8 @@ class JobMaster:
         """Fail the job for good (no restart): bad restore point, no resources..."""
         info = FailureInfo(exception=failure, timestamp=now_ms())
         self.graph.failure = info
-        self.graph.failure_history.append(info)
-        self.graph.transition(JobStatus.FAILING)
+        self._record_failure(info)
+        self._set_status(JobStatus.FAILING)
         self._cancel_executions()
         self._check_terminal()
 
@@ -440,7 +466,7 @@ class JobMaster:
         if self.graph.state.is_globally_terminal or self.graph.state in (
                 JobStatus.CANCELLING, JobStatus.FAILING):
             return
-        self.graph.transition(JobStatus.CANCELLING)
+        self._set_status(JobStatus.CANCELLING)
         self.coordinator.stop_periodic()
         self._cancel_executions()
         self._check_terminal()
@@ -472,14 +498,14 @@ class JobMaster:
                 asyncio.get_running_loop().create_task(self._restart(delay))
             return
         if g.state == JobStatus.FAILING:
-            g.transition(JobStatus.FAILED)
+            self._set_status(JobStatus.FAILED)
         elif g.state == JobStatus.CANCELLING:
-            g.transition(JobStatus.CANCELED)
+            self._set_status(JobStatus.CANCELED)
         elif all(s == ExecutionState.FINISHED for s in states):
             self._merge_accumulators()
-            g.transition(JobStatus.FINISHED)
+            self._set_status(JobStatus.FINISHED)
         else:
-            g.transition(JobStatus.FAILED)
+            self._set_status(JobStatus.FAILED)
         for _, _, ex in g.all_executions():
             ex.io.complete = True
         self.coordinator.shutdown(g.state.value, retain=self.suspended)

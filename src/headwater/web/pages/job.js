@@ -1,6 +1,6 @@
 // Job page: DAG coloured by back-pressure / busy time, tabs and actions.
 import { api, clusterConfig } from "../api.js";
-import { live } from "../live.js";
+import { live, liveMetrics, stream } from "../live.js";
 import { badge, esc, fmtBytes, fmtDuration, fmtNum, fmtTime, html, toast } from "../util.js";
 import { Dag } from "../widgets/dag.js";
 import { LineChart } from "../widgets/chart.js";
@@ -194,8 +194,8 @@ const TAB_RENDERERS = {
       el.querySelector(".charts").appendChild(box);
       const name = vertices.find((v) => v.id === vid)?.name || vid;
       const chart = new LineChart(box, `${name}: ${metric}`);
-      ctx.stops.push(live(() => api.get(`${ctx.base}/vertices/${vid}/metrics?get=${encodeURIComponent(metric)}`),
-        (r) => chart.push(r[0]?.value), 2000));
+      ctx.stops.push(liveMetrics([[`jobs/${ctx.jobid}/vertices/${vid}`, metric]],
+        (_, __, value) => chart.push(value)));
     });
   },
 };
@@ -271,12 +271,16 @@ export async function jobPage(main, { jobid }) {
     const j = await api.get(base);
     const stats = await Promise.all((j.vertices || []).map((v) => vertexStats(base, v)));
     return { j, stats };
-  }, ({ j, stats }) => {
+  }, ({ j, stats }, cause) => {
     ctx.job = j;
     (j.vertices || []).forEach((v, i) => dag.update(v.id, stats[i]));
     main.querySelector(".state").innerHTML = badge(j.state).__raw;
     main.querySelector(".duration").textContent = fmtDuration(j.duration);
     if (j.state !== lastState) { lastState = j.state; actionBar(main.querySelector(".actions"), jobid, j, cfg); }
-    if (current === "Overview") TAB_RENDERERS.Overview(tabEl, ctx);
-  }, 2000);
+    // Tabs of discrete changes follow their events (or every poll while the stream is down).
+    const follows = { Overview: true, Exceptions: ["exception", "job-status"], Checkpoints: ["checkpoint"] }[current];
+    if (follows === true || (follows && (!stream.connected || follows.includes(cause?.kind) || cause?.kind === "hello"))) {
+      TAB_RENDERERS[current](tabEl, ctx).catch(() => {});
+    }
+  }, { interval: 2000, on: ["job-status", "exception", "checkpoint"], job: jobid });
 }

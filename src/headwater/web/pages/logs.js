@@ -1,6 +1,6 @@
 // Shared pieces of the TaskManager and JobManager pages: log viewer, stdout, thread dump, charts.
 import { api } from "../api.js";
-import { live } from "../live.js";
+import { live, liveMetrics } from "../live.js";
 import { esc, fmtBytes, html } from "../util.js";
 import { LineChart } from "../widgets/chart.js";
 
@@ -35,7 +35,7 @@ export async function threadDumpPanel(el, base) {
   el.innerHTML = `<pre>${esc((d.threadInfos || []).map((t) => t.stringifiedThreadInfo).join("\n"))}</pre>`;
 }
 
-/** Live charts for every listed metric matching `pattern` (polled with ?get=). */
+/** Live charts for every listed metric matching `pattern` (pushed by the event stream). */
 export async function metricCharts(el, base, pattern, limit = 8) {
   const ids = (await api.get(`${base}/metrics`)).map((m) => m.id).filter((id) => pattern.test(id)).sort().slice(0, limit);
   if (!ids.length) { el.innerHTML = '<p class="muted">No matching metrics.</p>'; return; }
@@ -46,6 +46,6 @@ export async function metricCharts(el, base, pattern, limit = 8) {
     el.appendChild(box);
     return [id, new LineChart(box, id)];
   }));
-  live(() => api.get(`${base}/metrics?get=${ids.map(encodeURIComponent).join(",")}`),
-    (values) => values.forEach((m) => charts.get(m.id)?.push(m.value)), 2000);
+  const resource = decodeURIComponent(base.replace(/^\//, ""));
+  liveMetrics(ids.map((id) => [resource, id]), (_, id, value) => charts.get(id)?.push(value));
 }

@@ -50,12 +50,13 @@ export async function overviewPage(main) {
     main.querySelector(".cards").innerHTML = cards.map(([k, v]) =>
       `<div class="card"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div></div>`).join("");
     renderJobLists(main, jobs.jobs || []);
-  }, 3000, (err) => { main.querySelector(".cards").innerHTML = `<p class="error">${esc(err.message)}</p>`; });
+  }, { interval: 3000, on: ["job-status", "taskmanager"] }, (err) => { main.querySelector(".cards").innerHTML = `<p class="error">${esc(err.message)}</p>`; });
 }
 
 /** #/jobs: every job the cluster knows. */
 export async function jobsPage(main) {
   main.innerHTML = `<h1>Jobs</h1><h2>Running jobs</h2><div class="running"></div>
     <h2>Completed jobs</h2><div class="completed"></div>`;
-  live(() => api.get("/jobs/overview"), (jobs) => renderJobLists(main, jobs.jobs || []), 3000);
+  live(() => api.get("/jobs/overview"), (jobs) => renderJobLists(main, jobs.jobs || []),
+    { interval: 3000, on: ["job-status"] });
 }

@@ -19,7 +19,7 @@ export async function taskManagersPage(main) {
       { title: "Heartbeat age", value: (t) => fmtDuration(Date.now() - t.timeSinceLastHeartbeat), num: true },
     ], data.taskmanagers || [], (t) => { location.hash = `#/taskmanagers/${encodeURIComponent(t.id)}`; },
     "No TaskManagers registered.");
-  }, 3000);
+  }, { interval: 3000, pushedInterval: 10000, on: ["taskmanager"] });
 }
 
 /** #/taskmanagers/:tmid */

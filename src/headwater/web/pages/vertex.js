@@ -43,5 +43,5 @@ export async function vertexPage(main, { jobid, vertexid }) {
       { title: "State", value: (s) => badge(s.status) },
       { title: "Host", value: (s) => s.host },
     ], attempts, null, "Every subtask runs its first attempt.");
-  }, 3000);
+  }, { interval: 3000, on: ["job-status", "exception"], job: jobid });
 }
