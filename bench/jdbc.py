@@ -38,10 +38,12 @@ BATCH = 1000
 
 
 def row(i: int) -> tuple[int, int]:
+    """The generated row of index ``i``."""
     return (i % 1000, i)
 
 
 def baseline(pg: PostgresServer, table: str, rows: int) -> float:
+    """Records/s of a plain psycopg loop: generate, ``executemany``, commit per batch."""
     start = time.perf_counter()
     with pg.connect(autocommit=False) as conn:
         for lo in range(0, rows, BATCH):
@@ -54,6 +56,7 @@ def baseline(pg: PostgresServer, table: str, rows: int) -> float:
 
 def job_rate(cluster: MiniCluster, pg: PostgresServer, table: str, rows: int,
              parallelism: int, exactly_once: bool) -> float:
+    """Records/s of DataGeneratorSource -> JDBC sink on the mini cluster."""
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(parallelism)
     connection = JdbcConnectionOptions.builder().with_url(pg.jdbc_url).build()
@@ -74,6 +77,7 @@ def job_rate(cluster: MiniCluster, pg: PostgresServer, table: str, rows: int,
 
 
 def main() -> None:
+    """Run every configuration once against one server and print the ratios."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     rows = 20_000 if parser.parse_args().quick else 200_000

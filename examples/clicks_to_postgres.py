@@ -59,6 +59,7 @@ class CountPerWindow(ProcessWindowFunction):
     """``(user, window start ms, clicks)`` of a fired window."""
 
     def process(self, key, context, elements):
+        """One row per fired window."""
         yield key, context.window().start, sum(1 for _ in elements)
 
 
@@ -87,6 +88,7 @@ def create_table(url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the options, create the table and run the job."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="jdbc:postgresql://host:port/db?user=...")
     parser.add_argument("--clicks", type=int, default=600_000, help="clicks in total")
