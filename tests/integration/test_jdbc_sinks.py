@@ -15,6 +15,7 @@ import itertools
 import re
 import signal
 
+import psutil
 import pytest
 
 from headwater.testing import wait_for
@@ -54,6 +55,29 @@ else:
                                       execution, JdbcExactlyOnceOptions.defaults(),
                                       connection)
 counts.add_sink(sink).name("pg").uid("pg")
+if len(sys.argv) > 8:  # the first attempt stalls checkpoints >= N in a side branch
+    import time
+    from headwater.api import CheckpointedFunction, SinkFunction
+
+    stall_from = int(sys.argv[8])
+
+    class StallCheckpoints(SinkFunction, CheckpointedFunction):
+        def open(self, runtime_context):
+            self.first_attempt = runtime_context.get_attempt_number() == 0
+
+        def initialize_state(self, context):
+            pass
+
+        def snapshot_state(self, context):
+            if self.first_attempt and context.get_checkpoint_id() >= stall_from:
+                time.sleep(10)  # the checkpoint cannot complete: the test kills meanwhile
+
+        def invoke(self, value, context):
+            pass
+
+    env.from_source(DataGeneratorSource(lambda i: i, count, RateLimiterStrategy.per_second(rate)),
+                    WatermarkStrategy.no_watermarks(), "side").uid("side") \
+        .rebalance().add_sink(StallCheckpoints()).name("stall").uid("stall")
 env.execute(f"jdbc-{mode}")
 '''
 
@@ -83,9 +107,14 @@ def new_table(pg, mode: str) -> str:
     return name
 
 
-def submit(cluster, script, pg, table, mode, rate=500, parallelism=2, *options):
+def submit(cluster, script, pg, table, mode, rate=500, parallelism=2, *extra):
+    """Submit the job; ``extra``: options of ``run`` (those starting with "-") and then
+    further job arguments."""
+    options = [e for e in extra if e.startswith("-")] + \
+        [e for i, e in enumerate(extra) if i and extra[i - 1] == "-s"]
+    arguments = [e for e in extra if e not in options]
     return job_id_of(cluster.run("-d", *options, str(script), pg.url, table, mode, str(COUNT),
-                                 str(rate), str(KEYS), str(parallelism)).stdout)
+                                 str(rate), str(KEYS), str(parallelism), *arguments).stdout)
 
 
 def finish(cluster, job_id):
@@ -95,12 +124,26 @@ def finish(cluster, job_id):
     return job
 
 
+def busy_taskmanager(cluster, job_id):
+    """The process of a TaskManager running the JDBC sink's subtask 0 (the resource
+    manager may also keep idle TaskManagers around)."""
+    vertex = next(v["id"] for v in cluster.client.job(job_id)["vertices"] if "pg" in v["name"])
+    detail = cluster.client.request("GET", f"/jobs/{job_id}/vertices/{vertex}")
+    resource_id = detail["subtasks"][0]["taskmanager-id"]      # host:dataport-suffix
+    port = int(resource_id.rsplit(":", 1)[1].split("-")[0])
+    for process in cluster.processes():
+        if "task_executor" in " ".join(process.cmdline()) and any(
+                c.laddr.port == port for c in process.net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN):
+            return process
+    raise AssertionError(f"no TaskManager process listens on {port} ({resource_id})")
+
+
 def kill_a_taskmanager_mid_job(cluster, job_id):
     cluster.wait_until_running(job_id, timeout=120)
     wait_for(lambda: cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
              ["counts"]["completed"] >= 2, 60, 0.1, "two completed checkpoints")
-    victim = [p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline())][0]
-    victim.send_signal(signal.SIGKILL)
+    busy_taskmanager(cluster, job_id).send_signal(signal.SIGKILL)
 
 
 def totals() -> dict[int, int]:
@@ -200,3 +243,28 @@ def test_exactly_once_sink_through_a_savepoint_and_a_rescale(cluster, script, po
     assert table_rows(postgres, table) == collections.Counter(
         (k, n) for k, total in totals().items() for n in range(1, total + 1))
     assert postgres.query("SELECT gid FROM pg_prepared_xacts") == []
+
+
+def test_a_prepared_transaction_of_an_incomplete_checkpoint_is_rolled_back(
+        cluster, script, postgres):  # noqa: F811
+    """Deterministic recovery: the sinks prepare at checkpoint 3, which a side branch keeps
+    from completing; a TaskManager dies with those transactions prepared; the restored
+    job must roll them back: committing them would duplicate the replayed rows, leaving
+    them would show in pg_prepared_xacts."""
+    table = new_table(postgres, "exactly_once")
+    job_id = submit(cluster, script, postgres, table, "exactly_once", 400, 2, "3")
+    cluster.wait_until_running(job_id, timeout=120)
+
+    def stalled_prepared():
+        gids = [g for (g,) in postgres.query("SELECT gid FROM pg_prepared_xacts")]
+        return [g for g in gids if int(g.rsplit(":", 1)[1]) >= 3] or None
+
+    stalled = wait_for(stalled_prepared, 60, 0.05, "a prepared transaction of checkpoint 3")
+    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"][
+        "completed"] == 2
+    busy_taskmanager(cluster, job_id).send_signal(signal.SIGKILL)
+    finish(cluster, job_id)
+    assert table_rows(postgres, table) == collections.Counter(
+        (k, n) for k, total in totals().items() for n in range(1, total + 1))
+    assert postgres.query("SELECT gid FROM pg_prepared_xacts") == []
+    assert restarted(cluster, job_id) and stalled
