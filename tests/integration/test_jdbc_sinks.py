@@ -260,8 +260,8 @@ def test_a_prepared_transaction_of_an_incomplete_checkpoint_is_rolled_back(
         return [g for g in gids if int(g.rsplit(":", 1)[1]) >= 3] or None
 
     stalled = wait_for(stalled_prepared, 60, 0.05, "a prepared transaction of checkpoint 3")
-    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"][
-        "completed"] == 2
+    latest = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["latest"]["completed"]
+    assert latest is None or latest["id"] < 3  # checkpoint 3 cannot complete
     busy_taskmanager(cluster, job_id).send_signal(signal.SIGKILL)
     finish(cluster, job_id)
     assert table_rows(postgres, table) == collections.Counter(
