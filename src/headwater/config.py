@@ -29,6 +29,12 @@ DEFAULTS: dict[str, Any] = {
     "heartbeat.interval": 1000,
     "heartbeat.timeout": 10000,
     "slot.request.timeout": 60000,
+    # Where TaskManagers run: "process" (local subprocesses) or "ray" (actors on the Ray
+    # cluster at ray.address: "auto" or host:port; see docs/ray.md), each reserving
+    # num_cpus = its slots plus ray.taskmanager.resources (a JSON object, e.g. {"gpu": 1}).
+    "deployment.target": "process",
+    "ray.address": "auto",
+    "ray.taskmanager.resources": "",
     # The active ResourceManager (see headwater.runtime.jobmanager.resource_manager): an idle
     # TaskManager is released after this many ms while more than the minimum run...
     "resourcemanager.taskmanager-timeout": 30000,

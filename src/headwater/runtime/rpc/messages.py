@@ -28,6 +28,8 @@ class RegisterTaskManager(Message):
     slots: int
     hardware: dict[str, int]
     log_dir: str | None = None
+    #: Where it runs, as its deployment describes it (e.g. ``rayNodeId``); free form.
+    attributes: dict[str, str] = {}
 
 
 class TaskIOReport(Message):

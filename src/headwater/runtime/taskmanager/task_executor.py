@@ -85,8 +85,11 @@ class TaskExecutor:
     def __init__(self, jobmanager: tuple[str, int], host: str, slots: int, data_port: int = 0,
                  resource_id: str | None = None, log_dir: str | None = None,
                  process_files: ProcessFiles | None = None,
-                 secret: bytes | None = None) -> None:
+                 secret: bytes | None = None,
+                 attributes: dict[str, str] | None = None) -> None:
         self.jobmanager = jobmanager
+        #: Where this TaskManager runs, reported at registration (e.g. its Ray node).
+        self.attributes = dict(attributes or {})
         self.host = host
         self.slots = slots
         #: The cluster secret: every RPC and data connection is authenticated with it.
@@ -164,7 +167,7 @@ class TaskExecutor:
             await conn.send(RegisterTaskManager(
                 resource_id=self.resource_id, host=self.host, data_port=self.data_server.port,
                 pid=os.getpid(), slots=self.slots, hardware=process_figures.hardware(),
-                log_dir=self.log_dir))
+                log_dir=self.log_dir, attributes=self.attributes))
             answer = await conn.receive()
         except (OSError, asyncio.IncompleteReadError) as exc:
             if self.reconnect_timeout <= 0:
