@@ -46,6 +46,7 @@ from headwater.runtime.rpc.messages import (
     RequestLogList,
     RequestMetrics,
     RequestThreadDump,
+    RequestThreadInfoSamples,
     Response,
     ShutdownTaskManager,
     TaskIOReport,
@@ -63,6 +64,7 @@ from headwater.runtime.taskmanager.metric_query_service import (
     encode_accumulators,
 )
 from headwater.runtime.taskmanager.task import Task
+from headwater.runtime.taskmanager.thread_info_sampler import ThreadInfoSampleService
 
 log = logging.getLogger("headwater.taskmanager")
 
@@ -110,12 +112,14 @@ class TaskExecutor:
         self._stopped: asyncio.Event | None = None
         self.metric_query_service = MetricQueryService(self.tasks)
         self.diagnostics = Diagnostics(log_dir, process_files)
+        self.thread_info_samples = ThreadInfoSampleService(self.tasks)
         #: Request type -> its handler: every request a JobManager sends a TaskManager.
         self.request_handlers: dict[type[Request], RequestHandler] = dict([
             handler_entry(RequestMetrics, self.metric_query_service.answer),
             handler_entry(RequestLogList, self.diagnostics.list_logs),
             handler_entry(RequestLogFile, self.diagnostics.read_log),
             handler_entry(RequestThreadDump, self.diagnostics.dump_threads),
+            handler_entry(RequestThreadInfoSamples, self.thread_info_samples.sample),
         ])
 
     async def run(self) -> None:
