@@ -42,11 +42,13 @@ ON_CPU_STATE = "R"
 
 def frame_name(frame: FrameType) -> str:
     """``function (module:line)``: the qualified function name, its module (the file's
-    name for ``__main__`` code) and the line the frame executes."""
+    name for ``__main__`` code, the user's job script) and the line the frame executes."""
     code = frame.f_code
     module = frame.f_globals.get("__name__")
     if not isinstance(module, str) or module == "__main__":
-        module = os.path.basename(code.co_filename)
+        # Functions pickled by value lose their code's file name but keep __file__.
+        path = frame.f_globals.get("__file__")
+        module = os.path.basename(path if isinstance(path, str) else code.co_filename)
     return f"{code.co_qualname} ({module}:{frame.f_lineno or code.co_firstlineno})"
 
 
