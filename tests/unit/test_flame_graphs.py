@@ -144,7 +144,8 @@ def test_the_service_samples_the_task_and_source_threads_of_the_requested_attemp
                                            "a2": FakeTask([sleeper])})
         wire = service.sample(RequestThreadInfoSamples(
             attempt_ids=["a1", "gone"], num_samples=5, delay_between_samples=5,
-            max_stack_depth=50))
+            max_stack_depth=50)).result(10)
+        service.shutdown()
     samples = ThreadInfoSamples.from_wire(wire)
     assert samples.num_samples == 5 and sum(samples.counts.values()) == 10
     assert samples.start_time <= samples.end_time

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import logging
 import os
 import signal
@@ -70,7 +71,8 @@ log = logging.getLogger("headwater.taskmanager")
 
 R = TypeVar("R", bound=Request)
 
-#: Answers one request (in a worker thread) with a msgpack-able payload.
+#: Answers one request (in a worker thread) with a msgpack-able payload, or with a
+#: Future of one when the work runs on a thread of the handler's own.
 RequestHandler = Callable[[Request], object]
 
 
@@ -284,6 +286,8 @@ class TaskExecutor:
             if handler is None:
                 raise NotImplementedError(f"no handler for {type(request).__name__}")
             payload = await asyncio.to_thread(handler, request)
+            if isinstance(payload, concurrent.futures.Future):
+                payload = await asyncio.wrap_future(payload)
             response = Response(request_id=request.request_id, payload=payload)
         except Exception as exc:  # noqa: BLE001 - the error travels back to the JobManager
             response = Response(request_id=request.request_id, error=f"{type(exc).__name__}: {exc}")
@@ -354,6 +358,7 @@ class TaskExecutor:
         self.data_server.close()
         if self.memory_guard is not None:
             self.memory_guard.stop()
+        self.thread_info_samples.shutdown()
         if self.conn is not None:
             self.conn.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from headwater.runtime.rpc.messages import RequestThreadInfoSamples
@@ -27,16 +28,25 @@ class SampledTask(Protocol):
 class ThreadInfoSampleService:
     """Answers :class:`RequestThreadInfoSamples` from the TaskManager's running tasks.
 
-    The request handler runs in a worker thread of the TaskManager's event loop, so the
-    sampling blocks neither the tasks nor the heartbeats. Attempts that are not running
-    here (any more) contribute no samples.
+    Samplings run on threads of their own (at most ``max_concurrent`` at once; more
+    wait), so they block neither the tasks, nor the heartbeats, nor the worker threads
+    answering the JobManager's other requests. Attempts that are not running here (any
+    more) contribute no samples.
     """
 
-    def __init__(self, tasks: Mapping[str, SampledTask]) -> None:
+    def __init__(self, tasks: Mapping[str, SampledTask], max_concurrent: int = 4) -> None:
         self.tasks = tasks
+        self._executor = ThreadPoolExecutor(max_concurrent,
+                                            thread_name_prefix="Thread info sampler")
 
-    def sample(self, request: RequestThreadInfoSamples) -> dict[str, Any]:
-        """Sample the threads of the requested attempts; the counted samples (wire form)."""
+    def sample(self, request: RequestThreadInfoSamples) -> Future[dict[str, Any]]:
+        """Start sampling the threads of the requested attempts; a Future of the counted
+        samples (wire form)."""
+        return self._executor.submit(self.sample_now, request)
+
+    def sample_now(self, request: RequestThreadInfoSamples) -> dict[str, Any]:
+        """Sample the threads of the requested attempts in the calling thread; the
+        counted samples (wire form)."""
         tasks = [task for aid in request.attempt_ids if (task := self.tasks.get(aid))]
 
         def threads() -> list[threading.Thread]:
@@ -46,3 +56,7 @@ class ThreadInfoSampleService:
                                  max(0, request.delay_between_samples) / 1000.0,
                                  max(1, request.max_stack_depth))
         return samples.to_wire()
+
+    def shutdown(self) -> None:
+        """Stop taking requests (samplings under way end on their own)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
