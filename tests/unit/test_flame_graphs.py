@@ -45,8 +45,9 @@ def burn_cpu_here(stop: threading.Event) -> None:
 
 
 def sleep_here(stop: threading.Event) -> None:
+    # Long sleeps: a thread whose sleep just ended is runnable (R) until it gets a core.
     while not stop.is_set():
-        time.sleep(0.01)
+        time.sleep(0.3)
 
 
 class Running:
@@ -246,6 +247,15 @@ def test_the_tracker_samples_on_demand_caches_refreshes_and_cleans_up():
         assert tracker.get_vertex_stats(vertex) is None
 
     asyncio.run(go())
+
+
+def test_sampling_options_come_from_flinks_keys_and_bad_values_fall_back():
+    assert ThreadInfoSamplingConfig.from_config(Configuration()) == ThreadInfoSamplingConfig()
+    config = ThreadInfoSamplingConfig.from_config(Configuration({
+        "rest.flamegraph.num-samples": "20", "rest.flamegraph.delay-between-samples": 0,
+        "rest.flamegraph.stack-depth": "many", "rest.flamegraph.refresh-interval": -5}))
+    assert (config.num_samples, config.delay_between_samples) == (20, 0)
+    assert (config.max_stack_depth, config.refresh_interval) == (100, 60000)
 
 
 def test_the_coordinator_keeps_the_answers_it_got():

@@ -57,13 +57,29 @@ class ThreadInfoSamplingConfig:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ThreadInfoSamplingConfig:
-        """The options of a configuration (Flink's keys)."""
+        """The options of a configuration (Flink's keys); a value that is not a number in
+        range is reported and replaced by the default, so it cannot fail a job."""
+        default = cls()
+
+        def option(key: str, fallback: int, minimum: int) -> int:
+            value = config.get(f"rest.flamegraph.{key}", fallback)
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                number = minimum - 1
+            if number < minimum:
+                log.warning("rest.flamegraph.%s: %r is not a number >= %d; using %d",
+                            key, value, minimum, fallback)
+                return fallback
+            return number
+
         return cls(
-            num_samples=max(1, int(config["rest.flamegraph.num-samples"])),
-            delay_between_samples=max(0, int(config["rest.flamegraph.delay-between-samples"])),
-            max_stack_depth=max(1, int(config["rest.flamegraph.stack-depth"])),
-            refresh_interval=max(1, int(config["rest.flamegraph.refresh-interval"])),
-            cleanup_interval=max(1, int(config["rest.flamegraph.cleanup-interval"])))
+            num_samples=option("num-samples", default.num_samples, 1),
+            delay_between_samples=option("delay-between-samples",
+                                         default.delay_between_samples, 0),
+            max_stack_depth=option("stack-depth", default.max_stack_depth, 1),
+            refresh_interval=option("refresh-interval", default.refresh_interval, 1),
+            cleanup_interval=option("cleanup-interval", default.cleanup_interval, 1))
 
 
 class ThreadInfoRequestCoordinator:

@@ -31,6 +31,11 @@ export class FlameGraph {
     el.innerHTML = `<div class="fg-info muted">Hover a frame for its samples; click to zoom.</div><div class="fg-svg"></div>`;
     this.info = el.querySelector(".fg-info");
     this.box = el.querySelector(".fg-svg");
+    this.width = 0;
+    // Frames are laid out in pixels: redraw when the box changes its width.
+    new ResizeObserver(() => {
+      if (this.root && this.box.clientWidth && this.box.clientWidth !== this.width) this.draw();
+    }).observe(this.box);
   }
 
   /** Show a new tree (the `data` of a JobVertexFlameGraph); keeps the zoom if the frame is still there. */
@@ -67,7 +72,8 @@ export class FlameGraph {
     }
     const chain = this.path(this.focus);
     const focus = chain[chain.length - 1];
-    const width = Math.max(300, this.box.clientWidth || this.el.clientWidth || 1000);
+    this.width = this.box.clientWidth;
+    const width = Math.max(300, this.width || this.el.clientWidth || 1000);
     const rows = chain.length - 1 + depthOf(focus);
     const height = rows * ROW;
     const svg = document.createElementNS(SVG, "svg");
