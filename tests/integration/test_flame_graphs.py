@@ -38,7 +38,7 @@ def burn_cpu_here(x):
 
 
 def sleep_here(x):
-    time.sleep(0.01)
+    time.sleep(0.05)
     return x
 
 
