@@ -197,6 +197,8 @@ def _calls(client: RestClient, job: str, vertex: str, tm: str, jar: str, graph: 
         ("GET", "/jobs/:jobid/savepoints/:triggerid"): lambda: client.savepoint_status(job,
                                                                                       trigger),
         ("GET", "/jobs/:jobid/vertices/:vertexid"): lambda: client.vertex(job, vertex),
+        ("GET", "/jobs/:jobid/vertices/:vertexid/flamegraph"):
+            lambda: client.vertex_flame_graph(job, vertex, "on_cpu"),
         ("GET", "/jobs/:jobid/vertices/:vertexid/accumulators"):
             lambda: client.vertex_accumulators(job, vertex),
         ("GET", "/jobs/:jobid/vertices/:vertexid/backpressure"):
@@ -276,7 +278,7 @@ def test_client_covers_every_endpoint(cluster, streaming_job):
     graph = serialize_job_graph(env.get_job_graph("client coverage"))
     calls = _calls(client, streaming_job, vertex, tm, jar, graph)
     assert set(calls) | ELSEWHERE == {(e.method, e.path) for e in ENDPOINTS}
-    assert len(ENDPOINTS) == 71
+    assert len(ENDPOINTS) == 72
     for (method, path), call in calls.items():
         where = f"{method} {path}"
         try:

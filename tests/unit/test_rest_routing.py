@@ -51,7 +51,8 @@ def test_every_spec_endpoint_is_declared_once():
         "/jobmanager/thread-dump", "/taskmanagers/:taskmanagerid/log",
         "/taskmanagers/:taskmanagerid/stdout", "/taskmanagers/:taskmanagerid/logs/:logname",
         "/jobs/:jobid/status", "/jobs/:jobid/checkpoints/:triggerid",
-        "/jobs/:jobid/resource-requirements", "/openapi.json", "/events")} | {
+        "/jobs/:jobid/resource-requirements", "/openapi.json", "/events",
+        "/jobs/:jobid/vertices/:vertexid/flamegraph")} | {
         ("POST", "/jobs/:jobid/checkpoints"), ("PUT", "/jobs/:jobid/resource-requirements")}
 
 

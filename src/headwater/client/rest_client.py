@@ -466,6 +466,12 @@ class RestClient:
         """GET /jobs/:jobid/vertices/:vertexid/backpressure."""
         return self._get(f"{self._vertex(job_id, vertex_id)}/backpressure")
 
+    def vertex_flame_graph(self, job_id: str, vertex_id: str,
+                           graph_type: str | None = None) -> JsonDict:
+        """GET /jobs/:jobid/vertices/:vertexid/flamegraph (Flink 1.13+); ``graph_type``
+        (the ``type`` parameter) is ``full`` (default), ``on_cpu`` or ``off_cpu``."""
+        return self._get(f"{self._vertex(job_id, vertex_id)}/flamegraph", type=graph_type)
+
     def vertex_metrics(self, job_id: str, vertex_id: str,
                        get: Sequence[str] | None = None) -> Any:
         """GET /jobs/:jobid/vertices/:vertexid/metrics."""

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from headwater.cluster.ray_launcher import RayUnavailable
 from headwater.cluster.runner import JobManagerRunner
 from headwater.config import Configuration, parse_dynamic_properties
 from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
@@ -30,7 +31,12 @@ def main(argv: list[str] | None = None) -> None:
     else:
         configure_file_logging(log_file)
     config = Configuration.load(args.conf_dir, parse_dynamic_properties(args.dynamic))
-    asyncio.run(_run(config, args.workdir, args.taskmanagers))
+    try:
+        asyncio.run(_run(config, args.workdir, args.taskmanagers))
+    except (RayUnavailable, ValueError) as exc:  # a deployment that cannot start: say why
+        logging.getLogger(__name__).error("the JobManager cannot start: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 async def _run(config: Configuration, workdir: str, taskmanagers: int) -> None:

@@ -238,7 +238,7 @@ class ResourceManager:
                 rpc_address=f"headwater://{conn.peer}/taskmanager_{self._counter}",
                 data_port=msg.data_port, pid=msg.pid, slots_total=msg.slots,
                 last_heartbeat=now, registered_at=now, hardware=dict(msg.hardware),
-                log_dir=msg.log_dir)
+                log_dir=msg.log_dir, attributes=dict(msg.attributes))
             self._counter += 1
             self.task_managers[rid] = info
             self.connections[rid] = conn
