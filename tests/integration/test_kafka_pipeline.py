@@ -97,16 +97,23 @@ def wait_for_checkpoints(cluster, job_id: str, count: int, timeout: float = 60) 
                     lambda: f"{count} completed checkpoints: {checkpoints(cluster, job_id)}")
 
 
-def kill_a_taskmanager(cluster) -> None:
-    """kill -9 a live TaskManager (not the zombie of one killed before)."""
-    def alive(p: psutil.Process) -> bool:
+def kill_a_taskmanager(cluster, job_id: str) -> None:
+    """kill -9 the TaskManager running the sink's subtask 0 (the resource manager may
+    also keep idle TaskManagers around)."""
+    vertex = cluster.client.job(job_id)["vertices"][-1]["id"]
+    detail = cluster.client.request("GET", f"/jobs/{job_id}/vertices/{vertex}")
+    resource_id = detail["subtasks"][0]["taskmanager-id"]  # host:dataport-suffix
+    port = int(resource_id.rsplit(":", 1)[1].split("-")[0])
+    for process in cluster.processes():
         try:
-            return p.status() != psutil.STATUS_ZOMBIE and "task_executor" in " ".join(
-                p.cmdline())
+            if "task_executor" in " ".join(process.cmdline()) and any(
+                    c.laddr.port == port for c in process.net_connections("tcp")
+                    if c.status == psutil.CONN_LISTEN):
+                os.kill(process.pid, signal.SIGKILL)
+                return
         except psutil.Error:
-            return False
-    victim = [p for p in cluster.processes() if alive(p)][0]
-    os.kill(victim.pid, signal.SIGKILL)
+            continue
+    raise AssertionError(f"no TaskManager process listens on {port} ({resource_id})")
 
 
 def assert_only_replayed_duplicates(got: collections.Counter) -> None:
@@ -136,7 +143,7 @@ def test_at_least_once_survives_killed_taskmanager(cluster, kafka_broker, tmp_pa
                                    "AT_LEAST_ONCE", "0.002").stdout)
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 2)
-    kill_a_taskmanager(cluster)
+    kill_a_taskmanager(cluster, job_id)
     job = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
     assert job["state"] == "FINISHED"
     exceptions = cluster.client.request("GET", f"/jobs/{job_id}/exceptions")
@@ -209,7 +216,7 @@ def test_exactly_once_sink_commits_one_transaction_per_checkpoint(cluster, kafka
     # Kill a TaskManager: the restarted subtasks fence the ids their failed attempt may
     # have left open before they write again.
     assert cluster.client.job(job_id)["state"] == "RUNNING"
-    kill_a_taskmanager(cluster)
+    kill_a_taskmanager(cluster, job_id)
     wait_for(lambda: cluster.client.request("GET", f"/jobs/{job_id}/exceptions")
              ["all-exceptions"], 60, 0.2,
              lambda: f"the failure to be noticed: {cluster.client.job(job_id)['state']}")
@@ -257,7 +264,7 @@ def test_exactly_once_end_to_end_read_committed(cluster, tmp_path):
                                    "EXACTLY_ONCE", "0.002").stdout)
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 2)
-    kill_a_taskmanager(cluster)
+    kill_a_taskmanager(cluster, job_id)
     job = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
     assert job["state"] == "FINISHED"
     got = collections.Counter(read_all(ext, sink, isolation="read_committed"))
