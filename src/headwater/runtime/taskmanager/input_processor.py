@@ -14,6 +14,7 @@ machines without threads of their own.
 from __future__ import annotations
 
 import collections
+import logging
 import queue
 import time
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from headwater.runtime.taskmanager.io_counters import TaskMetrics
 from headwater.runtime.taskmanager.mailbox import Mail
 from headwater.runtime.taskmanager.operator_chain import OperatorChain
 from headwater.runtime.taskmanager.timers import ProcessingTimeService
+
+log = logging.getLogger(__name__)
 
 
 class BarrierAligner:
@@ -168,12 +171,23 @@ class StatusWatermarkValve:
 
 
 class InputProcessor:
-    """Runs an input task: reads the gate until every channel has ended."""
+    """Runs an input task: reads the gate until every channel has ended.
+
+    When the last barrier before the end was a savepoint's (stop-with-savepoint), the
+    task waits (running mails) until it was told that the savepoint completed or was
+    aborted, at most ``SAVEPOINT_NOTICE_TIMEOUT`` seconds, so that two-phase-commit sinks
+    commit the savepoint's transaction (Flink's synchronous savepoint)."""
+
+    SAVEPOINT_NOTICE_TIMEOUT = 30.0
 
     def __init__(self, gate: InputGate, chain: OperatorChain, timers: ProcessingTimeService,
                  metrics: TaskMetrics, checkpointer: SubtaskCheckpointer, exactly_once: bool,
-                 buffer_timeout: float) -> None:
+                 buffer_timeout: float, notified: set[int] | None = None) -> None:
         self.gate = gate
+        #: Checkpoint ids the chain was notified of (filled by the task's mails).
+        self.notified = notified if notified is not None else set()
+        #: The savepoint of the last aligned barrier (None: it was a checkpoint's).
+        self.last_savepoint: int | None = None
         self.chain = chain
         self.timers = timers
         self.metrics = metrics
@@ -251,6 +265,26 @@ class InputProcessor:
                 last_flush = now
             if timers.seconds_to_next() == 0.0:
                 timers.fire_due()
+        self._await_savepoint_notice()
+
+    def _await_savepoint_notice(self) -> None:
+        """Run mails until the last savepoint's completion or abort was notified."""
+        savepoint = self.last_savepoint
+        if savepoint is None:
+            return
+        q = self.gate.queue
+        deadline = time.monotonic() + self.SAVEPOINT_NOTICE_TIMEOUT
+        while savepoint not in self.notified:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("no notification of savepoint %d; finishing", savepoint)
+                return
+            try:
+                item = q.get(timeout=min(left, 0.1))
+            except queue.Empty:
+                continue
+            if isinstance(item, Mail):
+                item.action()
 
     def _on_event(self, item: ChannelEvent) -> bool:
         """Handle a channel event; True when the channel ended."""
@@ -287,4 +321,5 @@ class InputProcessor:
             alignment_ns=time.perf_counter_ns() - align.started_ns,
             alignment_buffered=align.buffered, processed_data=align.processed)
         self.chain.broadcast_event(barrier)
+        self.last_savepoint = barrier.checkpoint_id if barrier.is_savepoint else None
         align.finish()

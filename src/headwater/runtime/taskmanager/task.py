@@ -116,6 +116,8 @@ class Task:
         self.exactly_once = str(tdd.configuration.get(
             "execution.checkpointing.mode", "EXACTLY_ONCE")).upper() != "AT_LEAST_ONCE"
         self._source: SourceDriver | None = None
+        #: Checkpoints whose completion (or abort) the chain was told of.
+        self._notified: set[int] = set()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"{tdd.vertex_name} ({tdd.subtask_index + 1}/"
                                              f"{tdd.parallelism})#{tdd.attempt_number}")
@@ -195,10 +197,14 @@ class Task:
         if source is not None:
             action = functools.partial(source.notify_checkpoint, checkpoint_id, complete)
         elif chain is not None:
-            action = functools.partial(chain.notify_checkpoint, checkpoint_id, complete)
+            action = functools.partial(self._notify_chain, chain, checkpoint_id, complete)
         else:
             return
         self.mailbox.post(Mail(action, f"checkpoint {checkpoint_id} complete={complete}"))
+
+    def _notify_chain(self, chain: OperatorChain, checkpoint_id: int, complete: bool) -> None:
+        self._notified.add(checkpoint_id)
+        chain.notify_checkpoint(checkpoint_id, complete)
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -213,7 +219,8 @@ class Task:
                 self._source.run()
             else:
                 InputProcessor(self.gate, chain, self.timers, self.metrics, self.checkpointer,
-                               self.exactly_once, self.buffer_timeout).run()
+                               self.exactly_once, self.buffer_timeout,
+                               self._notified).run()
             if self.cancelled.is_set():
                 raise TaskCancelled()
             chain.finish(1 if self._source is not None else 0)
