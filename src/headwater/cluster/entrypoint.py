@@ -11,6 +11,7 @@ from pathlib import Path
 
 from headwater.cluster.runner import JobManagerRunner
 from headwater.config import Configuration, parse_dynamic_properties
+from headwater.runtime.checkpoint.storage import CheckpointStorageError
 from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
 
 
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     else:
         configure_file_logging(log_file)
     config = Configuration.load(args.conf_dir, parse_dynamic_properties(args.dynamic))
-    asyncio.run(_run(config, args.workdir, args.taskmanagers))
+    try:
+        asyncio.run(_run(config, args.workdir, args.taskmanagers))
+    except CheckpointStorageError as exc:
+        logging.getLogger(__name__).error("JobManager not started: %s", exc)
+        sys.exit(f"headwater: JobManager not started: {exc}")
 
 
 async def _run(config: Configuration, workdir: str, taskmanagers: int) -> None:

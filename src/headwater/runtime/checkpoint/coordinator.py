@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater.clock import now_ms
+from headwater.runtime import filesystem
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import (
@@ -51,7 +51,7 @@ class CompletedCheckpoint:
     """A checkpoint or savepoint whose ``_metadata`` is written."""
 
     checkpoint_id: int
-    directory: Path
+    directory: str
     metadata: storage.CheckpointMetadata
     is_savepoint: bool
 
@@ -65,7 +65,7 @@ class PendingCheckpoint:
     """A checkpoint waiting for acknowledgements."""
 
     stats: CheckpointStats
-    directory: Path
+    directory: str
     #: attempt id -> (vertex id, subtask index) still to acknowledge
     waiting: dict[str, tuple[str, int]]
     #: (vertex id, subtask index) -> state file name
@@ -180,7 +180,7 @@ class CheckpointCoordinator:
         """Take a checkpoint now (Flink 1.17's manual checkpoint), beside the periodic ones."""
         return await asyncio.shield(self._trigger(CheckpointType.CHECKPOINT, None).future)
 
-    def _trigger(self, ctype: CheckpointType, directory: Path | None, *, stop: bool = False,
+    def _trigger(self, ctype: CheckpointType, directory: str | None, *, stop: bool = False,
                  drain: bool = False) -> PendingCheckpoint:
         g = self.jm.graph
         if not self._all_running():
@@ -305,7 +305,7 @@ class CheckpointCoordinator:
             stats = self.stats.get(old.checkpoint_id)
             if stats is not None:
                 stats.discarded = True
-            storage.discard(old.directory)
+            self._discard(old.directory)
 
     def _fail(self, pending: PendingCheckpoint, reason: str, *, count: bool,
               already_removed: bool = False) -> None:
@@ -317,7 +317,7 @@ class CheckpointCoordinator:
         self.jm.on_checkpoint_reported(pending.stats)
         log.warning("job %s: checkpoint %d failed: %s", self.jm.job_id, pending.checkpoint_id,
                     reason)
-        storage.discard(pending.directory)
+        self._discard(pending.directory)
         for _, _, ex in self.jm.graph.all_executions():
             if ex.state == ExecutionState.RUNNING:
                 self.jm.send_to(ex, NotifyCheckpointAborted(attempt_id=ex.attempt_id,
@@ -346,11 +346,19 @@ class CheckpointCoordinator:
                   or (self.config.externalized is not None and final_state == "FAILED"))
         if not retain:
             for c in self.completed:
-                storage.discard(c.directory)
+                self._discard(c.directory)
                 stats = self.stats.get(c.checkpoint_id)
                 if stats is not None:
                     stats.discarded = True
             self.completed.clear()
+
+    def _discard(self, directory: str) -> None:
+        """Delete a checkpoint directory: at once on the local file system, in the
+        background on a remote store (the event loop does not wait on the network)."""
+        if filesystem.is_local(directory):
+            storage.discard(directory)
+        else:
+            self._loop.run_in_executor(None, storage.discard, directory)
 
     @property
     def in_progress(self) -> int:

@@ -16,6 +16,7 @@ from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.ids import new_id
 from headwater.runtime import accumulators as acc
+from headwater.runtime import filesystem
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.coordinator import CheckpointCoordinator, CheckpointException
@@ -442,7 +443,7 @@ class JobMaster:
         if not base:
             raise CheckpointException("rescaling needs state.checkpoints.dir")
         completed = await self.coordinator.trigger_savepoint(
-            str(storage.to_path(base) / self.job_id / "rescaling"))
+            filesystem.join(storage.location_of(base), self.job_id, "rescaling"))
         self._require_running("rescale")
         self.coordinator.restore_point = completed
         self._rescale_to = parallelism
