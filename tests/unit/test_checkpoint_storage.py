@@ -122,8 +122,8 @@ def test_s3_settings_come_from_flink_keys():
         filesystem.configure({"s3.endpoint": "http://127.0.0.1:9", "s3.access-key": "k",
                               "s3.secret-key": "s", "s3.path.style.access": "true"})
         assert filesystem.storage_options("s3") == {
-            "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}, "key": "k",
+            "use_listings_cache": False, "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}, "key": "k",
             "secret": "s", "config_kwargs": {"s3": {"addressing_style": "path"}}}
     finally:
         filesystem.configure({})
-    assert filesystem.storage_options("s3") == {}
+    assert filesystem.storage_options("s3") == {"use_listings_cache": False}

@@ -40,7 +40,8 @@ class FileSystemError(OSError):
 
 def configure(configuration: Mapping[str, Any]) -> None:
     """Take the storage settings (``s3.*`` keys) of ``configuration`` for this process."""
-    s3: dict[str, Any] = {}
+    # Other processes write the same prefixes: never answer from a stale listing.
+    s3: dict[str, Any] = {"use_listings_cache": False}
     endpoint = str(configuration.get("s3.endpoint") or "")
     if endpoint:
         s3.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
