@@ -98,8 +98,7 @@ def resolve(location: str | os.PathLike) -> tuple[Any, str]:
         cls = fsspec.get_filesystem_class(protocol)
     except ValueError as exc:
         raise FileSystemError(f"unknown file system scheme {protocol!r} in {text!r} "
-                              f"(known: {', '.join(sorted(fsspec.available_protocols()))})"
-                              ) from exc
+                              "(fsspec knows no implementation of it)") from exc
     except ImportError as exc:
         raise FileSystemError(f"cannot open {text!r}: {exc}") from exc
     try:

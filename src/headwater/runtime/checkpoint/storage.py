@@ -81,7 +81,7 @@ def check_location(base: str, what: str = "checkpoint storage") -> None:
     (unknown scheme, missing fsspec implementation, unreachable store, no permission)."""
     try:
         filesystem.check_writable(location_of(base))
-    except filesystem.FileSystemError as exc:
+    except (filesystem.FileSystemError, CheckpointStorageError) as exc:
         raise CheckpointStorageError(f"{what}: {exc}") from exc
 
 
