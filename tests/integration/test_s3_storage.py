@@ -121,6 +121,26 @@ def test_savepoint_on_s3_cancel_resume_and_dispose(cluster, script, s3_server, b
     assert gone.returncode == 1  # nothing there any more
 
 
+def test_rest_savepoint_to_default_s3_dir_then_jar_run_from_it(cluster, script, s3_server,
+                                                               bucket):  # noqa: F811
+    job_id = submit(cluster, script, bucket, "jar-resumed")
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 1)
+    # No target directory: the cluster's state.savepoints.dir (s3://.../savepoints).
+    location = cluster.client.savepoint(job_id, None, cancel_job=True, timeout=60)
+    assert location.startswith(f"s3://{bucket}/savepoints/savepoint-"), location
+    cluster.wait_for_state(job_id, {"CANCELED"})
+    jar_id = cluster.client.upload_jar(script)
+    resumed = cluster.client.run_jar(
+        jar_id, program_args=[f"s3://{bucket}/in", f"s3://{bucket}/jar-resumed", "0.004", "2"],
+        savepoint_path=location)
+    job = cluster.wait_for_state(resumed, {"FINISHED", "FAILED"}, timeout=120)
+    assert job["state"] == "FINISHED"
+    assert committed(s3_server, bucket, "jar-resumed") == expected_lines()
+    restored = cluster.client.request("GET", f"/jobs/{resumed}/checkpoints")["latest"]["restored"]
+    assert restored["external_path"] == location
+
+
 def test_rescale_with_s3_checkpoints_keeps_every_key_once(cluster, script, s3_server, bucket):  # noqa: F811
     job_id = submit(cluster, script, bucket, "rescaled", delay="0.006")
     cluster.wait_until_running(job_id)
