@@ -26,6 +26,13 @@ completed) and every other hidden file of the subtask is deleted (written after 
 checkpoint, its records come again). Readers of the directory see only committed parts,
 so the committed output of a job that failed and recovered equals that of a clean run.
 
+Paths may be fsspec URLs (``s3://bucket/prefix``...). The source lists and reads them at
+the same checkpointed offsets. The sink cannot rename there: it writes the in-progress
+part to a local temporary file, uploads it at the checkpoint as the hidden object
+``.part-<subtask>-<n>.pending`` (one upload: the object appears only once complete) and
+commits by copying it to ``part-<subtask>-<n>`` and deleting the staged object; a commit
+repeated after a restore finds the final object and does nothing.
+
 Deviation from Flink 1.12: at the end of a bounded input the sink commits everything it
 wrote (Flink leaves the last files pending without a final checkpoint). Without
 checkpointing, an unbounded job therefore never commits, as in Flink. One sink per
