@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from headwater.testing import wait_for
-from headwater.testing.s3 import S3Server, s3_server  # noqa: F401 - the fixture
+from headwater.testing import s3, wait_for
+from headwater.testing.s3 import S3Server
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 from tests.integration.test_fault_tolerance import (
@@ -28,9 +28,11 @@ from tests.integration.test_fault_tolerance import (
     wait_for_checkpoints,
 )
 
+s3_server = s3.s3_server  # the fixture
+
 
 @pytest.fixture(scope="module")
-def bucket(s3_server: S3Server) -> str:  # noqa: F811 - the fixture
+def bucket(s3_server: S3Server) -> str:
     name = s3_server.new_bucket()
     for f in range(FILES):
         s3_server.put(name, f"in/input-{f}.txt", "".join(
@@ -39,7 +41,7 @@ def bucket(s3_server: S3Server) -> str:  # noqa: F811 - the fixture
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, s3_server: S3Server, bucket: str):  # noqa: F811
+def cluster(tmp_path_factory, s3_server: S3Server, bucket: str):
     c = start_cluster(tmp_path_factory.mktemp("s3"), taskmanagers=2, slots=1, extra=(
         "-D", "heartbeat.timeout=3000",
         "-D", f"state.checkpoints.dir=s3://{bucket}/checkpoints",
@@ -71,7 +73,7 @@ def submit(cluster, script, bucket, out, *options, delay="0.004", parallelism="2
 
 
 def test_killed_taskmanager_restarts_from_s3_checkpoint_exactly_once(
-        cluster, script, s3_server, bucket):  # noqa: F811
+        cluster, script, s3_server, bucket):
     job_id = submit(cluster, script, bucket, "killed")
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 2)
@@ -93,7 +95,7 @@ def test_killed_taskmanager_restarts_from_s3_checkpoint_exactly_once(
                for k in s3_server.keys(bucket, "killed/"))
 
 
-def test_savepoint_on_s3_cancel_resume_and_dispose(cluster, script, s3_server, bucket):  # noqa: F811
+def test_savepoint_on_s3_cancel_resume_and_dispose(cluster, script, s3_server, bucket):
     job_id = submit(cluster, script, bucket, "resumed")
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
@@ -122,7 +124,7 @@ def test_savepoint_on_s3_cancel_resume_and_dispose(cluster, script, s3_server, b
 
 
 def test_rest_savepoint_to_default_s3_dir_then_jar_run_from_it(cluster, script, s3_server,
-                                                               bucket):  # noqa: F811
+                                                               bucket):
     job_id = submit(cluster, script, bucket, "jar-resumed")
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
@@ -141,7 +143,7 @@ def test_rest_savepoint_to_default_s3_dir_then_jar_run_from_it(cluster, script, 
     assert restored["external_path"] == location
 
 
-def test_rescale_with_s3_checkpoints_keeps_every_key_once(cluster, script, s3_server, bucket):  # noqa: F811
+def test_rescale_with_s3_checkpoints_keeps_every_key_once(cluster, script, s3_server, bucket):
     job_id = submit(cluster, script, bucket, "rescaled", delay="0.006")
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
@@ -200,7 +202,7 @@ def _fake_missing_s3fs(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("case", ["unknown-scheme", "missing-s3fs", "unreachable",
                                   "missing-bucket", "unwritable"])
-def test_bad_cluster_checkpoint_storage_fails_cluster_start(tmp_path, case, s3_server):  # noqa: F811
+def test_bad_cluster_checkpoint_storage_fails_cluster_start(tmp_path, case, s3_server):
     env = None
     props = s3_server.dynamic_properties()
     location, reason = {
