@@ -80,7 +80,7 @@ class S3Server:
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every object key under ``prefix``, sorted."""
-        keys = []
+        keys: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix):
             keys.extend(o["Key"] for o in page.get("Contents", ()))
