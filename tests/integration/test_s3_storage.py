@@ -46,6 +46,7 @@ def cluster(tmp_path_factory, s3_server: S3Server, bucket: str):
         "-D", "heartbeat.timeout=3000",
         "-D", f"state.checkpoints.dir=s3://{bucket}/checkpoints",
         "-D", f"state.savepoints.dir=s3://{bucket}/savepoints",
+        "-D", f"web.upload.dir=s3://{bucket}/jars",
         *s3_server.dynamic_properties()))
     yield c
     stop_cluster(c)
@@ -133,6 +134,7 @@ def test_rest_savepoint_to_default_s3_dir_then_jar_run_from_it(cluster, script, 
     assert location.startswith(f"s3://{bucket}/savepoints/savepoint-"), location
     cluster.wait_for_state(job_id, {"CANCELED"})
     jar_id = cluster.client.upload_jar(script)
+    assert f"jars/{jar_id}" in s3_server.keys(bucket, "jars/")
     resumed = cluster.client.run_jar(
         jar_id, program_args=[f"s3://{bucket}/in", f"s3://{bucket}/jar-resumed", "0.004", "2"],
         savepoint_path=location)
@@ -141,6 +143,22 @@ def test_rest_savepoint_to_default_s3_dir_then_jar_run_from_it(cluster, script, 
     assert committed(s3_server, bucket, "jar-resumed") == expected_lines()
     restored = cluster.client.request("GET", f"/jobs/{resumed}/checkpoints")["latest"]["restored"]
     assert restored["external_path"] == location
+
+
+def test_artifacts_on_s3_are_found_by_another_jobmanager(cluster, script, s3_server, bucket,
+                                                         tmp_path):
+    jar_id = cluster.client.upload_jar(script, "shared_job.py")
+    other = start_cluster(tmp_path, taskmanagers=1, extra=(
+        "-D", f"web.upload.dir=s3://{bucket}/jars", *s3_server.dynamic_properties()))
+    try:
+        assert jar_id in [f["id"] for f in other.client.list_jars()["files"]]
+        plan = other.client.jar_plan(jar_id, program_args=[
+            f"s3://{bucket}/in", f"s3://{bucket}/unused", "0", "1"])
+        assert plan["plan"]["nodes"]
+        other.client.delete_jar(jar_id)
+        assert f"jars/{jar_id}" not in s3_server.keys(bucket, "jars/")
+    finally:
+        stop_cluster(other)
 
 
 def test_rescale_with_s3_checkpoints_keeps_every_key_once(cluster, script, s3_server, bucket):
