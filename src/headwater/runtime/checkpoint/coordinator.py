@@ -95,12 +95,18 @@ class CheckpointCoordinator:
         self._loop = asyncio.get_event_loop()
         #: Where the next (re)deployment restores from.
         self.restore_point: CompletedCheckpoint | None = None
+        #: Counts restarts and the end: a checkpoint whose metadata upload finishes in
+        #: another epoch than it started in is not completed.
+        self._epoch = 0
 
     # -- restore points -----------------------------------------------------------------
 
-    def load_savepoint(self, location: str, allow_non_restored: bool) -> CompletedCheckpoint:
-        """Read and validate a savepoint/retained checkpoint for this job's graph."""
-        directory, meta = storage.read_metadata(location)
+    def load_savepoint(self, location: str, allow_non_restored: bool,
+                       read: tuple[str, storage.CheckpointMetadata] | None = None
+                       ) -> CompletedCheckpoint:
+        """Read (unless ``read`` holds what :func:`storage.read_metadata` answered) and
+        validate a savepoint/retained checkpoint for this job's graph."""
+        directory, meta = read if read is not None else storage.read_metadata(location)
         vertices = {v.vertex_id: v for v in self.jm.job_graph.vertices}
         for vertex_id, info in meta.vertices.items():
             if vertex_id in vertices or not info.get("has_state"):
@@ -266,11 +272,38 @@ class CheckpointCoordinator:
             version=storage.METADATA_VERSION, job_id=self.jm.job_id,
             checkpoint_id=pending.checkpoint_id, timestamp=stats.trigger_timestamp,
             is_savepoint=stats.is_savepoint, vertices=vertices)
-        try:
-            storage.write_metadata(pending.directory, meta)
-        except storage.CheckpointStorageError as exc:
-            self._fail(pending, str(exc), count=True, already_removed=True)
+        if filesystem.is_local(pending.directory):
+            try:
+                storage.write_metadata(pending.directory, meta)
+            except storage.CheckpointStorageError as exc:
+                self._fail(pending, str(exc), count=True, already_removed=True)
+                return
+            self._finish(pending, meta)
             return
+        # A remote store: the event loop does not wait for the upload.
+        epoch = self._epoch
+        written = self._loop.run_in_executor(None, storage.write_metadata, pending.directory,
+                                             meta)
+        written.add_done_callback(lambda f: self._metadata_written(pending, meta, epoch, f))
+
+    def _metadata_written(self, pending: PendingCheckpoint,
+                          meta: storage.CheckpointMetadata, epoch: int,
+                          written: asyncio.Future) -> None:
+        exc = written.exception()
+        if exc is None and epoch != self._epoch and not pending.stats.is_savepoint:
+            # The job restarted or ended meanwhile: its tasks may already have restored an
+            # older checkpoint, so this one must not become a restore point.
+            exc = CheckpointException("The job restarted while the checkpoint metadata was "
+                                      "written.")
+        if exc is not None:
+            self._fail(pending, str(exc), count=isinstance(exc, OSError), already_removed=True)
+            return
+        self._finish(pending, meta)
+
+    def _finish(self, pending: PendingCheckpoint, meta: storage.CheckpointMetadata) -> None:
+        """``_metadata`` is written: the checkpoint is complete."""
+        g = self.jm.graph
+        stats = pending.stats
         completed = CompletedCheckpoint(pending.checkpoint_id, pending.directory, meta,
                                         stats.is_savepoint)
         if stats.is_savepoint or self.config.externalized:
@@ -332,6 +365,7 @@ class CheckpointCoordinator:
 
     def abort_pending(self, reason: str) -> None:
         """Fail every pending checkpoint (the job is restarting, cancelled or failed)."""
+        self._epoch += 1
         for pending in list(self.pending.values()):
             self._fail(pending, reason, count=False)
 

@@ -104,9 +104,17 @@ class JobMaster:
         if self._first_schedule:
             self._first_schedule = False
             if self.job_graph.savepoint_path:
+                path = self.job_graph.savepoint_path
                 try:
-                    self.coordinator.load_savepoint(self.job_graph.savepoint_path,
-                                                    self.job_graph.allow_non_restored_state)
+                    read = None
+                    if not filesystem.is_local(path):  # off the event loop
+                        before = g.state
+                        read = await asyncio.to_thread(storage.read_metadata, path)
+                        if g.state != before:  # cancelled meanwhile
+                            return
+                    self.coordinator.load_savepoint(path,
+                                                    self.job_graph.allow_non_restored_state,
+                                                    read)
                 except (CheckpointException, CheckpointStorageError) as exc:
                     self._fail_job(f"java.lang.IllegalStateException: {exc}")
                     return
