@@ -4,6 +4,7 @@ removes everything."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import uuid
@@ -88,6 +89,21 @@ def test_a_reader_never_sees_a_partial_metadata(base):
         reader.join()
     assert not errors
     assert seen and all(1 <= n < 40 for n in seen)
+
+
+def test_a_failed_local_write_leaves_neither_a_partial_nor_a_temporary_file(tmp_path,
+                                                                          monkeypatch):
+    storage.write_metadata(str(tmp_path), _meta(1))
+    before = (tmp_path / storage.METADATA).read_bytes()
+
+    def crash(fd):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(CheckpointStorageError, match="disk gone"):
+        storage.write_metadata(str(tmp_path), _meta(2))
+    assert (tmp_path / storage.METADATA).read_bytes() == before  # the old one, whole
+    assert [p.name for p in tmp_path.iterdir()] == [storage.METADATA]
 
 
 def test_local_locations_print_as_flink_does(tmp_path):

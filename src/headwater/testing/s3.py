@@ -13,7 +13,6 @@ reaches the server through the ``s3.*`` configuration keys the server hands out.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -41,7 +40,6 @@ class S3Server:
 
     def start(self) -> S3Server:
         """Start serving (in a thread of this process)."""
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
         self._server.start()
         return self
