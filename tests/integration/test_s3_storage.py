@@ -6,6 +6,7 @@ locations refused before anything runs."""
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from headwater.client.rest_client import OperationFailed
 from headwater.testing import s3, wait_for
 from headwater.testing.s3 import S3Server
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
@@ -165,6 +167,13 @@ def test_rescale_with_s3_checkpoints_keeps_every_key_once(cluster, script, s3_se
     job_id = submit(cluster, script, bucket, "rescaled", delay="0.006")
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
+    # A savepoint into an unusable location fails clearly; the job goes on.
+    for target, reason in (("foo://x/sp", "unknown file system scheme 'foo'"),
+                           ("s3://no-such-bucket-here/sp", "bucket does not exist")):
+        with pytest.raises(OperationFailed) as failed:
+            cluster.client.savepoint(job_id, target, timeout=60)
+        assert reason in json.dumps(failed.value.cause), failed.value.cause
+    assert cluster.client.job(job_id)["state"] == "RUNNING"
     for parallelism in (1, 2):
         proc = headwater("rescale", "-m", f"127.0.0.1:{cluster.port}", "-p",
                          str(parallelism), job_id)
