@@ -106,10 +106,21 @@ def cluster() -> None:
 @click.option("--slots", "-s", type=int, default=1, help="Slots per TaskManager.")
 @click.option("--port", "-p", type=int, default=8081, help="REST port.")
 @click.option("--workdir", default=DEFAULT_WORKDIR, help="Cluster directory (logs, state).")
+@click.option("--min-taskmanagers", type=click.IntRange(min=0), default=None,
+              help="TaskManagers kept at least (default: --taskmanagers).")
+@click.option("--max-taskmanagers", type=click.IntRange(min=1), default=None,
+              help="TaskManagers started at most when jobs need more slots (default: the "
+                   "minimum, a fixed-size cluster).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None,
+              metavar="[ADDRESS]", help="Run the TaskManagers as actors on a running Ray "
+              "cluster ('auto' or host:port; pip install 'headwater[ray]').")
 @click.option("-D", "dynamic", multiple=True, metavar="KEY=VALUE", help="Config override.")
 @click.option("--timeout", type=float, default=60.0, help="Seconds to wait for the cluster.")
-def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
-    """Start a JobManager and its TaskManagers in the background."""
+def cluster_start(taskmanagers, slots, port, workdir, min_taskmanagers, max_taskmanagers,
+                  ray_address, dynamic, timeout) -> None:
+    """Start a JobManager and its TaskManagers in the background. With
+    --max-taskmanagers above the minimum the cluster grows when a job needs more slots
+    and releases TaskManagers idle for resourcemanager.taskmanager-timeout."""
     if _cluster_info(workdir):
         _fail(f"a cluster is already running from {workdir} (headwater cluster stop)")
     count = taskmanagers if taskmanagers is not None else (psutil.cpu_count() or 1)
@@ -121,6 +132,12 @@ def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
     cmd = [sys.executable, "-m", "headwater.cluster.entrypoint", "--workdir", workdir,
            "--taskmanagers", str(count), "-D", f"rest.port={port}",
            "-D", f"taskmanager.numberOfTaskSlots={slots}"]
+    if ray_address is not None:
+        cmd += ["-D", "deployment.target=ray", "-D", f"ray.address={ray_address}"]
+    if min_taskmanagers is not None:
+        cmd += ["-D", f"resourcemanager.taskmanagers.min={min_taskmanagers}"]
+    if max_taskmanagers is not None:
+        cmd += ["-D", f"resourcemanager.taskmanagers.max={max_taskmanagers}"]
     for d in dynamic:
         cmd += ["-D", d]
     if Path("conf").is_dir():
@@ -147,7 +164,29 @@ def cluster_start(taskmanagers, slots, port, workdir, dynamic, timeout) -> None:
                            f"({count} TaskManagers x {slots} slots, JobManager pid {info['pid']}).")
                 return
         time.sleep(0.1)
-    _fail(f"the cluster did not come up within {timeout:.0f}s; see {log_dir}")
+    _end_process_tree(proc.pid)  # nothing half-started is left running
+    stale.unlink(missing_ok=True)
+    _fail(f"the cluster did not come up within {timeout:.0f}s (it was stopped); see {log_dir}")
+
+
+def _end_process_tree(pid: int, grace: float = 5.0) -> None:
+    """Terminate a process and its children; kill what is left after ``grace`` s."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 @cluster.command("stop")

@@ -29,6 +29,21 @@ DEFAULTS: dict[str, Any] = {
     "heartbeat.interval": 1000,
     "heartbeat.timeout": 10000,
     "slot.request.timeout": 60000,
+    # Where TaskManagers run: "process" (local subprocesses) or "ray" (actors on the Ray
+    # cluster at ray.address: "auto" or host:port; see docs/ray.md), each reserving
+    # num_cpus = its slots plus ray.taskmanager.resources (a JSON object, e.g. {"gpu": 1}).
+    "deployment.target": "process",
+    "ray.address": "auto",
+    "ray.taskmanager.resources": "",
+    # The active ResourceManager (see headwater.runtime.jobmanager.resource_manager): an idle
+    # TaskManager is released after this many ms while more than the minimum run...
+    "resourcemanager.taskmanager-timeout": 30000,
+    # ...a requested one that has not registered after this many ms is given up on...
+    "resourcemanager.taskmanager-registration.timeout": 300000,
+    # ...and the cluster keeps between min and max TaskManagers ("": min = the number
+    # started, max = min, i.e. a fixed-size cluster).
+    "resourcemanager.taskmanagers.min": "",
+    "resourcemanager.taskmanagers.max": "",
     # A task that does not stop within this time after a cancel takes its TaskManager
     # process down with it (Flink's cancellation watchdog); 0 disables it.
     "task.cancellation.timeout": 180000,
@@ -60,6 +75,15 @@ DEFAULTS: dict[str, Any] = {
     # the ms between keep-alive comments on a quiet stream.
     "rest.events.max-subscribers": 64,
     "rest.events.keepalive-interval": 15000,
+    # Flame graphs (GET /jobs/:jobid/vertices/:vertexid/flamegraph), Flink's keys and
+    # defaults except "enabled" (Flink 1.13: false): nothing is sampled until a flame graph
+    # is asked for, so headwater turns the endpoint on; false answers {"endTimestamp": -2}.
+    "rest.flamegraph.enabled": True,
+    "rest.flamegraph.refresh-interval": 60000,  # ms a vertex's samples are served as they are
+    "rest.flamegraph.cleanup-interval": 600000,  # ms samples nobody asks for are kept
+    "rest.flamegraph.num-samples": 100,  # samples per subtask and sampling
+    "rest.flamegraph.delay-between-samples": 50,  # ms
+    "rest.flamegraph.stack-depth": 100,  # innermost frames kept per stack
     "jobstore.max-capacity": 1000,
     "jobstore.expiration-time": 3600,  # s a finished job is kept for the REST API
     # JobManager failover: "NONE" (Flink's default) or "embedded" (headwater's SQLite store

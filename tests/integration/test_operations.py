@@ -185,6 +185,7 @@ def _calls(client: RestClient, job: str, vertex: str, tm: str, jar: str, graph: 
         ("PATCH", "/jobs/:jobid/rescaling"): lambda: client.trigger_rescaling(job, 1),
         ("GET", "/jobs/:jobid/status"): lambda: client.job_status(job),
         ("GET", "/openapi.json"): lambda: client.openapi(),
+        ("GET", "/events"): lambda: _first_event(client, job),
         ("POST", "/jobs/:jobid/checkpoints"): lambda: client.trigger_checkpoint(job),
         ("GET", "/jobs/:jobid/checkpoints/:triggerid"): lambda: client.checkpoint_trigger_status(
             job, trigger),
@@ -196,6 +197,8 @@ def _calls(client: RestClient, job: str, vertex: str, tm: str, jar: str, graph: 
         ("GET", "/jobs/:jobid/savepoints/:triggerid"): lambda: client.savepoint_status(job,
                                                                                       trigger),
         ("GET", "/jobs/:jobid/vertices/:vertexid"): lambda: client.vertex(job, vertex),
+        ("GET", "/jobs/:jobid/vertices/:vertexid/flamegraph"):
+            lambda: client.vertex_flame_graph(job, vertex, "on_cpu"),
         ("GET", "/jobs/:jobid/vertices/:vertexid/accumulators"):
             lambda: client.vertex_accumulators(job, vertex),
         ("GET", "/jobs/:jobid/vertices/:vertexid/backpressure"):
@@ -243,6 +246,18 @@ def _calls(client: RestClient, job: str, vertex: str, tm: str, jar: str, graph: 
     }
 
 
+def _first_event(client, job_id: str) -> dict:
+    """The stream's hello, naming what this client subscribed to (closes the stream)."""
+    stream = client.events(topics=["job-status"], jobs=[job_id])
+    try:
+        kind, hello = next(stream)
+    finally:
+        stream.close()
+    assert kind == "hello" and hello["topics"] == ["job-status"], hello
+    assert hello["jobs"] == [job_id]
+    return hello
+
+
 #: Endpoints exercised elsewhere because calling them here would end the module's job or
 #: cluster: cancel and stop/savepoint (test_savepoint_verbs..., the fixture's teardown) and
 #: DELETE /cluster (``headwater cluster stop`` when the module's cluster is torn down).
@@ -263,7 +278,7 @@ def test_client_covers_every_endpoint(cluster, streaming_job):
     graph = serialize_job_graph(env.get_job_graph("client coverage"))
     calls = _calls(client, streaming_job, vertex, tm, jar, graph)
     assert set(calls) | ELSEWHERE == {(e.method, e.path) for e in ENDPOINTS}
-    assert len(ENDPOINTS) == 70
+    assert len(ENDPOINTS) == 72
     for (method, path), call in calls.items():
         where = f"{method} {path}"
         try:

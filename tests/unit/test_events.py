@@ -96,7 +96,7 @@ def test_the_stream_pushes_published_events_and_ends_with_the_cluster():
     async def go():
         cluster = StubCluster()
         async with TestClient(TestServer(create_rest_app(cluster))) as client:
-            resp = await client.get(f"/events?topics=job-status,taskmanager&jobs={RUNNING_JOB}")
+            resp = await client.get(f"/v1/events?topics=job-status,taskmanager&jobs={RUNNING_JOB}")
             assert resp.status == 200
             assert resp.headers["Content-Type"].startswith("text/event-stream")
             kind, hello = await _read_event(resp, {"hello"})

@@ -101,6 +101,16 @@ _EXPORTS = {
     "RestartStrategies": "headwater.api.restart_strategy",
     "StateTtlConfig": "headwater.api.state_ttl",
     "StreamFormat": "headwater.connectors.file",
+    # connectors: data generation and PostgreSQL (JDBC; psycopg is imported on use)
+    "DataGeneratorSource": "headwater.connectors.datagen",
+    "GeneratorFunction": "headwater.connectors.datagen",
+    "JdbcConnectionOptions": "headwater.connectors.jdbc",
+    "JdbcExactlyOnceOptions": "headwater.connectors.jdbc",
+    "JdbcExecutionOptions": "headwater.connectors.jdbc",
+    "JdbcNumericBetweenParametersProvider": "headwater.connectors.jdbc",
+    "JdbcSink": "headwater.connectors.jdbc",
+    "JdbcSource": "headwater.connectors.jdbc",
+    "RateLimiterStrategy": "headwater.connectors.datagen",
     "get_default_executor": "headwater.api.environment",
     "set_default_executor": "headwater.api.environment",
 }

@@ -27,7 +27,10 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Iterable, Sequence
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -370,6 +373,37 @@ class RestClient:
         """GET /openapi.json: the cluster's OpenAPI document (a headwater extension)."""
         return self._get("/openapi.json")
 
+    def events(self, topics: Sequence[str] | None = None, jobs: Sequence[str] | None = None,
+               metrics: Sequence[str] | None = None) -> Iterator[tuple[str, JsonDict]]:
+        """GET /events (a headwater extension): the cluster's server-sent events as
+        ``(type, data)`` pairs, starting with ``("hello", ...)``, for as long as the caller
+        iterates (closing the generator closes the stream). ``topics`` picks event types,
+        ``jobs`` job ids, ``metrics`` adds ``<resource>/<metric id>`` subscriptions."""
+        query = urllib.parse.urlencode(_params(topics=topics, jobs=jobs, metrics=metrics))
+        url = f"{self.base_url}/events" + (f"?{query}" if query else "")
+        headers = {"Accept": "text/event-stream"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                              timeout=self.timeout, context=self._ssl)
+        except urllib.error.HTTPError as exc:
+            try:
+                errors = json.loads(exc.read()).get("errors", [exc.reason])
+            except (ValueError, AttributeError):
+                errors = [str(exc.reason)]
+            raise RestError(exc.code, [str(e) for e in errors], url) from None
+        with response:
+            kind = "message"
+            for raw in response:
+                line = raw.decode("utf-8").rstrip("\r\n")
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:"):
+                    yield kind, json.loads(line[5:])
+                elif not line:
+                    kind = "message"
+
     def job_status(self, job_id: str) -> str:
         """GET /jobs/:jobid/status (Flink 1.15): the job's status."""
         return str(self._get(f"/jobs/{_seg(job_id)}/status")["status"])
@@ -431,6 +465,12 @@ class RestClient:
     def vertex_backpressure(self, job_id: str, vertex_id: str) -> JsonDict:
         """GET /jobs/:jobid/vertices/:vertexid/backpressure."""
         return self._get(f"{self._vertex(job_id, vertex_id)}/backpressure")
+
+    def vertex_flame_graph(self, job_id: str, vertex_id: str,
+                           graph_type: str | None = None) -> JsonDict:
+        """GET /jobs/:jobid/vertices/:vertexid/flamegraph (Flink 1.13+); ``graph_type``
+        (the ``type`` parameter) is ``full`` (default), ``on_cpu`` or ``off_cpu``."""
+        return self._get(f"{self._vertex(job_id, vertex_id)}/flamegraph", type=graph_type)
 
     def vertex_metrics(self, job_id: str, vertex_id: str,
                        get: Sequence[str] | None = None) -> Any:

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from headwater.cluster.ray_launcher import RayUnavailable
 from headwater.cluster.runner import JobManagerRunner
 from headwater.config import Configuration, parse_dynamic_properties
 from headwater.runtime.checkpoint.storage import CheckpointStorageError
@@ -33,9 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     config = Configuration.load(args.conf_dir, parse_dynamic_properties(args.dynamic))
     try:
         asyncio.run(_run(config, args.workdir, args.taskmanagers))
-    except CheckpointStorageError as exc:
-        logging.getLogger(__name__).error("JobManager not started: %s", exc)
-        sys.exit(f"headwater: JobManager not started: {exc}")
+    except (RayUnavailable, ValueError, CheckpointStorageError) as exc:  # cannot start: say why
+        logging.getLogger(__name__).error("the JobManager cannot start: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 async def _run(config: Configuration, workdir: str, taskmanagers: int) -> None:

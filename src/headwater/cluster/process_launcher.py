@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
+
 log = logging.getLogger(__name__)
 
 #: Seconds a terminated TaskManager gets to exit before it is killed.
@@ -83,9 +85,14 @@ class ProcessTaskManagerLauncher:
             self.start(self.jobmanager_address, len(dead))
         return len(dead)
 
-    def retire(self, pid: int) -> None:
-        """Forget the TaskManager process ``pid`` (shut down on purpose)."""
-        for p in [p for p in self.processes if p.pid == pid]:
+    @property
+    def slots_per_task_manager(self) -> int:
+        """Slots of each TaskManager process."""
+        return self.slots
+
+    def retire(self, task_manager: TaskManagerInfo) -> None:
+        """Forget the process of ``task_manager`` (shut down on purpose)."""
+        for p in [p for p in self.processes if p.pid == task_manager.pid]:
             self.processes.remove(p)
             self.retired.append(p)
 

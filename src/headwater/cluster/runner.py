@@ -24,6 +24,7 @@ from headwater.runtime import filesystem
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
 from headwater.runtime.jobmanager.ha_store import EmbeddedHaStore
+from headwater.runtime.jobmanager.task_manager_launcher import TaskManagerLauncher
 from headwater.runtime.metrics.fetcher import MetricFetcher
 from headwater.runtime.metrics.prometheus import start_prometheus_server
 from headwater.runtime.rpc.handshake import generate_secret, read_secret_file, write_secret_file
@@ -61,10 +62,7 @@ class JobManagerRunner:
         #: The cluster secret: TaskManagers prove they know it on every connection.
         self.secret_file = Path(configuration["security.cluster.secret-file"]
                                 or self.workdir / "cluster.secret").absolute()
-        self.launcher = ProcessTaskManagerLauncher(
-            int(configuration["taskmanager.numberOfTaskSlots"]), self.log_dir,
-            host=configuration["taskmanager.host"], inherit_stdout=inherit_stdout,
-            secret_file=self.secret_file)
+        self.launcher = self._launcher(inherit_stdout)
         self.dispatcher = Dispatcher(configuration, self.launcher)
         self.rest_runner: web.AppRunner | None = None
         #: Pulls TaskManager metrics for the REST API.
@@ -75,6 +73,22 @@ class JobManagerRunner:
         self.prometheus_port = 0
         self.rest_port = 0
         self.rest_host: str = configuration["rest.bind-address"]
+
+    def _launcher(self, inherit_stdout: bool) -> TaskManagerLauncher:
+        """Where TaskManagers run: local processes, or actors on a Ray cluster
+        (``deployment.target: ray``). Raises RayUnavailable when Ray cannot be used."""
+        config = self.configuration
+        slots = int(config["taskmanager.numberOfTaskSlots"])
+        target = str(config["deployment.target"] or "process").strip().lower()
+        if target == "ray":
+            from headwater.cluster.ray_launcher import RayTaskManagerLauncher
+
+            return RayTaskManagerLauncher(config, slots, self.secret_file)
+        if target not in ("process", "local"):
+            raise ValueError(f"deployment.target: {target!r} is not supported (process or ray)")
+        return ProcessTaskManagerLauncher(slots, self.log_dir, host=config["taskmanager.host"],
+                                          inherit_stdout=inherit_stdout,
+                                          secret_file=self.secret_file)
 
     @property
     def rest_url(self) -> str:
@@ -170,7 +184,7 @@ class JobManagerRunner:
             except TimeoutError:
                 pass
         missing = max(0, self.taskmanagers - len(self.dispatcher.rm.task_managers))
-        self.dispatcher.rm.start_task_managers(missing)
+        self.dispatcher.rm.start_task_managers(missing, minimum=self.taskmanagers)
 
     def _cluster_secret(self) -> bytes:
         """The secret in ``security.cluster.secret-file`` (default: ``cluster.secret`` in

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from headwater.ids import parse_hex_id
@@ -25,6 +25,7 @@ from headwater.rest.handlers import (
     cluster,
     datasets,
     events,
+    flame_graphs,
     jars,
     jobs,
     logs,
@@ -146,6 +147,8 @@ class Endpoint:
     in_spec: bool = True
     #: The media type of a successful answer.
     media_type: str = "application/json"
+    #: The answer's schema (the spec's JSON-schema dialect) where the spec has none.
+    response: Mapping[str, Any] | None = None
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -201,10 +204,11 @@ _JAR_PLAN_QUERY = (_PROGRAM_ARGS, _PROGRAM_ARG, _ENTRY_CLASS, _PARALLELISM)
 
 def _ep(method: str, path: str, status: int, handler: Handler, description: str,
         query: tuple[QueryParam, ...] = (), in_spec: bool = True,
-        media_type: str = "application/json") -> Endpoint:
+        media_type: str = "application/json",
+        response: Mapping[str, Any] | None = None) -> Endpoint:
     params = tuple(PATH_PARAMS[s[1:]] for s in path.split("/") if s.startswith(":"))
     return Endpoint(method, path, status, handler, params, query, description, in_spec,
-                    media_type)
+                    media_type, response)
 
 
 #: Every endpoint of the Flink 1.12 REST API plus the dashboard's log endpoints.
@@ -387,6 +391,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         rescaling.set_resource_requirements,
         "Sets the parallelism bounds of the job's vertices; headwater rescales the job "
         "(Flink 1.18).", in_spec=False),
+    _ep("GET", "/jobs/:jobid/vertices/:vertexid/flamegraph", 200,
+        flame_graphs.vertex_flame_graph,
+        "Returns flame graph information for a vertex, and may initiate flame graph "
+        "sampling if necessary (Flink 1.13).", (
+            QueryParam("type", flame_graphs.parse_flame_graph_type,
+                       "String value that specifies the Flame Graph type. Supported options "
+                       'are: "[FULL, ON_CPU, OFF_CPU]".'),),
+        in_spec=False, response=flame_graphs.FLAME_GRAPH_SCHEMA),
     _ep("GET", "/openapi.json", 200, openapi_document.openapi_document,
         "Returns the OpenAPI 3.1 document of this REST API.", in_spec=False),
     _ep("GET", "/events", 200, events.event_stream,

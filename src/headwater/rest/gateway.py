@@ -21,6 +21,7 @@ from headwater.runtime.checkpoint.stats import CheckpointStatsTracker
 from headwater.runtime.jobmanager.events import ClusterEvents
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
+from headwater.runtime.jobmanager.thread_info import JobVertexThreadInfoStats
 from headwater.runtime.metrics.fetcher import MetricFetcher
 from headwater.runtime.rpc.messages import Request
 
@@ -47,6 +48,11 @@ class JobMasterGateway(Protocol):
 
     def task_accumulators(self, attempt_id: str) -> dict[str, str] | None:
         """The final accumulators (wire form) an ended attempt reported, or None."""
+
+    def vertex_thread_info_stats(self, vertex_id: str) -> JobVertexThreadInfoStats | None:
+        """The latest thread samples of a vertex's running subtasks, for its flame graph
+        (None while the first sampling runs); starts a sampling when there are none or
+        they are older than ``rest.flamegraph.refresh-interval``."""
 
     async def trigger_checkpoint(self) -> int:
         """Take a checkpoint now (Flink 1.17's manual checkpoint); returns its id."""

@@ -63,6 +63,9 @@ class EndpointDeclaration(Protocol):
     @property
     def media_type(self) -> str: ...
 
+    @property
+    def response(self) -> Mapping[str, Any] | None: ...
+
 
 @cache
 def load_spec() -> dict[str, Any]:
@@ -176,7 +179,7 @@ def build_openapi(endpoints: Iterable[EndpointDeclaration], version: str,
                 str(ep.status): {
                     "description": "The answer",
                     "content": {ep.media_type: {
-                        "schema": (translator.translate(flink.get("response"))
+                        "schema": (translator.translate(ep.response or flink.get("response"))
                                    if ep.media_type == "application/json"
                                    else {"type": "string"})}},
                 },

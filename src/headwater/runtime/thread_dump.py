@@ -45,7 +45,9 @@ def _frame_line(frame: FrameType) -> str:
     return f"\tat {module}.{qualname}({os.path.basename(code.co_filename)}:{frame.f_lineno})"
 
 
-def _state(frame: FrameType | None) -> str:
+def thread_state(frame: FrameType | None) -> str:
+    """``NEW`` without a frame, ``WAITING`` when ``frame`` (a thread's innermost) is one of
+    the standard library's blocking calls, ``RUNNABLE`` otherwise."""
     if frame is None:
         return "NEW"
     module = frame.f_globals.get("__name__", "")
@@ -57,7 +59,7 @@ def stringify(thread: threading.Thread, frame: FrameType | None,
     """One thread as Java's ``ThreadInfo.toString`` prints it."""
     thread_id = thread.native_id if thread.native_id is not None else thread.ident
     daemon = " daemon" if thread.daemon else ""
-    lines = [f'"{thread.name}"{daemon} Id={thread_id} {_state(frame)}']
+    lines = [f'"{thread.name}"{daemon} Id={thread_id} {thread_state(frame)}']
     depth = 0
     while frame is not None:
         if depth == max_depth:

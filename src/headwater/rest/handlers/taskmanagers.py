@@ -72,6 +72,8 @@ def taskmanager_info(tm: TaskManagerInfo) -> dict[str, Any]:
         "freeResource": _resource_profile(),
         "hardware": hardware,
         "memoryConfiguration": memory,
+        # headwater's: where a TaskManager on a Ray cluster runs (not in Flink's answer).
+        **({"rayNodeId": tm.attributes["rayNodeId"]} if "rayNodeId" in tm.attributes else {}),
     }
 
 

@@ -80,6 +80,10 @@ class ArchivedJob:
         """The accumulators an attempt reported last (name -> base64 wire), or None."""
         return self._task_accumulators.get(attempt_id)
 
+    def vertex_thread_info_stats(self, vertex_id: str) -> None:
+        """No subtask of an archived job runs: nothing to sample."""
+        return None
+
     def cancel(self) -> None:
         """Nothing to cancel."""
 

@@ -36,6 +36,12 @@ from headwater.runtime.jobmanager.execution_graph import (
 )
 from headwater.runtime.jobmanager.resource_manager import NoResourceAvailable, ResourceManager
 from headwater.runtime.jobmanager.restart_strategy import restart_strategy_from
+from headwater.runtime.jobmanager.thread_info import (
+    JobVertexThreadInfoStats,
+    JobVertexThreadInfoTracker,
+    ThreadInfoRequestCoordinator,
+    ThreadInfoSamplingConfig,
+)
 from headwater.runtime.rpc.messages import (
     AcknowledgeCheckpoint,
     CancelTask,
@@ -88,6 +94,10 @@ class JobMaster:
         self.suspended = False
         #: Told (checkpoint id, location) of every completed checkpoint (the HA store).
         self.checkpoint_listener: Callable[[str, int, str], None] | None = None
+        #: Thread samples of the vertices, for flame graphs (the cluster's settings).
+        self.thread_info_tracker = JobVertexThreadInfoTracker(
+            ThreadInfoRequestCoordinator(resource_manager.request),
+            ThreadInfoSamplingConfig.from_config(config))
 
     @property
     def job_id(self) -> str:
@@ -219,6 +229,14 @@ class JobMaster:
     def owns(self, attempt_id: str) -> bool:
         """Whether this attempt belongs to this job."""
         return attempt_id in self._by_attempt
+
+    def vertex_thread_info_stats(self, vertex_id: str) -> JobVertexThreadInfoStats | None:
+        """The latest thread samples of a vertex's running subtasks (None: none yet, or
+        no such vertex); starts a new sampling when there are none or they are old."""
+        vertex = self.graph.vertex(vertex_id)
+        if vertex is None:
+            return None
+        return self.thread_info_tracker.get_vertex_stats(vertex)
 
     def task_accumulators(self, attempt_id: str) -> dict[str, str] | None:
         """The accumulators an ended attempt reported last (name -> base64 wire), or
@@ -518,6 +536,7 @@ class JobMaster:
         for _, _, ex in g.all_executions():
             ex.io.complete = True
         self.coordinator.shutdown(g.state.value, retain=self.suspended)
+        self.thread_info_tracker.shut_down()
         self.rm.release(self.job_id)
         self.terminated.set()
         self._on_terminal(self)

@@ -3,14 +3,23 @@
 TaskManagers connect to the JobManager's RPC port and register; from then on the
 connection carries their heartbeats and task state updates. A TaskManager whose
 connection closes or whose heartbeats stop for ``heartbeat.timeout`` ms is lost: its
-slots vanish and the JobMasters hear about it. With a :class:`TaskManagerLauncher` the
-ResourceManager also starts TaskManagers and replaces those whose process died.
+slots vanish and the JobMasters hear about it.
+
+With a :class:`TaskManagerLauncher` the ResourceManager is *active*, as Flink's on
+Kubernetes or YARN: it starts the initial TaskManagers, replaces those that died, starts
+more when a job needs more slots than are registered (submission, restart, rescaling to a
+higher parallelism) and releases TaskManagers idle longer than
+``resourcemanager.taskmanager-timeout``, always within ``resourcemanager.taskmanagers.min``
+and ``resourcemanager.taskmanagers.max``. The launcher decides where a TaskManager runs
+(a local process, a Ray actor); this class decides how many.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +86,21 @@ class ResourceManager:
         self.rpc_host = config["jobmanager.rpc.address"]
         self._counter = 0
         self._pending: dict[int, asyncio.Future] = {}
+        #: TaskManagers kept at least / started at most (set by start_task_managers).
+        self.min_task_managers = 0
+        self.max_task_managers = 0
+        #: Monotonic start times of TaskManagers requested from the launcher that have
+        #: not registered yet (dropped after resourcemanager.taskmanager-registration.timeout).
+        self._requested: list[float] = []
+        #: Monotonic time since which each registered TaskManager has had no used slot.
+        self._idle_since: dict[str, float] = {}
+        #: TaskManagers being shut down because they were idle (their loss is expected).
+        self._releasing: set[str] = set()
+        #: Jobs waiting for slots right now (no TaskManager is released meanwhile).
+        self._waiting = 0
+        #: TaskManagers started on demand / released for idleness so far.
+        self.started_on_demand = 0
+        self.released = 0
         #: Set while the cluster shuts down: disconnects are expected then.
         self.stopping = False
         self._next_request_id = 1
@@ -90,20 +114,87 @@ class ResourceManager:
         self._monitor = asyncio.create_task(self._monitor_heartbeats())
         return self.rpc_port
 
-    def start_task_managers(self, count: int) -> None:
-        """Have the launcher start ``count`` TaskManagers for this JobManager and replace
-        any that die (checked every second)."""
+    def start_task_managers(self, count: int, minimum: int | None = None) -> None:
+        """Have the launcher start ``count`` TaskManagers for this JobManager, then keep
+        between ``resourcemanager.taskmanagers.min`` (default ``minimum``, else ``count``)
+        and ``.max`` (default: the minimum, a fixed-size cluster) of them: dead ones are
+        replaced, more are started for jobs that need them, idle ones released (checked
+        every second)."""
         if self.launcher is None:
             raise RuntimeError("this ResourceManager has no TaskManager launcher")
-        self.launcher.start(f"{self.rpc_host}:{self.rpc_port}", count)
+        configured_min = str(self.config["resourcemanager.taskmanagers.min"] or "")
+        configured_max = str(self.config["resourcemanager.taskmanagers.max"] or "")
+        self.min_task_managers = (int(configured_min) if configured_min
+                                  else count if minimum is None else minimum)
+        self.max_task_managers = max(self.min_task_managers, count,
+                                     int(configured_max) if configured_max else 0)
+        self._launch(count)
         if self._supervisor is None:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    def _launch(self, count: int) -> None:
+        if count <= 0 or self.launcher is None:
+            return
+        self.launcher.start(f"{self.rpc_host}:{self.rpc_port}", count)
+        self._requested.extend([time.monotonic()] * count)
+
+    def _request_for_slots(self, missing_slots: int) -> None:
+        """Start TaskManagers for ``missing_slots`` more slots than are free, counting
+        those already starting, up to ``resourcemanager.taskmanagers.max``."""
+        if self.launcher is None or self.stopping:
+            return
+        per_tm = max(1, self.launcher.slots_per_task_manager)
+        wanted = math.ceil(missing_slots / per_tm) - len(self._requested)
+        room = self.max_task_managers - len(self.task_managers) - len(self._requested)
+        count = min(wanted, room)
+        if count > 0:
+            log.info("starting %d TaskManager(s) for %d missing slot(s)", count, missing_slots)
+            self.started_on_demand += count
+            self._launch(count)
 
     async def _supervise(self) -> None:
         while not self.stopping:
             await asyncio.sleep(1.0)
-            if not self.stopping and self.launcher is not None:
-                await asyncio.to_thread(self.launcher.replace_dead)
+            if self.stopping or self.launcher is None:
+                continue
+            replaced = await asyncio.to_thread(self.launcher.replace_dead)
+            self._requested.extend([time.monotonic()] * replaced)
+            timeout = int(self.config["resourcemanager.taskmanager-registration.timeout"])
+            now = time.monotonic()
+            expired = [t for t in self._requested if now - t > timeout / 1000]
+            if expired:
+                log.warning("%d requested TaskManager(s) did not register within %d ms",
+                            len(expired), timeout)
+                self._requested = [t for t in self._requested if now - t <= timeout / 1000]
+            self._release_idle(now)
+
+    def _release_idle(self, now: float) -> None:
+        """Shut down TaskManagers idle longer than ``resourcemanager.taskmanager-timeout``
+        while more than the minimum are registered and no job waits for slots."""
+        timeout = int(self.config["resourcemanager.taskmanager-timeout"]) / 1000
+        for rid, info in self.task_managers.items():
+            if info.slots_used or rid in self._releasing:
+                self._idle_since.pop(rid, None)
+            else:
+                self._idle_since.setdefault(rid, now)
+        if self._waiting or self.launcher is None:
+            return
+        keep = len(self.task_managers) - len(self._releasing)
+        for rid, since in sorted(self._idle_since.items(), key=lambda item: item[1]):
+            if keep <= self.min_task_managers:
+                break
+            idle = self.task_managers.get(rid)
+            if idle is None or now - since < timeout:
+                continue
+            log.info("releasing TaskManager %s: idle for %.0f s (resourcemanager."
+                     "taskmanager-timeout)", rid, now - since)
+            self._releasing.add(rid)
+            self._idle_since.pop(rid, None)
+            self.released += 1
+            keep -= 1
+            self.launcher.retire(idle)
+            self.send(rid, ShutdownTaskManager(
+                reason="idle longer than resourcemanager.taskmanager-timeout"))
 
     async def stop(self) -> None:
         """Stop the launched TaskManagers, close the RPC port and every connection."""
@@ -147,7 +238,7 @@ class ResourceManager:
                 rpc_address=f"headwater://{conn.peer}/taskmanager_{self._counter}",
                 data_port=msg.data_port, pid=msg.pid, slots_total=msg.slots,
                 last_heartbeat=now, registered_at=now, hardware=dict(msg.hardware),
-                log_dir=msg.log_dir)
+                log_dir=msg.log_dir, attributes=dict(msg.attributes))
             self._counter += 1
             self.task_managers[rid] = info
             self.connections[rid] = conn
@@ -164,6 +255,8 @@ class ResourceManager:
                                "high-availability.jobmanager.reconnect-timeout":
                                int(self.config["high-availability.jobmanager.reconnect-timeout"])
                                if self.config["high-availability"] == "embedded" else 0}))
+            if self._requested:
+                self._requested.pop(0)
             log.info("TaskManager %s registered (%d slots)", rid, msg.slots)
             self.events.publish(TASK_MANAGER, None, change="registered", id=rid,
                                 host=msg.host, slots=msg.slots)
@@ -199,13 +292,17 @@ class ResourceManager:
         conn = self.connections.pop(rid, None)
         if conn is not None:
             conn.close()
+        self._idle_since.pop(rid, None)
         if info is not None:
-            if self.stopping:
-                log.info("TaskManager %s disconnected during shutdown", rid)
+            released = rid in self._releasing
+            self._releasing.discard(rid)
+            if self.stopping or released:
+                log.info("TaskManager %s %s", rid, "released" if released
+                         else "disconnected during shutdown")
             else:
                 log.warning("TaskManager %s lost: %s", rid, reason)
-            self.events.publish(TASK_MANAGER, None, change="lost", id=rid, host=info.host,
-                                reason=reason)
+            self.events.publish(TASK_MANAGER, None, change="released" if released else "lost",
+                                id=rid, host=info.host, reason=reason)
             self._on_lost(rid, reason)
             asyncio.get_running_loop().create_task(self._notify_slots())
 
@@ -265,8 +362,8 @@ class ResourceManager:
                     info.resource_id, int(info.process.get("rss", 0)) // 2**20,
                     threshold // 2**20)
         self.recycled += 1
-        self.launcher.retire(info.pid)
-        self.launcher.start(f"{self.rpc_host}:{self.rpc_port}", 1)
+        self.launcher.retire(info)
+        self._launch(1)
         self.send(info.resource_id, ShutdownTaskManager(reason="recycled: memory stayed above "
                                                         "taskmanager.memory.recycle-threshold"))
 
@@ -309,20 +406,27 @@ class ResourceManager:
         """Allocate ``count`` slots, waiting up to ``timeout`` s for them to appear."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with self.slots_changed:
-            while True:
-                slots = self.allocate(job_id, count)
-                if slots is not None:
-                    return slots
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise NoResourceAvailable(
-                        f"Could not acquire the minimum required resources: {count} slots "
-                        f"needed, {len(self.free_slots())} free of {self.total_slots()}.")
-                try:
-                    await asyncio.wait_for(self.slots_changed.wait(), remaining)
-                except TimeoutError:
-                    pass
+        self._waiting += 1
+        try:
+            async with self.slots_changed:
+                while True:
+                    slots = self.allocate(job_id, count)
+                    if slots is not None:
+                        return slots
+                    self._request_for_slots(count - len(self.free_slots()))
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise NoResourceAvailable(
+                            f"Could not acquire the minimum required resources: {count} "
+                            f"slots needed, {len(self.free_slots())} free of "
+                            f"{self.total_slots()} (at most {self.max_task_managers} "
+                            "TaskManagers: resourcemanager.taskmanagers.max).")
+                    try:
+                        await asyncio.wait_for(self.slots_changed.wait(), remaining)
+                    except TimeoutError:
+                        pass
+        finally:
+            self._waiting -= 1
 
 
 class RequestFailed(Exception):

@@ -30,6 +30,8 @@ class TaskManagerInfo:
     process: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: Directory with this TaskManager's log and stdout files (issue 5).
     log_dir: str | None = None
+    #: Where it runs, as its deployment describes it (``rayNodeId``, ``rayActorName``).
+    attributes: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def slots_free(self) -> int:

@@ -28,6 +28,8 @@ class RegisterTaskManager(Message):
     slots: int
     hardware: dict[str, int]
     log_dir: str | None = None
+    #: Where it runs, as its deployment describes it (e.g. ``rayNodeId``); free form.
+    attributes: dict[str, str] = {}
 
 
 class TaskIOReport(Message):
@@ -168,6 +170,19 @@ class RequestMetrics(Request):
     """The TaskManager's current metric values."""
 
 
+class RequestThreadInfoSamples(Request):
+    """Samples of the Python stacks of some attempts' threads (Flink's
+    ``ThreadInfoSamplesRequest``); answered with the counted samples of
+    :class:`~headwater.runtime.taskmanager.thread_info_sampler.ThreadInfoSamples`."""
+
+    attempt_ids: list[str] = []
+    num_samples: int = 100
+    #: ms between two samples
+    delay_between_samples: int = 50
+    #: innermost frames kept per stack
+    max_stack_depth: int = 100
+
+
 class RegistrationAck(Message):
     """The JobManager accepted a TaskManager."""
 
@@ -270,6 +285,7 @@ AnyMessage = (
     | RequestLogList
     | RequestLogFile
     | RequestMetrics
+    | RequestThreadInfoSamples
     | RegisterTaskManager
     | Heartbeat
     | TaskStateUpdate

@@ -198,6 +198,11 @@ class SourceDriver:
         self._thread = threading.Thread(target=self._run_source, daemon=True,
                                         name=f"Legacy Source Thread - {name}")
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The source thread (it runs the source and pushes its records down the chain)."""
+        return self._thread
+
     # -- the task thread ----------------------------------------------------------------
 
     def run(self) -> None:

@@ -144,6 +144,12 @@ class Task:
         """Whether the task thread still runs."""
         return self._thread.is_alive()
 
+    def sampled_threads(self) -> list[threading.Thread]:
+        """The threads that run this task's code: the task thread and, for a source, the
+        source thread (a flame graph samples both)."""
+        source = self._source
+        return [self._thread] if source is None else [self._thread, source.thread]
+
     def io_figures(self) -> IOFigures:
         """The task's I/O figures now (any thread; reads only)."""
         return read_io(self.metrics, self.gate, self.all_writers, self.partitions)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import logging
 import os
 import signal
@@ -46,6 +47,7 @@ from headwater.runtime.rpc.messages import (
     RequestLogList,
     RequestMetrics,
     RequestThreadDump,
+    RequestThreadInfoSamples,
     Response,
     ShutdownTaskManager,
     TaskIOReport,
@@ -63,12 +65,14 @@ from headwater.runtime.taskmanager.metric_query_service import (
     encode_accumulators,
 )
 from headwater.runtime.taskmanager.task import Task
+from headwater.runtime.taskmanager.thread_info_sampler import ThreadInfoSampleService
 
 log = logging.getLogger("headwater.taskmanager")
 
 R = TypeVar("R", bound=Request)
 
-#: Answers one request (in a worker thread) with a msgpack-able payload.
+#: Answers one request (in a worker thread) with a msgpack-able payload, or with a
+#: Future of one when the work runs on a thread of the handler's own.
 RequestHandler = Callable[[Request], object]
 
 
@@ -85,8 +89,11 @@ class TaskExecutor:
     def __init__(self, jobmanager: tuple[str, int], host: str, slots: int, data_port: int = 0,
                  resource_id: str | None = None, log_dir: str | None = None,
                  process_files: ProcessFiles | None = None,
-                 secret: bytes | None = None) -> None:
+                 secret: bytes | None = None,
+                 attributes: dict[str, str] | None = None) -> None:
         self.jobmanager = jobmanager
+        #: Where this TaskManager runs, reported at registration (e.g. its Ray node).
+        self.attributes = dict(attributes or {})
         self.host = host
         self.slots = slots
         #: The cluster secret: every RPC and data connection is authenticated with it.
@@ -107,12 +114,14 @@ class TaskExecutor:
         self._stopped: asyncio.Event | None = None
         self.metric_query_service = MetricQueryService(self.tasks)
         self.diagnostics = Diagnostics(log_dir, process_files)
+        self.thread_info_samples = ThreadInfoSampleService(self.tasks)
         #: Request type -> its handler: every request a JobManager sends a TaskManager.
         self.request_handlers: dict[type[Request], RequestHandler] = dict([
             handler_entry(RequestMetrics, self.metric_query_service.answer),
             handler_entry(RequestLogList, self.diagnostics.list_logs),
             handler_entry(RequestLogFile, self.diagnostics.read_log),
             handler_entry(RequestThreadDump, self.diagnostics.dump_threads),
+            handler_entry(RequestThreadInfoSamples, self.thread_info_samples.sample),
         ])
 
     async def run(self) -> None:
@@ -164,7 +173,7 @@ class TaskExecutor:
             await conn.send(RegisterTaskManager(
                 resource_id=self.resource_id, host=self.host, data_port=self.data_server.port,
                 pid=os.getpid(), slots=self.slots, hardware=process_figures.hardware(),
-                log_dir=self.log_dir))
+                log_dir=self.log_dir, attributes=self.attributes))
             answer = await conn.receive()
         except (OSError, asyncio.IncompleteReadError) as exc:
             if self.reconnect_timeout <= 0:
@@ -277,6 +286,8 @@ class TaskExecutor:
             if handler is None:
                 raise NotImplementedError(f"no handler for {type(request).__name__}")
             payload = await asyncio.to_thread(handler, request)
+            if isinstance(payload, concurrent.futures.Future):
+                payload = await asyncio.wrap_future(payload)
             response = Response(request_id=request.request_id, payload=payload)
         except Exception as exc:  # noqa: BLE001 - the error travels back to the JobManager
             response = Response(request_id=request.request_id, error=f"{type(exc).__name__}: {exc}")
@@ -347,6 +358,7 @@ class TaskExecutor:
         self.data_server.close()
         if self.memory_guard is not None:
             self.memory_guard.stop()
+        self.thread_info_samples.shutdown()
         if self.conn is not None:
             self.conn.close()
 

@@ -1,15 +1,73 @@
-// Vertex detail: subtasks with their TaskManager, attempt, state, figures and back-pressure.
+// Vertex detail: subtasks with their TaskManager, attempt, state, figures and back-pressure;
+// the FlameGraph tab samples the Python stacks of the vertex's threads.
 import { api } from "../api.js";
 import { live } from "../live.js";
-import { badge, esc, fmtBytes, fmtDuration, fmtNum, html } from "../util.js";
+import { badge, esc, fmtBytes, fmtDuration, fmtNum, fmtTime, html } from "../util.js";
+import { FlameGraph } from "../widgets/flamegraph.js";
 import { renderTable } from "../widgets/table.js";
+
+const TABS = ["Subtasks", "FlameGraph"];
+
+// Flink's JobVertexFlameGraph answers without a graph (endTimestamp only).
+const NO_GRAPH = {
+  "-1": "The vertex has ended: nothing left to sample.",
+  "-2": "Flame graphs are disabled (rest.flamegraph.enabled: false).",
+  "-3": "Sampling the threads of the vertex's subtasks… the graph appears when the first sampling is done.",
+};
+
+/** The FlameGraph tab: type selector and the graph, refreshed while the tab is open. */
+function flameGraphTab(el, base) {
+  el.innerHTML = `<form class="inline"><label>Type <select class="fg-type">
+      <option value="full">Full</option><option value="on_cpu">On-CPU</option><option value="off_cpu">Off-CPU</option>
+    </select></label><span class="fg-status muted"></span></form>
+    <p class="muted">Samples of the Python stacks of every subtask's threads (task thread, and source thread
+    for sources): each frame is <code>function (module:line)</code>, as wide as the samples it was on.
+    Warm frames are your code and libraries, blue ones headwater's.</p><div class="fg"></div>`;
+  const select = el.querySelector(".fg-type");
+  const status = el.querySelector(".fg-status");
+  const graph = new FlameGraph(el.querySelector(".fg"));
+  let shown = null;
+  let stop = null;
+  const start = () => {
+    if (stop) stop();
+    stop = live(() => api.get(`${base}/flamegraph?type=${select.value}`), (fg) => {
+      const key = `${select.value}:${fg.endTimestamp}`;
+      if (!fg.data) {
+        status.textContent = NO_GRAPH[String(fg.endTimestamp)] || "No flame graph.";
+        if (shown !== key) graph.update(null);
+      } else {
+        status.textContent = `sampled ${fmtTime(fg.endTimestamp)}, ${fmtNum(fg.data.value)} samples`;
+        if (shown !== key) graph.update(fg.data);
+      }
+      shown = key;
+    }, 2000, (err) => { status.textContent = err.message; });
+  };
+  select.addEventListener("change", start);
+  start();
+  return () => { if (stop) stop(); };
+}
 
 /** #/jobs/:jobid/vertices/:vertexid */
 export async function vertexPage(main, { jobid, vertexid }) {
   const base = `/jobs/${encodeURIComponent(jobid)}/vertices/${encodeURIComponent(vertexid)}`;
   main.innerHTML = `<p><a href="#/jobs/${esc(jobid)}">← job</a></p><h1 class="title">Vertex</h1>
-    <div class="cards"></div><h2>Subtasks</h2><div class="subtasks"></div>
-    <h2>Attempt history</h2><div class="attempts"></div>`;
+    <div class="cards"></div>
+    <div class="tabs">${TABS.map((t, i) => `<button data-tab="${t}" class="${i ? "" : "active"}">${t}</button>`).join("")}</div>
+    <div class="panel" data-panel="Subtasks"><h2>Subtasks</h2><div class="subtasks"></div>
+    <h2>Attempt history</h2><div class="attempts"></div></div>
+    <div class="panel" data-panel="FlameGraph" hidden></div>`;
+  let stopFlameGraph = null;
+  main.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+    const tab = b.dataset.tab;
+    main.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("active", x === b));
+    main.querySelectorAll(".panel").forEach((p) => { p.hidden = p.dataset.panel !== tab; });
+    if (tab === "FlameGraph" && !stopFlameGraph) {
+      stopFlameGraph = flameGraphTab(main.querySelector('[data-panel="FlameGraph"]'), base);
+    } else if (tab !== "FlameGraph" && stopFlameGraph) {
+      stopFlameGraph();
+      stopFlameGraph = null;
+    }
+  }));
   live(async () => {
     const [v, bp] = await Promise.all([api.get(base), api.get(`${base}/backpressure`).catch(() => null)]);
     return { v, bp };
