@@ -126,6 +126,24 @@ def test_savepoint_on_s3_cancel_resume_and_dispose(cluster, script, s3_server, b
     assert gone.returncode == 1  # nothing there any more
 
 
+def test_stop_with_savepoint_on_s3_and_resume(cluster, script, s3_server, bucket):
+    job_id = submit(cluster, script, bucket, "stopped")
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 1)
+    proc = headwater("stop", "-m", f"127.0.0.1:{cluster.port}", "--savepoint-path",
+                     f"s3://{bucket}/stop", job_id)
+    location = re.search(r"(s3://\S+savepoint-[0-9a-f-]+)", proc.stdout).group(1)
+    assert cluster.wait_for_state(job_id, {"FINISHED", "FAILED", "CANCELED"})["state"] == \
+        "FINISHED"
+    history = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["history"]
+    assert history[0]["checkpoint_type"] == "SYNC_SAVEPOINT"
+    assert history[0]["external_path"] == location
+    resumed = submit(cluster, script, bucket, "stopped", "-s", location)
+    assert cluster.wait_for_state(resumed, {"FINISHED", "FAILED"}, timeout=120)["state"] == \
+        "FINISHED"
+    assert committed(s3_server, bucket, "stopped") == expected_lines()
+
+
 def test_rest_savepoint_to_default_s3_dir_then_jar_run_from_it(cluster, script, s3_server,
                                                                bucket):
     job_id = submit(cluster, script, bucket, "jar-resumed")

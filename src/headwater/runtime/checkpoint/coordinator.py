@@ -289,6 +289,8 @@ class CheckpointCoordinator:
     def _metadata_written(self, pending: PendingCheckpoint,
                           meta: storage.CheckpointMetadata, epoch: int,
                           written: asyncio.Future) -> None:
+        if written.cancelled():  # the event loop is closing
+            return
         exc = written.exception()
         if exc is None and epoch != self._epoch and not pending.stats.is_savepoint:
             # The job restarted or ended meanwhile: its tasks may already have restored an
