@@ -166,14 +166,6 @@ def exists(location: str) -> bool:
     return bool(_remote(fs.exists, location, path))
 
 
-def is_dir(location: str) -> bool:
-    """Whether ``location`` is a directory (a prefix with objects under it)."""
-    if is_local(location):
-        return os.path.isdir(local_path(location))
-    fs, path = resolve(location)
-    return bool(_remote(fs.isdir, location, path))
-
-
 def remove_tree(location: str) -> None:
     """Delete ``location`` and everything under it (what is already gone is ignored)."""
     if is_local(location):
