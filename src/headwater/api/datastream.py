@@ -215,9 +215,32 @@ class DataStream(_OperatorSettings):
         """Uniformly random downstream subtask."""
         return self._partition(Partitioning.SHUFFLE)
 
-    def broadcast(self) -> DataStream:
-        """Every record to every downstream subtask."""
+    def broadcast(self, *broadcast_state_descriptors: Any) -> Any:
+        """Every record to every downstream subtask. With MapStateDescriptors, a
+        BroadcastStream to ``connect`` to another stream, whose (Keyed)BroadcastProcessFunction
+        keeps those broadcast states (see :mod:`headwater.api.connected`)."""
+        if broadcast_state_descriptors:
+            from headwater.api.connected import BroadcastStream
+
+            return BroadcastStream(self, list(broadcast_state_descriptors))
         return self._partition(Partitioning.BROADCAST)
+
+    def connect(self, ds: Any) -> Any:
+        """Connect with another stream: a DataStream or KeyedStream gives ConnectedStreams
+        (``map``/``flat_map``/``process`` with co-functions), a BroadcastStream gives a
+        BroadcastConnectedStream (see :mod:`headwater.api.connected`)."""
+        from headwater.api.connected import (
+            BroadcastConnectedStream,
+            BroadcastStream,
+            ConnectedStreams,
+        )
+
+        if isinstance(ds, BroadcastStream):
+            return BroadcastConnectedStream(self, ds)
+        if not isinstance(ds, DataStream):
+            raise TypeError(f"can only connect a DataStream or a BroadcastStream, got "
+                            f"{type(ds).__name__}")
+        return ConnectedStreams(self, ds)
 
     def forward(self) -> DataStream:
         """Subtask i to subtask i (parallelisms must match)."""

@@ -98,6 +98,7 @@ class _Builder:
         up, down = sg.node(edge.source_id), sg.node(edge.target_id)
         return (sg.chaining_enabled
                 and edge.side_output_tag is None
+                and edge.type_number == 0
                 and len(down.in_edges) == 1
                 and len(up.out_edges) == 1
                 and self.strategy[id(edge)] == ShipStrategy.FORWARD
@@ -192,6 +193,7 @@ class _Builder:
                     ship_strategy=strategy,
                     key_selector=edge.key_selector if strategy == ShipStrategy.HASH else None,
                     side_output_tag=edge.side_output_tag,
+                    type_number=edge.type_number,
                 ))
         by_id = {v.vertex_id: v for v in vertices.values()}
         sources = [vertices[sid] for sid in sg.source_ids]
