@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+
 from headwater.api import (
+    BroadcastProcessFunction,
     CoFlatMapFunction,
     CoMapFunction,
     KeyedCoProcessFunction,
+    MapStateDescriptor,
     OutputTag,
     ValueStateDescriptor,
 )
+from headwater.cluster.minicluster import JobExecutionException
 from headwater.testing import CollectSink, Pause, Record, ScriptedSource, Watermark
 from tests.integration.helpers import new_env
 
@@ -99,3 +104,27 @@ def test_keyed_co_process_joins_with_event_time_timers_on_the_minimum_watermark(
     assert sorted(result.get_accumulator_result("out")) == [
         ("o1", "book", 12), ("o2", "pen", 3), ("o3", "unpaid", 13), ("o4", "unpaid", 14)]
     assert result.get_accumulator_result("late") == [("o4", 7)]
+
+
+LIMITS = MapStateDescriptor("limits")
+
+
+class WritesFromTheWrongSide(BroadcastProcessFunction):
+    def process_element(self, value, ctx):
+        ctx.get_broadcast_state(LIMITS).put("max", value)
+        yield value
+
+    def process_broadcast_element(self, value, ctx):
+        ctx.get_broadcast_state(LIMITS).put("max", value)
+
+
+def test_writing_broadcast_state_from_the_non_broadcast_side_fails_the_job(mini_cluster):
+    env = new_env(2)
+    limits = env.from_collection([10]).set_parallelism(1).broadcast(LIMITS)
+    (env.from_collection([1, 2, 3]).connect(limits).process(WritesFromTheWrongSide())
+        .add_sink(CollectSink("out")))
+    with pytest.raises(JobExecutionException) as failure:
+        env.execute("wrong side")
+    message = str(failure.value)
+    assert "broadcast state 'limits' is read-only" in message
+    assert "only process_broadcast_element may modify broadcast state" in message
