@@ -19,7 +19,7 @@ Partitioning calls (``key_by``, ``rebalance``, ``rescale``, ``shuffle``, ``broad
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from headwater.api.functions import KeyedProcessFunction
 from headwater.api.key_selectors import to_key_selector
@@ -54,7 +54,13 @@ from headwater.api.windowing import (
 )
 
 if TYPE_CHECKING:
+    from headwater.api.connected import (
+        BroadcastConnectedStream,
+        BroadcastStream,
+        ConnectedStreams,
+    )
     from headwater.api.environment import StreamExecutionEnvironment
+    from headwater.api.state import MapStateDescriptor
 
 
 class _OperatorSettings:
@@ -215,7 +221,14 @@ class DataStream(_OperatorSettings):
         """Uniformly random downstream subtask."""
         return self._partition(Partitioning.SHUFFLE)
 
-    def broadcast(self, *broadcast_state_descriptors: Any) -> Any:
+    @overload
+    def broadcast(self) -> DataStream: ...
+
+    @overload
+    def broadcast(self, descriptor: MapStateDescriptor, /,
+                  *more: MapStateDescriptor) -> BroadcastStream: ...
+
+    def broadcast(self, *broadcast_state_descriptors: Any) -> DataStream | BroadcastStream:
         """Every record to every downstream subtask. With MapStateDescriptors, a
         BroadcastStream to ``connect`` to another stream, whose (Keyed)BroadcastProcessFunction
         keeps those broadcast states (see :mod:`headwater.api.connected`)."""
@@ -225,7 +238,13 @@ class DataStream(_OperatorSettings):
             return BroadcastStream(self, list(broadcast_state_descriptors))
         return self._partition(Partitioning.BROADCAST)
 
-    def connect(self, ds: Any) -> Any:
+    @overload
+    def connect(self, ds: BroadcastStream) -> BroadcastConnectedStream: ...
+
+    @overload
+    def connect(self, ds: DataStream) -> ConnectedStreams: ...
+
+    def connect(self, ds: Any) -> ConnectedStreams | BroadcastConnectedStream:
         """Connect with another stream: a DataStream or KeyedStream gives ConnectedStreams
         (``map``/``flat_map``/``process`` with co-functions), a BroadcastStream gives a
         BroadcastConnectedStream (see :mod:`headwater.api.connected`)."""
