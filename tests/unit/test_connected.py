@@ -5,6 +5,8 @@ redistribution (real operators in the operator test harness)."""
 from __future__ import annotations
 
 import pickle
+import queue
+import threading
 
 import pytest
 
@@ -33,12 +35,15 @@ from headwater.runtime.checkpoint.redistribution import (
     StateMismatch,
     redistribute_operator_state,
 )
+from headwater.runtime.network.partition import ResultPartition
+from headwater.runtime.network.record_writer import RecordWriter
 from headwater.runtime.operators.co_operators import (
     BroadcastProcessOperator,
     CoOperator,
     KeyedBroadcastProcessOperator,
     KeyedCoOperator,
 )
+from headwater.runtime.state.key_groups import assign_to_key_group
 from headwater.runtime.state.operator_state import HeapOperatorStateStore
 from headwater.testing import (
     KeyedOneInputStreamOperatorTestHarness,
@@ -400,3 +405,38 @@ def test_co_operators_survive_shipping_before_open():
         KeyedOneInputStreamOperatorTestHarness(op).close()  # shipped with cloudpickle
     with pytest.raises(TypeError):
         CoOperator(MapFunction(), "map")
+
+
+@pytest.mark.parametrize("strategy", ["FORWARD", "REBALANCE", "BROADCAST", "HASH"])
+def test_record_writers_tag_records_with_their_input_after_choosing_the_channel(strategy):
+    channels = 1 if strategy == "FORWARD" else 3
+    partition = ResultPartition("p", channels, threading.Event())
+    gate: queue.SimpleQueue = queue.SimpleQueue()
+    for i, sub in enumerate(partition.subpartitions):
+        sub.attach_local(gate, i, credits=100)
+    writer = RecordWriter(partition, strategy, batch_size=1000, key_selector=key0,
+                          max_parallelism=128, input_tag=1)
+    records = [(f"k{i}", i) for i in range(30)]
+    writer.emit(records, list(range(30)))
+    writer.flush()
+    received: dict[int, list] = {}
+    while not gate.empty():
+        buffer = gate.get()
+        received.setdefault(buffer.channel, []).extend(buffer.values)
+    tagged = [v for vs in received.values() for v in vs]
+    assert all(side == 1 for side, _ in tagged)
+    copies = channels if strategy == "BROADCAST" else 1
+    assert sorted(v for _, v in tagged) == sorted(records * copies)
+    if strategy == "HASH":  # the channel follows the key of the unwrapped record
+        for channel, values in received.items():
+            for _, v in values:
+                group = assign_to_key_group(v[0], 128)
+                assert channel == group * channels // 128
+
+
+def test_keyed_broadcast_on_rocksdb_applies_to_keyed_state():
+    op = KeyedBroadcastProcessOperator(ApplyRules(), [RULES], lambda s: s)
+    with KeyedOneInputStreamOperatorTestHarness(op, state_backend="rocksdb") as h:
+        assert h.process_batch([(0, "a"), (0, "b"), (0, "a")])[0] == []
+        assert h.process_batch([(1, ("a", 10))])[0] == [("a", 10), ("a", 20)]
+        assert h.process_batch([(1, ("b", 1)), (0, "b")])[0] == [("b", 1), ("b", 2)]

@@ -11,6 +11,8 @@ Chaining rule: an edge A -> B is chained (B runs in A's task, no exchange) when
   edges count as outputs;
 * the edge carries A's main output, not a side output (side outputs always cross to
   another vertex, so an operator with side-output consumers ends its chain);
+* the edge does not feed one input of a two-input operator (``type_number`` 0: such
+  edges always cross to another vertex, where their records arrive tagged);
 * neither A nor B called ``disable_chaining()``, B did not call ``start_new_chain()``, and
   chaining is enabled on the environment.
 
