@@ -440,3 +440,24 @@ def test_keyed_broadcast_on_rocksdb_applies_to_keyed_state():
         assert h.process_batch([(0, "a"), (0, "b"), (0, "a")])[0] == []
         assert h.process_batch([(1, ("a", 10))])[0] == [("a", 10), ("a", 20)]
         assert h.process_batch([(1, ("b", 1)), (0, "b")])[0] == [("b", 1), ("b", 2)]
+
+
+def test_broadcast_state_reads_like_pyflinks_map_state():
+    from headwater.api import BroadcastState, ReadOnlyBroadcastState
+
+    entries: dict = {}
+    state = BroadcastState("rules", entries)
+    state["a"] = 1
+    state.put_all({"b": 2, "c": 3})
+    del state["c"]
+    state.remove("missing")
+    view = ReadOnlyBroadcastState("rules", entries)
+    assert (view["a"], view.get("x"), "b" in view, view.contains("c")) == (1, None, True, False)
+    assert sorted(view) == ["a", "b"] and sorted(view.items()) == [("a", 1), ("b", 2)]
+    assert not view.is_empty() and sorted(view.values()) == [1, 2]
+    for write in (lambda: view.put("x", 1), lambda: view.__setitem__("x", 1),
+                  lambda: view.clear(), lambda: view.remove("a")):
+        with pytest.raises(RuntimeError, match="read-only"):
+            write()
+    state.clear()
+    assert view.is_empty()

@@ -100,8 +100,14 @@ class ReadOnlyBroadcastState(State):
         """Whether there are no entries."""
         return not self._entries
 
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        return iter(self.items())
+    def __getitem__(self, key: Any) -> Any:
+        return self._entries.get(key)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._entries
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
 
     def _read_only(self, *args: Any) -> Any:
         raise RuntimeError(
@@ -109,7 +115,7 @@ class ReadOnlyBroadcastState(State):
             "process_broadcast_element may modify broadcast state (process_element and "
             "on_timer get a read-only view, as in Flink)")
 
-    put = put_all = remove = clear = _read_only
+    put = put_all = remove = clear = __setitem__ = __delitem__ = _read_only
 
 
 class BroadcastState(ReadOnlyBroadcastState):
@@ -134,6 +140,12 @@ class BroadcastState(ReadOnlyBroadcastState):
     def clear(self) -> None:
         """Delete every entry."""
         self._entries.clear()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._entries[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        self._entries.pop(key, None)
 
 
 # -- contexts of broadcast functions --------------------------------------------------------
