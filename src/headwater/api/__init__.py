@@ -114,6 +114,16 @@ _EXPORTS = {
     "KeyedBroadcastProcessFunction": "headwater.api.connected",
     "KeyedCoProcessFunction": "headwater.api.connected",
     "ReadOnlyBroadcastState": "headwater.api.connected",
+    # connectors: data generation and PostgreSQL (JDBC; psycopg is imported on use)
+    "DataGeneratorSource": "headwater.connectors.datagen",
+    "GeneratorFunction": "headwater.connectors.datagen",
+    "JdbcConnectionOptions": "headwater.connectors.jdbc",
+    "JdbcExactlyOnceOptions": "headwater.connectors.jdbc",
+    "JdbcExecutionOptions": "headwater.connectors.jdbc",
+    "JdbcNumericBetweenParametersProvider": "headwater.connectors.jdbc",
+    "JdbcSink": "headwater.connectors.jdbc",
+    "JdbcSource": "headwater.connectors.jdbc",
+    "RateLimiterStrategy": "headwater.connectors.datagen",
     "get_default_executor": "headwater.api.environment",
     "set_default_executor": "headwater.api.environment",
 }

@@ -273,7 +273,10 @@ class DataStream(_OperatorSettings):
                                         sink_identifier=sink_identifier))
 
     def add_sink(self, sink_func: Any) -> DataStreamSink:
-        """Consume records with a SinkFunction (``invoke(value, context)``) or a callable."""
+        """Consume records with a SinkFunction (``invoke(value, context)``) or a callable;
+        a sink object (e.g. ``JdbcSink.sink(...)``, as in PyFlink) goes to :meth:`sink_to`."""
+        if callable(getattr(sink_func, "create_operator", None)):
+            return self.sink_to(sink_func)
         return DataStreamSink(self._add(SinkFunctionTransformation, "Unnamed", "Sink: ",
                                         function=sink_func))
 
