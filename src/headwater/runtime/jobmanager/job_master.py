@@ -194,7 +194,7 @@ class JobMaster:
                 partition_id=f"{ex.attempt_id}-{k}", ship_strategy=edge.ship_strategy.value,
                 num_subpartitions=len(consumers), consumer_parallelism=target.parallelism,
                 consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector,
-                side_output_tag=edge.side_output_tag))
+                side_output_tag=edge.side_output_tag, type_number=edge.type_number))
         inputs = []
         for edge in jv.inputs:
             source = g.edge_end(edge.source_vertex_id)
