@@ -32,6 +32,11 @@ class ExternalizedCheckpointCleanup(enum.Enum):
 
     DELETE_ON_CANCELLATION = 0
     RETAIN_ON_CANCELLATION = 1
+    NO_EXTERNALIZED_CHECKPOINTS = 2
+
+
+#: Flink 1.20's name of the same enum.
+ExternalizedCheckpointRetention = ExternalizedCheckpointCleanup
 
 
 INTERVAL = "execution.checkpointing.interval"
@@ -160,7 +165,11 @@ class CheckpointConfig:
     def enable_externalized_checkpoints(self, cleanup_mode: ExternalizedCheckpointCleanup
                                         ) -> CheckpointConfig:
         """Keep the latest checkpoint when the job ends (and on cancel if RETAIN)."""
-        self.settings[EXTERNALIZED] = ExternalizedCheckpointCleanup(cleanup_mode).name
+        cleanup = ExternalizedCheckpointCleanup(cleanup_mode)
+        if cleanup is ExternalizedCheckpointCleanup.NO_EXTERNALIZED_CHECKPOINTS:
+            self.settings[EXTERNALIZED] = None
+            return self
+        self.settings[EXTERNALIZED] = cleanup.name
         return self
 
     def is_externalized_checkpoints_enabled(self) -> bool:
@@ -179,7 +188,37 @@ class CheckpointConfig:
         self.settings[CHECKPOINTS_DIR] = str(checkpoint_path)
         return self
 
-    set_checkpoint_storage = set_checkpoint_storage_dir
+    def set_checkpoint_storage(self, storage: Any) -> CheckpointConfig:
+        """Where checkpoints are written: a CheckpointStorage
+        (``FileSystemCheckpointStorage(path)``) or a path."""
+        to_configuration = getattr(storage, "to_configuration", None)
+        if not callable(to_configuration):
+            return self.set_checkpoint_storage_dir(storage)
+        self._storage = storage
+        directory = to_configuration().get(CHECKPOINTS_DIR)
+        if directory:
+            self.settings[CHECKPOINTS_DIR] = directory
+        return self
+
+    def get_checkpoint_storage(self) -> Any:
+        """The CheckpointStorage set with ``set_checkpoint_storage`` (a
+        FileSystemCheckpointStorage of the directory when only a path was set; None:
+        the cluster's)."""
+        storage = getattr(self, "_storage", None)
+        if storage is None and self._get(CHECKPOINTS_DIR):
+            from headwater.api.checkpoint_storage import FileSystemCheckpointStorage
+
+            return FileSystemCheckpointStorage(self._get(CHECKPOINTS_DIR))
+        return storage
+
+    def set_externalized_checkpoint_retention(self, retention: ExternalizedCheckpointCleanup
+                                              ) -> CheckpointConfig:
+        """Flink 1.20's name of ``enable_externalized_checkpoints``
+        (``NO_EXTERNALIZED_CHECKPOINTS`` turns it off)."""
+        if retention is ExternalizedCheckpointCleanup.NO_EXTERNALIZED_CHECKPOINTS:
+            self.settings[EXTERNALIZED] = None
+            return self
+        return self.enable_externalized_checkpoints(retention)
 
     def get_checkpoint_storage_dir(self) -> str | None:
         """The checkpoint directory, or None (the cluster's)."""

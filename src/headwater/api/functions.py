@@ -21,9 +21,15 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from headwater.api.state import StateDescriptor
+
+IN = TypeVar("IN")
+OUT = TypeVar("OUT")
+KEY = TypeVar("KEY")
+W = TypeVar("W")
+T = TypeVar("T")
 
 
 class RuntimeContext:
@@ -307,7 +313,7 @@ class AggregateFunction(RichFunction):
         raise NotImplementedError
 
 
-class WindowFunction(RichFunction):
+class WindowFunction(RichFunction, Generic[IN, OUT, KEY, W]):
     """Evaluates a fired window: ``apply(key, window, inputs)`` yields the results."""
 
     def apply(self, key: Any, window: Any, inputs: Iterable[Any]) -> Iterable[Any]:
@@ -315,8 +321,9 @@ class WindowFunction(RichFunction):
         raise NotImplementedError
 
 
-class ProcessWindowContext:
-    """The ``context`` of ``ProcessWindowFunction.process``."""
+class ProcessWindowContext(Generic[W]):
+    """The ``context`` of ``ProcessWindowFunction.process`` (``ProcessAllWindowFunction``
+    too: its ``global_state`` is the operator's, not a key's)."""
 
     def window(self) -> Any:
         """The window being evaluated."""
@@ -334,8 +341,13 @@ class ProcessWindowContext:
         """Keyed state of the current key across windows (``get_state(descriptor)``)."""
         raise NotImplementedError
 
+    def window_state(self) -> Any:
+        """State of the current key and window (``get_state(descriptor)``); clear it in
+        ``clear(context)``."""
+        raise NotImplementedError
 
-class ProcessWindowFunction(RichFunction):
+
+class ProcessWindowFunction(RichFunction, Generic[IN, OUT, KEY, W]):
     """Evaluates a fired window with context: ``process(key, context, elements)`` yields
     the results; ``context.window()`` is the window. ``clear(context)`` runs when the
     window's state is removed."""
@@ -349,6 +361,39 @@ class ProcessWindowFunction(RichFunction):
 
     def clear(self, context: ProcessWindowContext) -> None:
         """The window is purged for good."""
+
+
+class AllWindowFunction(RichFunction, Generic[IN, OUT, W]):
+    """Evaluates a fired window of ``window_all``: ``apply(window, inputs)`` yields the
+    results."""
+
+    def apply(self, window: Any, inputs: Iterable[Any]) -> Iterable[Any]:
+        """Results for the window's contents."""
+        raise NotImplementedError
+
+
+class ProcessAllWindowFunction(RichFunction, Generic[IN, OUT, W]):
+    """Evaluates a fired window of ``window_all`` with context: ``process(context,
+    elements)`` yields the results."""
+
+    Context = ProcessWindowContext
+
+    def process(self, context: ProcessWindowContext, elements: Iterable[Any]
+                ) -> Iterable[Any]:
+        """Results for the window's contents."""
+        raise NotImplementedError
+
+    def clear(self, context: ProcessWindowContext) -> None:
+        """The window is purged for good."""
+
+
+class Partitioner(RichFunction):
+    """Chooses the downstream subtask of a key: ``partition(key, num_partitions)``
+    (for ``partition_custom``)."""
+
+    def partition(self, key: Any, num_partitions: int) -> int:
+        """A subtask index in ``[0, num_partitions)``."""
+        raise NotImplementedError
 
 
 class SourceContext:
