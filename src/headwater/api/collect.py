@@ -1,14 +1,16 @@
 """``DataStream.execute_and_collect``: run the job and bring a stream's records back.
 
-A collecting sink is added to the stream; every subtask adds its records to a
+A collecting sink is added to the stream; every subtask adds its records, pickled, to a
 :class:`~headwater.api.accumulators.ListAccumulator`, which the JobManager merges into
-the job's result, so the records arrive when the job ends (bounded streams). With
+the job's result (as bytes: the JobManager never unpickles user objects), so the records
+arrive when the job ends (bounded streams) and are unpickled here. With
 parallelism 1 they come in the stream's order; otherwise each subtask's records stay in
 order but subtasks interleave.
 """
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -32,8 +34,14 @@ class CollectSinkFunction(SinkFunction):
         runtime_context.add_accumulator(self.name, self._acc)
 
     def invoke(self, value: Any, context: Any = None) -> None:
-        """Keep ``value``."""
-        self._acc.add(value)
+        """Keep ``value`` (pickled)."""
+        try:
+            blob = pickle.dumps(value, protocol=5)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            import cloudpickle
+
+            blob = cloudpickle.dumps(value, protocol=5)
+        self._acc.add(blob)
 
     def __getstate__(self) -> dict:
         return {"name": self.name}
@@ -79,7 +87,7 @@ def execute_and_collect(stream: DataStream, job_execution_name: str | None,
     name = f"collect-{uuid.uuid4().hex}"
     stream.add_sink(CollectSinkFunction(name)).name("Collect")
     result = stream.get_execution_environment().execute(job_execution_name)
-    records = list(result.get_accumulator_result(name) or [])
+    records = [pickle.loads(blob) for blob in result.get_accumulator_result(name) or []]
     if limit is not None:
         return records[:int(limit)]
     return CloseableIterator(records)

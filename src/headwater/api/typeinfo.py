@@ -545,13 +545,28 @@ def converter_for(type_info: TypeInformation | None, operator_name: str,
     """A converter whose errors name the operator, or None when nothing is converted."""
     if type_info is None or not type_info.need_conversion():
         return None
-    inner = type_info._converter()
+    return _NamedConverter(type_info, operator_name, what)
 
-    def convert(value: Any) -> Any:
+
+class _NamedConverter:
+    """A picklable converter: the conversion functions are built where it runs."""
+
+    def __init__(self, type_info: TypeInformation, operator_name: str, what: str) -> None:
+        self.type_info = type_info
+        self.operator_name = operator_name
+        self.what = what
+        self._inner: Converter | None = None
+
+    def __call__(self, value: Any) -> Any:
+        inner = self._inner
+        if inner is None:
+            inner = self._inner = self.type_info._converter()
         try:
             return inner(value)
         except _Mismatch as exc:
-            raise TypeError(f"{operator_name}: {what} {value!r} does not match its declared "
-                            f"type {type_info}: {exc}") from None
+            raise TypeError(f"{self.operator_name}: {self.what} {value!r} does not match its "
+                            f"declared type {self.type_info}: {exc}") from None
 
-    return convert
+    def __getstate__(self) -> dict:
+        return {"type_info": self.type_info, "operator_name": self.operator_name,
+                "what": self.what, "_inner": None}

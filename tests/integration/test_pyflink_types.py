@@ -1,0 +1,170 @@
+"""PyFlink-style programs with declared types and rows, through ``headwater.pyflink``
+imports, on a real mini cluster (JobManager in-process, TaskManager processes)."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+
+import pytest
+
+from headwater.cluster.minicluster import JobExecutionException
+from headwater.pyflink.common import Row, RowKind, Types
+from headwater.pyflink.common.typeinfo import TypeInformation
+from headwater.pyflink.datastream import (
+    KeyedProcessFunction,
+    MapFunction,
+    ProcessFunction,
+    RuntimeContext,
+    StreamExecutionEnvironment,
+)
+from headwater.pyflink.datastream.state import ValueStateDescriptor
+
+
+def env1() -> StreamExecutionEnvironment:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(1)
+    return env
+
+
+def test_row_named_output_gives_rows_with_named_access(mini_cluster):
+    env = env1()
+    ds = env.from_collection([("alice", 3), ("bob", 5)],
+                             type_info=Types.TUPLE([Types.STRING(), Types.INT()]))
+    people = ds.map(lambda t: Row(name=t[0], age=t[1]),
+                    output_type=Types.ROW_NAMED(["name", "age"],
+                                                [Types.STRING(), Types.INT()]))
+    out = list(people.map(lambda r: f"{r.name}:{r['age']}:{r[1]}:{r.as_dict()}")
+               .execute_and_collect())
+    assert out == ["alice:3:3:{'name': 'alice', 'age': 3}",
+                   "bob:5:5:{'name': 'bob', 'age': 5}"]
+
+
+def test_tuples_become_rows_and_values_convert_as_pyflink(mini_cluster):
+    env = env1()
+    ds = env.from_collection([1, 2])
+    rows = ds.map(lambda x: (x, x / 10, True if x == 1 else 0, x),
+                  output_type=Types.ROW([Types.LONG(), Types.FLOAT(), Types.BOOLEAN(),
+                                         Types.BIG_DEC()]))
+    out = list(rows.execute_and_collect())
+    assert out == [Row(1, 0.10000000149011612, True, decimal.Decimal("1")),
+                   Row(2, 0.20000000298023224, False, decimal.Decimal("2"))]
+    assert all(isinstance(r, Row) for r in out)
+
+
+def test_row_kind_equality_and_hashing_as_pyflink():
+    a = Row(name="x", n=1)
+    b = Row(n=1, name="x")
+    assert a == b and hash(Row(1, 2)) == hash((1, 2))
+    person = Row("name", "age")
+    assert person("Bob", 3) == Row(name="Bob", age=3)
+    assert repr(person("Bob", 3)) == "Row(name='Bob', age=3)"
+    assert repr(Row(1, "a")) == "<Row(1, 'a')>"
+    deleted = Row.of_kind(RowKind.DELETE, 1)
+    assert deleted != Row(1) and str(deleted.get_row_kind()) == "-D"
+    deleted.set_row_kind(RowKind.INSERT)
+    assert deleted == Row(1)
+    assert "name" in a and "other" not in a
+
+
+def test_keyed_state_and_key_type(mini_cluster):
+    class Count(KeyedProcessFunction):
+        def open(self, runtime_context: RuntimeContext):
+            self.n = runtime_context.get_state(ValueStateDescriptor("n", Types.LONG()))
+
+        def process_element(self, value, ctx: KeyedProcessFunction.Context):
+            self.n.update((self.n.value() or 0) + 1)
+            yield Row(key=ctx.get_current_key(), n=self.n.value())
+
+    env = env1()
+    out = list(env.from_collection([("a", 1), ("b", 2), ("a", 3)])
+               .key_by(lambda t: t[0], key_type=Types.STRING())
+               .process(Count(), output_type=Types.ROW_NAMED(["key", "n"],
+                                                             [Types.STRING(), Types.LONG()]))
+               .map(lambda r: (r.key, r.n), output_type=Types.TUPLE([Types.STRING(),
+                                                                      Types.LONG()]))
+               .execute_and_collect())
+    assert out == [("a", 1), ("b", 1), ("a", 2)]
+
+
+def test_typed_collections_and_times(mini_cluster):
+    env = env1()
+    day = datetime.date(2024, 2, 29)
+    out = list(env.from_collection([[1, 2]], type_info=Types.LIST(Types.INT()))
+               .map(lambda xs: {"days": xs, "when": day},
+                    output_type=Types.MAP(Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+               .execute_and_collect())
+    assert out == [{"days": [1, 2], "when": day}]
+
+
+def test_record_not_matching_output_type_fails_naming_operator_and_type(mini_cluster):
+    env = env1()
+    env.from_collection([1, 2]).map(lambda x: x / 2, output_type=Types.INT()).name("halve") \
+        .print()
+    with pytest.raises(JobExecutionException) as failure:
+        env.execute("bad type")
+    text = str(failure.value) + str(getattr(failure.value, "cause", ""))
+    assert "halve" in text and "INT" in text and "0.5" in text
+
+
+def test_string_type_rejects_ints_in_process_function(mini_cluster):
+    class Tag(ProcessFunction):
+        def process_element(self, value, ctx):
+            yield value
+
+    env = env1()
+    env.from_collection([7]).process(Tag(), output_type=Types.STRING()).print()
+    with pytest.raises(JobExecutionException) as failure:
+        env.execute("bad string")
+    text = str(failure.value) + str(getattr(failure.value, "cause", ""))
+    assert "STRING" in text and "expected a str, got int" in text
+
+
+def test_bad_declarations_fail_when_declared():
+    with pytest.raises(TypeError, match=r"Types.ROW: field 1 is int, not a TypeInformation"):
+        Types.ROW([Types.INT(), int])
+    with pytest.raises(TypeError, match="not a TypeInformation"):
+        Types.ROW_NAMED(["a"], ["STRING"])
+    with pytest.raises(ValueError, match="2 field names for 1 field types"):
+        Types.ROW_NAMED(["a", "b"], [Types.INT()])
+    env = env1()
+    with pytest.raises(TypeError, match="from_collection: element 'x' does not match its "
+                                        "declared type INT"):
+        env.from_collection(["x"], type_info=Types.INT())
+    with pytest.raises(TypeError, match="output_type must be a TypeInformation"):
+        env.from_collection([1]).map(str, output_type=str)
+
+
+def test_conversions_of_every_basic_type():
+    assert Types.INT().to_internal_type(True) == 1
+    with pytest.raises(TypeError, match="out of range"):
+        Types.BYTE().to_internal_type(300)
+    with pytest.raises(TypeError, match="expected an int, got float"):
+        Types.LONG().to_internal_type(1.0)
+    assert Types.DOUBLE().to_internal_type(3) == 3.0
+    assert Types.BOOLEAN().to_internal_type(2) is True
+    assert Types.SQL_DATE().to_internal_type(datetime.datetime(2024, 1, 2, 3)) == \
+        datetime.date(2024, 1, 2)
+    assert Types.PRIMITIVE_ARRAY(Types.INT()).to_internal_type((1, 2)) == [1, 2]
+    assert Types.TUPLE([Types.INT(), Types.STRING()]).to_internal_type([1, "a"]) == (1, "a")
+    named = Types.ROW_NAMED(["a", "b"], [Types.INT(), Types.INT()])
+    reordered = named.to_internal_type(Row(b=2, a=1))
+    assert list(reordered) == [1, 2] and reordered.b == 2
+    with pytest.raises(TypeError, match="expected 2 fields, got 1"):
+        named.to_internal_type((1,))
+    assert isinstance(Types.STRING(), TypeInformation)
+    assert Types.PICKLED_BYTE_ARRAY().need_conversion() is False
+
+
+class Identity(MapFunction):
+    def map(self, value):
+        return value
+
+
+def test_untyped_streams_are_not_wrapped():
+    env = env1()
+    stream = env.from_collection([1]).map(Identity())
+    assert repr(stream.get_type()) == "PICKLED_BYTE_ARRAY"
+    from headwater.graph.translation import create_operator
+
+    assert isinstance(create_operator(stream._node).function, Identity)
