@@ -551,13 +551,19 @@ class FileSinkOperator(StreamOperator):
         if not values:
             return [], None
         parts = list(map(self.encoder, values))
-        if isinstance(parts[0], str):
-            data = ("\n".join(parts) + "\n").encode("utf-8")
-        else:
-            data = b"\n".join(parts) + b"\n"
         now = time.monotonic()
         if self._file is not None and self._time_to_roll(now):
             self._roll()
+        if self.max_part_size is None:  # one write per batch
+            self._write(_lines(parts), now)
+            return [], None
+        for part in parts:  # the size limit applies per record, as in Flink
+            self._write(_lines([part]), now)
+            if self._written >= self.max_part_size:
+                self._roll()
+        return [], None
+
+    def _write(self, data: bytes, now: float) -> None:
         if self._file is None:
             self._current = self._counter
             self._counter += 1
@@ -567,9 +573,6 @@ class FileSinkOperator(StreamOperator):
         self._file.write(data)
         self._written += len(data)
         self._written_at = now
-        if self.max_part_size is not None and self._written >= self.max_part_size:
-            self._roll()
-        return [], None
 
     def _time_to_roll(self, now: float) -> bool:
         """Whether the rolling policy's intervals say the open part file is done."""
@@ -647,6 +650,13 @@ class FileSinkOperator(StreamOperator):
         state["_pending"] = []
         state["_initialized"] = False
         return state
+
+
+def _lines(parts: list) -> bytes:
+    """The encoded records as newline-terminated lines."""
+    if isinstance(parts[0], str):
+        return ("\n".join(parts) + "\n").encode("utf-8")
+    return b"\n".join(parts) + b"\n"
 
 
 def _fsync_dir(path: str) -> None:
