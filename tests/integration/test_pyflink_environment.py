@@ -11,9 +11,10 @@ import sys
 import pytest
 
 from headwater.cluster.minicluster import JobExecutionException
-from headwater.pyflink.common import Configuration, Types
+from headwater.pyflink.common import Configuration, JobStatus, Types
 from headwater.pyflink.datastream import (
     CheckpointStorage,
+    ExternalizedCheckpointRetention,
     FileSystemCheckpointStorage,
     FsStateBackend,
     MemoryStateBackend,
@@ -214,3 +215,34 @@ def test_table_api_and_jvm_methods_give_clear_errors():
         import headwater.pyflink.table  # noqa: F401
     with pytest.raises(AttributeError, match="no attribute 'no_such_method'"):
         env.no_such_method()
+
+
+def test_job_client_answers_work_the_pyflink_way(mini_cluster):
+    env = new_env()
+    env.from_collection([1, 2]).print()
+    client = env.execute_async("async")
+    result = client.get_job_execution_result().result()
+    assert result.get_job_id() == client.get_job_id()
+    assert client.get_job_status().result() is JobStatus.FINISHED
+    assert client.get_job_status() == "FINISHED"
+
+
+def test_execution_and_checkpoint_config_settings():
+    env = new_env()
+    config = env.get_config()
+    config.set_parallelism(4).enable_object_reuse().set_global_job_parameters({"k": "v"})
+    assert env.get_parallelism() == 4 and config.is_object_reuse_enabled()
+    checkpoints = env.get_checkpoint_config()
+    checkpoints.enable_unaligned_checkpoints()
+    checkpoints.set_externalized_checkpoint_retention(
+        ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION)
+    assert env.is_unaligned_checkpoints_enabled()
+    assert checkpoints.get_externalized_checkpoint_retention() is \
+        ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION
+    env.from_collection([1]).print()
+    graph = env.get_job_graph()
+    assert graph.vertices[0].parallelism == 4
+    assert graph.configuration["pipeline.global-job-parameters"] == "k:v"
+    with pytest.raises(NotImplementedError, match=r"DataStream.cache\(\) is not supported: "
+                                                  r"caching a stream's results needs BATCH"):
+        env.from_collection([1]).cache()

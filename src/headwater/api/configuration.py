@@ -186,9 +186,10 @@ class Configuration:
         """Whether ``key`` is set."""
         return key in self._data
 
-    def remove_config(self, option: ConfigOption) -> bool:
-        """Unset a ConfigOption; whether it was set."""
-        return self._data.pop(option.key(), None) is not None
+    def remove_config(self, key: ConfigOption | str) -> bool:
+        """Unset a key or ConfigOption; whether it was set."""
+        name = key.key() if isinstance(key, ConfigOption) else str(key)
+        return self._data.pop(name, None) is not None
 
     def add_all(self, other: Configuration, prefix: str | None = None) -> Configuration:
         """Copy all keys of ``other`` (with ``prefix`` in front)."""

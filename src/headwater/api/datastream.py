@@ -52,7 +52,7 @@ from headwater.api.transformations import (
     WindowTransformation,
 )
 from headwater.api.typeinfo import check_type_info
-from headwater.api.unsupported import JVM_ONLY, TABLE_API_ONLY, unsupported
+from headwater.api.unsupported import JVM_ONLY, NOT_YET, TABLE_API_ONLY, unsupported
 from headwater.api.watermarks import WatermarkStrategy
 from headwater.api.windowing import (
     CountSlidingWindowAssigner,
@@ -170,7 +170,7 @@ class DataStream(_OperatorSettings):
         self._type_info = type_info if node is None else node.output_type
 
     def __getattr__(self, name: str) -> Any:
-        if name in TABLE_API_ONLY or name in JVM_ONLY:
+        if name in TABLE_API_ONLY or name in JVM_ONLY or name in NOT_YET:
             unsupported(type(self).__name__, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -538,10 +538,10 @@ class WindowedStream:
         return self._build(WindowFunctionKind.PROCESS, None, process_window_function,
                            output_type)
 
-    def apply(self, window_function: Any, result_type: Any = None) -> DataStream:
+    def apply(self, window_function: Any, output_type: Any = None) -> DataStream:
         """Evaluate each window with a WindowFunction (``apply(key, window, inputs)``)
         over all its records."""
-        return self._build(WindowFunctionKind.APPLY, None, window_function, result_type)
+        return self._build(WindowFunctionKind.APPLY, None, window_function, output_type)
 
 
 class AllWindowedStream(WindowedStream):

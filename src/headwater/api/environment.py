@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from headwater.api.checkpoint_config import CheckpointConfig, CheckpointingMode
 from headwater.api.datastream import DataStream
-from headwater.api.execution import JobClient, JobExecutionResult
+from headwater.api.execution import JobClient, JobExecutionResult, PyFlinkJobClient
 from headwater.api.execution_config import ExecutionConfig
 from headwater.api.execution_mode import RuntimeExecutionMode, TimeCharacteristic
 from headwater.api.python_dependencies import PythonDependencies
@@ -41,7 +41,7 @@ from headwater.api.transformations import (
     Transformation,
 )
 from headwater.api.typeinfo import check_type_info, converter_for
-from headwater.api.unsupported import JVM_ONLY, TABLE_API_ONLY, unsupported
+from headwater.api.unsupported import JVM_ONLY, NOT_YET, TABLE_API_ONLY, unsupported
 
 if TYPE_CHECKING:
     from headwater.graph.job_graph import JobGraph
@@ -79,6 +79,9 @@ class StreamExecutionEnvironment:
         self._python_dependencies = PythonDependencies()
         #: Flink configuration keys from ``configure``/``get_execution_environment(conf)``.
         self._configuration: dict[str, str] = {}
+        self._savepoint_directory: str | None = None
+        self._slot_sharing_groups: dict[str, Any] = {}
+        self._changelog_state_backend = False
         default = os.environ.get(PARALLELISM_ENV)
         self._parallelism = int(default) if default else 1
         self._max_parallelism: int | None = None
@@ -167,13 +170,65 @@ class StreamExecutionEnvironment:
                                                    requirements_cache_dir)
         return self
 
+    def register_slot_sharing_group(self, slot_sharing_group: Any
+                                    ) -> StreamExecutionEnvironment:
+        """Record a SlotSharingGroup's resources (see ``slot_sharing_group``)."""
+        self._slot_sharing_groups[slot_sharing_group.get_name()] = slot_sharing_group
+        return self
+
+    def set_default_savepoint_directory(self, directory: str) -> StreamExecutionEnvironment:
+        """Where savepoints go by default (``state.savepoints.dir``)."""
+        self._savepoint_directory = str(directory)
+        return self
+
+    def get_default_savepoint_directory(self) -> str | None:
+        """The default savepoint directory set here."""
+        return self._savepoint_directory
+
+    def get_checkpointing_consistency_mode(self) -> CheckpointingMode:
+        """EXACTLY_ONCE or AT_LEAST_ONCE (Flink 1.20's name)."""
+        return self.get_checkpointing_mode()
+
+    def enable_changelog_state_backend(self, enabled: bool) -> StreamExecutionEnvironment:
+        """Recorded: headwater's checkpoints are full snapshots either way."""
+        self._changelog_state_backend = bool(enabled)
+        return self
+
+    def is_changelog_state_backend_enabled(self) -> bool:
+        """Whether the changelog state backend was asked for."""
+        return self._changelog_state_backend
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        """Whether unaligned checkpoints were asked for (headwater aligns barriers)."""
+        return self._checkpoint_config.is_unaligned_checkpoints_enabled()
+
+    def is_force_unaligned_checkpoints(self) -> bool:
+        """Whether forced unaligned checkpoints were asked for."""
+        return self._checkpoint_config.is_force_unaligned_checkpoints()
+
+    def is_chaining_of_operators_with_different_max_parallelism_enabled(self) -> bool:
+        """True: operators with different max parallelism may chain."""
+        return True
+
+    _default_local_parallelism = os.cpu_count() or 1
+
+    @staticmethod
+    def get_default_local_parallelism() -> int:
+        """The parallelism of local environments (CPU cores)."""
+        return StreamExecutionEnvironment._default_local_parallelism
+
+    @staticmethod
+    def set_default_local_parallelism(parallelism: int) -> None:
+        """Set the parallelism of local environments."""
+        StreamExecutionEnvironment._default_local_parallelism = int(parallelism)
+
     def close(self) -> None:
         """Forget the declared operators (the environment stays usable)."""
         self._executed_up_to = self._next_id - 1
         self._transformations.clear()
 
     def __getattr__(self, name: str) -> Any:
-        if name in TABLE_API_ONLY or name in JVM_ONLY:
+        if name in TABLE_API_ONLY or name in JVM_ONLY or name in NOT_YET:
             unsupported("StreamExecutionEnvironment", name)
         raise AttributeError(f"'StreamExecutionEnvironment' object has no attribute {name!r}")
 
@@ -188,22 +243,25 @@ class StreamExecutionEnvironment:
         if int(parallelism) < 1:
             raise ValueError("parallelism must be at least 1")
         self._parallelism = int(parallelism)
+        self._config.set_parallelism(self._parallelism)
         return self
 
     def get_parallelism(self) -> int:
-        """The default parallelism."""
-        return self._parallelism
+        """The default parallelism (``get_config().set_parallelism`` sets it too)."""
+        configured = self._config.get_parallelism()
+        return configured if configured > 0 else self._parallelism
 
     def set_max_parallelism(self, max_parallelism: int) -> StreamExecutionEnvironment:
         """Default max parallelism (number of key groups), 1..32768."""
         if not 0 < int(max_parallelism) <= 32768:
             raise ValueError("The maximum parallelism must be between 1 and 32768.")
         self._max_parallelism = int(max_parallelism)
+        self._config.set_max_parallelism(self._max_parallelism)
         return self
 
     def get_max_parallelism(self) -> int:
         """The default max parallelism (-1 when not set, as in Flink)."""
-        return self._max_parallelism or -1
+        return self._config.get_max_parallelism()
 
     def disable_operator_chaining(self) -> StreamExecutionEnvironment:
         """Run every operator in its own task."""
@@ -272,10 +330,17 @@ class StreamExecutionEnvironment:
         if self._state_backend is not None:
             config.update(self._state_backend.to_configuration())
         config.update(self._checkpoint_config.to_configuration())
-        if self._restart_strategy is not None:
-            config.update(self._restart_strategy.to_configuration())
+        restart_strategy = self._restart_strategy or self._config.get_restart_strategy()
+        if restart_strategy is not None:
+            config.update(restart_strategy.to_configuration())
             job_graph.execution_config["restart-strategy"] = \
-                self._restart_strategy.get_description()
+                restart_strategy.get_description()
+        parameters = self._config.get_global_job_parameters()
+        if parameters:
+            config["pipeline.global-job-parameters"] = \
+                ",".join(f"{k}:{v}" for k, v in parameters.items())
+        if self._savepoint_directory:
+            config["state.savepoints.dir"] = self._savepoint_directory
 
     # -- sources ------------------------------------------------------------------------
 
@@ -315,15 +380,15 @@ class StreamExecutionEnvironment:
         return self._source(SequenceSourceTransformation, "Sequence Source", start=int(start),
                             end=int(end))
 
-    def add_source(self, source_function: Any, source_name: str = "Custom Source",
+    def add_source(self, source_func: Any, source_name: str = "Custom Source",
                    type_info: Any = None) -> DataStream:
         """A stream from a SourceFunction, a generator function or an iterable (every
         subtask runs its own copy)."""
         return self._source(SourceFunctionTransformation, source_name,
-                            function=source_function)
+                            function=source_func)
 
     def from_source(self, source: Any, watermark_strategy: Any = None,
-                    source_name: str = "Custom Source") -> DataStream:
+                    source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
         """A stream from a source object such as ``FileSource.for_path(path)``; with a
         watermark strategy, its timestamps and watermarks are assigned right after it."""
         create = getattr(source, "create_operator", None)
@@ -376,8 +441,10 @@ class StreamExecutionEnvironment:
         name = job_name or DEFAULT_JOB_NAME
         transformations = self._pending()
         self._check_runtime_mode(transformations)
-        stream_graph = translate(transformations, name, self._parallelism,
-                                 self._max_parallelism, self._chaining_enabled)
+        max_parallelism = self.get_max_parallelism()
+        stream_graph = translate(transformations, name, self.get_parallelism(),
+                                 max_parallelism if max_parallelism > 0 else None,
+                                 self._chaining_enabled)
         job_graph = build_job_graph(stream_graph, name)
         self._apply_fault_tolerance(job_graph)
         for key, value in self._configuration.items():
@@ -434,7 +501,7 @@ class StreamExecutionEnvironment:
     def execute_async(self, job_name: str | None = None) -> JobClient:
         """Submit the job and return a JobClient at once."""
         job_graph = self._take_job_graph(job_name)
-        return self._resolve_executor().execute_async(job_graph)
+        return PyFlinkJobClient(self._resolve_executor().execute_async(job_graph))
 
 
 def _is_bounded(source: Transformation) -> bool:

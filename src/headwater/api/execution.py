@@ -47,6 +47,10 @@ class JobExecutionResult:
         """This result (PyFlink's JobSubmissionResult API)."""
         return self
 
+    def result(self, timeout: float | None = None) -> JobExecutionResult:
+        """This result: PyFlink's ``client.get_job_execution_result().result()``."""
+        return self
+
 
 @runtime_checkable
 class JobClient(Protocol):
@@ -63,6 +67,48 @@ class JobClient(Protocol):
 
     def get_job_execution_result(self, timeout: float | None = None) -> JobExecutionResult:
         """Wait for the job to end and return its result (raises if it failed)."""
+
+
+class JobStatusName(str):
+    """A job status name ("RUNNING"...) that is also PyFlink's future of a JobStatus:
+    ``client.get_job_status().result()`` is a ``JobStatus``."""
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The JobStatus."""
+        from headwater.api.job_status import JobStatus
+
+        return JobStatus[str(self)]
+
+
+class PyFlinkJobClient:
+    """The JobClient ``execute_async`` returns: the executor's client, whose answers
+    also work the PyFlink way (``get_job_status().result()``,
+    ``get_job_execution_result().result()``, ``cancel().result()``)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_job_id(self) -> str:
+        """The job's id."""
+        return self._client.get_job_id()
+
+    def get_job_status(self) -> JobStatusName:
+        """The job's current status name (also a future of the JobStatus)."""
+        return JobStatusName(self._client.get_job_status())
+
+    def cancel(self) -> Any:
+        """Cancel the job (returns a completed future, as PyFlink)."""
+        from headwater.api.futures import CompletableFuture
+
+        self._client.cancel()
+        return CompletableFuture.completed(None)
+
+    def get_job_execution_result(self, timeout: float | None = None) -> JobExecutionResult:
+        """Wait for the job to end and return its result (raises if it failed)."""
+        return self._client.get_job_execution_result(timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_client"], name)
 
 
 @runtime_checkable

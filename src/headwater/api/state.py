@@ -98,6 +98,10 @@ class ReducingStateDescriptor(StateDescriptor):
             raise TypeError("reduce_function must be a ReduceFunction or a callable")
         object.__setattr__(self, "reduce_function", fn)
 
+    def get_reduce_function(self) -> Any:
+        """The reduce function."""
+        return self.reduce_function
+
 
 @dataclasses.dataclass(frozen=True)
 class AggregatingStateDescriptor(StateDescriptor):
@@ -115,6 +119,10 @@ class AggregatingStateDescriptor(StateDescriptor):
             if not callable(getattr(agg_function, method, None)):
                 raise TypeError(f"agg_function must be an AggregateFunction (no {method}())")
         object.__setattr__(self, "agg_function", agg_function)
+
+    def get_agg_function(self) -> Any:
+        """The AggregateFunction."""
+        return self.agg_function
 
 
 class State:

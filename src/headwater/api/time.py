@@ -76,9 +76,9 @@ class Time(Duration):
     __slots__ = ()
 
     @staticmethod
-    def milliseconds(millis: int) -> Time:
-        """``millis`` milliseconds."""
-        return Time(millis)
+    def milliseconds(milliseconds: int) -> Time:
+        """``milliseconds`` milliseconds."""
+        return Time(milliseconds)
 
     @staticmethod
     def seconds(seconds: int | float) -> Time:

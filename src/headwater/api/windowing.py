@@ -325,9 +325,9 @@ class CountTrigger(Trigger):
         self.state_desc = ReducingStateDescriptor("count", _sum)
 
     @staticmethod
-    def of(count: int) -> CountTrigger:
-        """Fire every ``count`` records."""
-        return CountTrigger(int(count))
+    def of(window_size: int) -> CountTrigger:
+        """Fire every ``window_size`` records."""
+        return CountTrigger(int(window_size))
 
     def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
         """Count; fire (and reset) at ``count``."""

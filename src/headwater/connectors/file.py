@@ -319,6 +319,14 @@ class OutputFileConfig:
         self.part_prefix = part_prefix
         self.part_suffix = part_suffix
 
+    def get_part_prefix(self) -> str:
+        """The part file name prefix."""
+        return self.part_prefix
+
+    def get_part_suffix(self) -> str:
+        """The part file name suffix."""
+        return self.part_suffix
+
     @staticmethod
     def builder() -> OutputFileConfig:
         """A config to refine with ``with_part_prefix``/``with_part_suffix``."""
