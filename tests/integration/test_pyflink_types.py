@@ -168,3 +168,27 @@ def test_untyped_streams_are_not_wrapped():
     from headwater.graph.translation import create_operator
 
     assert isinstance(create_operator(stream._node).function, Identity)
+
+
+def test_declared_types_keep_operator_state_of_checkpointed_functions():
+    from headwater.api import CheckpointedFunction
+    from headwater.graph.translation import create_operator
+
+    class Buffering(MapFunction, CheckpointedFunction):
+        def initialize_state(self, context):
+            self.initialized = True
+
+        def snapshot_state(self, context):
+            self.snapshots = getattr(self, "snapshots", 0) + 1
+
+        def map(self, value):
+            return value
+
+    user = Buffering()
+    env = env1()
+    stream = env.from_collection([1]).map(user, output_type=Types.INT())
+    wrapped = create_operator(stream._node).function
+    assert isinstance(wrapped, CheckpointedFunction)
+    wrapped.initialize_state(None)
+    wrapped.snapshot_state(None)
+    assert user.initialized and user.snapshots == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from headwater.api.checkpointing import CheckpointedFunction
 from headwater.api.functions import (
     FlatMapFunction,
     KeyedProcessFunction,
@@ -145,3 +146,50 @@ class ConvertingWindowFunction(_Converting, WindowFunction):
         if self._call is None:
             return _convert_all(self.convert, inputs)
         return _convert_all(self.convert, self._call(key, window, inputs))
+
+
+class _ForwardCheckpointed(CheckpointedFunction):
+    """Operator state of a wrapped CheckpointedFunction stays the user's."""
+
+    inner: Any
+
+    def snapshot_state(self, context: Any) -> None:
+        """The user's ``snapshot_state``."""
+        self.inner.snapshot_state(context)
+
+    def initialize_state(self, context: Any) -> None:
+        """The user's ``initialize_state``."""
+        self.inner.initialize_state(context)
+
+
+class CheckpointedConvertingMapFunction(ConvertingMapFunction, _ForwardCheckpointed):
+    """ConvertingMapFunction of a CheckpointedFunction."""
+
+
+class CheckpointedConvertingFlatMapFunction(ConvertingFlatMapFunction, _ForwardCheckpointed):
+    """ConvertingFlatMapFunction of a CheckpointedFunction."""
+
+
+class CheckpointedConvertingProcessFunction(ConvertingProcessFunction, _ForwardCheckpointed):
+    """ConvertingProcessFunction of a CheckpointedFunction."""
+
+
+class CheckpointedConvertingKeyedProcessFunction(ConvertingKeyedProcessFunction,
+                                                 _ForwardCheckpointed):
+    """ConvertingKeyedProcessFunction of a CheckpointedFunction."""
+
+
+_CHECKPOINTED: dict[type, type] = {
+    ConvertingMapFunction: CheckpointedConvertingMapFunction,
+    ConvertingFlatMapFunction: CheckpointedConvertingFlatMapFunction,
+    ConvertingProcessFunction: CheckpointedConvertingProcessFunction,
+    ConvertingKeyedProcessFunction: CheckpointedConvertingKeyedProcessFunction,
+}
+
+
+def wrap(wrapper: type, function: Any, convert: Callable[[Any], Any]) -> Any:
+    """``wrapper(function, convert)``, keeping ``function``'s operator state when it is
+    a CheckpointedFunction."""
+    if isinstance(function, CheckpointedFunction):
+        wrapper = _CHECKPOINTED.get(wrapper, wrapper)
+    return wrapper(function, convert)

@@ -83,15 +83,16 @@ def _with_output_type(t: Transformation) -> Transformation:
     if convert is None:
         return t
     if isinstance(t, MapTransformation):
-        return dataclasses.replace(t, function=typed.ConvertingMapFunction(t.function, convert))
+        return dataclasses.replace(
+            t, function=typed.wrap(typed.ConvertingMapFunction, t.function, convert))
     if isinstance(t, FlatMapTransformation):
         return dataclasses.replace(
-            t, function=typed.ConvertingFlatMapFunction(t.function, convert))
+            t, function=typed.wrap(typed.ConvertingFlatMapFunction, t.function, convert))
     if isinstance(t, ProcessTransformation | KeyedProcessTransformation):
         wrapper = typed.ConvertingKeyedProcessFunction \
             if isinstance(t.function, KeyedProcessFunction) \
             or isinstance(t, KeyedProcessTransformation) else typed.ConvertingProcessFunction
-        return dataclasses.replace(t, function=wrapper(t.function, convert))
+        return dataclasses.replace(t, function=typed.wrap(wrapper, t.function, convert))
     if isinstance(t, WindowTransformation):
         fn = t.window_function
         if t.kind == WindowFunctionKind.PROCESS or isinstance(fn, ProcessWindowFunction):
