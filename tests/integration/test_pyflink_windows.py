@@ -16,6 +16,7 @@ from headwater.pyflink.datastream.functions import (
 )
 from headwater.pyflink.datastream.state import ValueStateDescriptor
 from headwater.pyflink.datastream.window import (
+    ContinuousEventTimeTrigger,
     CountEvictor,
     CountTrigger,
     CountWindow,
@@ -25,6 +26,8 @@ from headwater.pyflink.datastream.window import (
     SlidingEventTimeWindows,
     TimeEvictor,
     TimeWindow,
+    Trigger,
+    TriggerResult,
     TumblingEventTimeWindows,
 )
 
@@ -184,3 +187,40 @@ def test_session_gap_extractor_object(mini_cluster):
                 .process(SumPerWindow()))
     assert list(sessions.execute_and_collect()) == [("a", 1000, 1500, 600),
                                                     ("a", 3000, 8000, 5010)]
+
+
+class FireOnMarker(Trigger[tuple, TimeWindow]):
+    """A user trigger in PyFlink's style (generic base class)."""
+
+    def on_element(self, element: tuple, timestamp: int, window: TimeWindow,
+                   ctx: Trigger.TriggerContext) -> TriggerResult:
+        return TriggerResult.FIRE_AND_PURGE if element[0] == "fire" else TriggerResult.CONTINUE
+
+    def on_processing_time(self, time: int, window: TimeWindow,
+                           ctx: Trigger.TriggerContext) -> TriggerResult:
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time: int, window: TimeWindow,
+                      ctx: Trigger.TriggerContext) -> TriggerResult:
+        return TriggerResult.CONTINUE
+
+    def on_merge(self, window: TimeWindow, ctx: Trigger.OnMergeContext) -> None:
+        pass
+
+    def clear(self, window: TimeWindow, ctx: Trigger.TriggerContext) -> None:
+        pass
+
+
+def test_user_trigger_and_continuous_trigger(mini_cluster):
+    env, ds = timed_env([("x", 1000, 1), ("x", 2000, 2), ("fire", 3000, 3), ("x", 4000, 4)])
+    fired = (ds.window_all(TumblingEventTimeWindows.of(Time.seconds(10)))
+             .trigger(FireOnMarker())
+             .aggregate(ListAll()))
+    assert list(fired.execute_and_collect()) == [[1, 2, 3]]
+    env2, ds2 = timed_env([("k", t * 1000, t) for t in range(1, 6)])
+    early = (ds2.key_by(lambda e: e[0])
+             .window(TumblingEventTimeWindows.of(Time.seconds(10)))
+             .trigger(ContinuousEventTimeTrigger.of(Time.seconds(2)))
+             .aggregate(ListAll()))
+    results = list(early.execute_and_collect())
+    assert results[-1] == [1, 2, 3, 4, 5] and all(r == results[-1][:len(r)] for r in results)

@@ -23,9 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from headwater.api.state_ttl import StateTtlConfig
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+IN = TypeVar("IN")
+OUT = TypeVar("OUT")
 
 __all__ = [
     "AggregatingState", "AggregatingStateDescriptor", "ListState", "ListStateDescriptor",
@@ -133,7 +139,7 @@ class State:
         raise NotImplementedError
 
 
-class ValueState(State):
+class ValueState(State, Generic[T]):
     """One value per key."""
 
     def value(self) -> Any:
@@ -145,7 +151,7 @@ class ValueState(State):
         raise NotImplementedError
 
 
-class ListState(State):
+class ListState(State, Generic[T]):
     """A list of values per key."""
 
     def get(self) -> Iterable[Any]:
@@ -165,7 +171,7 @@ class ListState(State):
         raise NotImplementedError
 
 
-class MapState(State):
+class MapState(State, Generic[K, V]):
     """A dict per key."""
 
     def get(self, key: Any) -> Any:
@@ -205,7 +211,7 @@ class MapState(State):
         raise NotImplementedError
 
 
-class ReducingState(State):
+class ReducingState(State, Generic[T]):
     """A single value per key, combined from everything added."""
 
     def get(self) -> Any:
@@ -217,7 +223,7 @@ class ReducingState(State):
         raise NotImplementedError
 
 
-class AggregatingState(State):
+class AggregatingState(State, Generic[IN, OUT]):
     """A single aggregate per key: values are added into an accumulator, ``get`` returns
     the AggregateFunction's result."""
 

@@ -20,12 +20,15 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from headwater.api.state import ReducingStateDescriptor, StateDescriptor, ValueStateDescriptor
 from headwater.api.time import to_millis
 
 MAX_TIMESTAMP = 2**63 - 1
+
+T = TypeVar("T")
+W = TypeVar("W")
 
 
 # -- windows ------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ class TriggerContext:
         raise NotImplementedError
 
 
-class Trigger:
+class Trigger(Generic[T, W]):
     """Decides when a window fires. Each ``on_*`` returns a :class:`TriggerResult`."""
 
     #: Optimization hint: ``on_element`` neither depends on the element nor on the
@@ -576,7 +579,7 @@ class WindowAssignerContext:
         raise NotImplementedError
 
 
-class WindowAssigner:
+class WindowAssigner(Generic[T, W]):
     """Puts a record into zero or more windows."""
 
     def assign_windows(self, element: Any, timestamp: int | None,
@@ -593,7 +596,7 @@ class WindowAssigner:
         raise NotImplementedError
 
 
-class MergingWindowAssigner(WindowAssigner):
+class MergingWindowAssigner(WindowAssigner[T, W]):
     """An assigner whose windows merge (sessions)."""
 
     def merge_windows(self, windows: Iterable[Any], callback: Any) -> None:
@@ -1042,3 +1045,9 @@ class TimeEvictor(Evictor):
 
     def __repr__(self) -> str:
         return f"TimeEvictor({self.window_size})"
+
+
+# PyFlink's nested names of the contexts (``Trigger.TriggerContext``...).
+Trigger.TriggerContext = TriggerContext  # type: ignore[attr-defined]
+Trigger.OnMergeContext = TriggerContext  # type: ignore[attr-defined]
+WindowAssigner.WindowAssignerContext = WindowAssignerContext  # type: ignore[attr-defined]
