@@ -75,6 +75,7 @@ class StreamExecutionEnvironment:
         self._executed_up_to = 0
         self._next_id = 1
         self._runtime_mode = RuntimeExecutionMode.STREAMING
+        self._runtime_mode_set = False
         self._time_characteristic = TimeCharacteristic.EventTime
         self._python_dependencies = PythonDependencies()
         #: Flink configuration keys from ``configure``/``get_execution_environment(conf)``.
@@ -127,6 +128,7 @@ class StreamExecutionEnvironment:
         if mode is RuntimeExecutionMode.BATCH:
             self._refuse_batch("set_runtime_mode(RuntimeExecutionMode.BATCH)")
         self._runtime_mode = mode
+        self._runtime_mode_set = True
         return self
 
     @staticmethod
@@ -449,7 +451,8 @@ class StreamExecutionEnvironment:
         self._apply_fault_tolerance(job_graph)
         for key, value in self._configuration.items():
             job_graph.configuration.setdefault(key, value)
-        job_graph.configuration["execution.runtime-mode"] = self._runtime_mode.name
+        if self._runtime_mode_set:
+            job_graph.configuration["execution.runtime-mode"] = self._runtime_mode.name
         if self._python_dependencies:
             self._python_dependencies.attach(job_graph)
         return job_graph
