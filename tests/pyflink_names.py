@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from types import ModuleType
 
-from headwater.pyflink._scope import ARRIVING, OUT_OF_SCOPE
+from headwater.pyflink._scope import OUT_OF_SCOPE
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "pyflink_1_20_names.json"
@@ -33,20 +33,18 @@ def headwater_module(pyflink_module: str) -> ModuleType:
 
 
 def status(module: ModuleType, name: str) -> str:
-    """"yes", "arriving" or "out" for one PyFlink name."""
+    """"yes", "out" (of scope) or "missing" for one PyFlink name."""
     if hasattr(module, name):
         return "yes"
-    if name in ARRIVING:
-        return "arriving"
     if name in OUT_OF_SCOPE:
         return "out"
     return "missing"
 
 
 def counts(pyflink_module: str) -> dict[str, int]:
-    """How many names of a module are offered, arriving, out of scope, missing."""
+    """How many names of a module are offered, out of scope, missing."""
     module = headwater_module(pyflink_module)
-    result = {"yes": 0, "arriving": 0, "out": 0, "missing": 0}
+    result = {"yes": 0, "out": 0, "missing": 0}
     for name in pyflink_modules()[pyflink_module]:
         result[status(module, name)] += 1
     return result
@@ -59,8 +57,8 @@ def table() -> str:
         module = headwater_module(mod)
         for name in pyflink_modules()[mod]:
             state = status(module, name)
-            cell = {"yes": "yes", "arriving": "with connected streams (`headwater.api.connected`)",
-                    "missing": "**missing**"}.get(state) or f"no: {OUT_OF_SCOPE[name]}"
+            cell = {"yes": "yes", "missing": "**missing**"}.get(state) or \
+                f"no: {OUT_OF_SCOPE[name]}"
             lines.append(f"| `{mod}.{name}` | {cell} |")
     lines.append("")
     lines.append("Submodules (names offered / PyFlink's names; not offered and why):")
@@ -71,8 +69,7 @@ def table() -> str:
         module = headwater_module(mod)
         absent = [n for n in names if status(module, n) != "yes"]
         offered = len(names) - len(absent)
-        note = "; ".join(f"`{n}` (with connected streams)" if n in ARRIVING
-                         else f"`{n}` (no: {OUT_OF_SCOPE.get(n, 'missing')})" for n in absent)
+        note = "; ".join(f"`{n}` (no: {OUT_OF_SCOPE.get(n, 'missing')})" for n in absent)
         lines.append(f"* `{mod}`: {offered}/{len(names)}" + (f"; {note}" if note else ""))
     return "\n".join(lines)
 

@@ -2,9 +2,8 @@
 checked in as tests/data/pyflink_1_20_names.json).
 
 Every name is either offered (the same object as in ``headwater.api``: a re-export, not
-a second implementation), out of scope for a stated reason (``_scope.OUT_OF_SCOPE``:
-JVM-only wrappers, Java connector schemas, serializer classes), or arriving with
-connected streams and broadcast state (``_scope.ARRIVING``, removed when that lands).
+a second implementation) or out of scope for a stated reason (``_scope.OUT_OF_SCOPE``:
+JVM-only wrappers, Java connector schemas, serializer classes).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import pytest
 
 import headwater.api
 import headwater.pyflink
-from headwater.pyflink._scope import ARRIVING, OUT_OF_SCOPE
+from headwater.pyflink._scope import OUT_OF_SCOPE
 from tests import pyflink_names
 
 MODULES = pyflink_names.pyflink_modules()
@@ -32,16 +31,13 @@ def test_no_in_scope_name_is_missing(module_name):
 
 def test_top_level_counts():
     # pyflink.datastream: 59 names; pyflink.common: 27 names
-    assert pyflink_names.counts("pyflink.datastream") == \
-        {"yes": 59 - 9 - 2, "arriving": 9, "out": 2, "missing": 0}
-    assert pyflink_names.counts("pyflink.common") == \
-        {"yes": 27 - 4, "arriving": 0, "out": 4, "missing": 0}
+    assert pyflink_names.counts("pyflink.datastream") == {"yes": 59 - 2, "out": 2, "missing": 0}
+    assert pyflink_names.counts("pyflink.common") == {"yes": 27 - 4, "out": 4, "missing": 0}
 
 
-def test_out_of_scope_and_arriving_lists_are_exact():
+def test_out_of_scope_list_is_exact():
     every = {n for names in MODULES.values() for n in names}
     assert set(OUT_OF_SCOPE) <= every, "stale out-of-scope names"
-    assert ARRIVING <= every, "stale arriving names"
     assert all(reason.strip() for reason in OUT_OF_SCOPE.values())
     offered = {n for m in MODULES for n in getattr(pyflink_names.headwater_module(m),
                                                    "__all__", [])}

@@ -19,7 +19,7 @@ Partitioning calls (``key_by``, ``rebalance``, ``rescale``, ``shuffle``, ``broad
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from headwater.api.functions import (
     AllWindowFunction,
@@ -64,7 +64,13 @@ from headwater.api.windowing import (
 )
 
 if TYPE_CHECKING:
+    from headwater.api.connected import (
+        BroadcastConnectedStream,
+        BroadcastStream,
+        ConnectedStreams,
+    )
     from headwater.api.environment import StreamExecutionEnvironment
+    from headwater.api.state import MapStateDescriptor
 
 
 class _OperatorSettings:
@@ -338,9 +344,45 @@ class DataStream(_OperatorSettings):
         """Uniformly random downstream subtask."""
         return self._partition(Partitioning.SHUFFLE)
 
-    def broadcast(self) -> DataStream:
-        """Every record to every downstream subtask."""
+    @overload
+    def broadcast(self) -> DataStream: ...
+
+    @overload
+    def broadcast(self, descriptor: MapStateDescriptor, /,
+                  *more: MapStateDescriptor) -> BroadcastStream: ...
+
+    def broadcast(self, *broadcast_state_descriptors: Any) -> DataStream | BroadcastStream:
+        """Every record to every downstream subtask. With MapStateDescriptors, a
+        BroadcastStream to ``connect`` to another stream, whose (Keyed)BroadcastProcessFunction
+        keeps those broadcast states (see :mod:`headwater.api.connected`)."""
+        if broadcast_state_descriptors:
+            from headwater.api.connected import BroadcastStream
+
+            return BroadcastStream(self, list(broadcast_state_descriptors))
         return self._partition(Partitioning.BROADCAST)
+
+    @overload
+    def connect(self, ds: BroadcastStream) -> BroadcastConnectedStream: ...
+
+    @overload
+    def connect(self, ds: DataStream) -> ConnectedStreams: ...
+
+    def connect(self, ds: Any) -> ConnectedStreams | BroadcastConnectedStream:
+        """Connect with another stream: a DataStream or KeyedStream gives ConnectedStreams
+        (``map``/``flat_map``/``process`` with co-functions), a BroadcastStream gives a
+        BroadcastConnectedStream (see :mod:`headwater.api.connected`)."""
+        from headwater.api.connected import (
+            BroadcastConnectedStream,
+            BroadcastStream,
+            ConnectedStreams,
+        )
+
+        if isinstance(ds, BroadcastStream):
+            return BroadcastConnectedStream(self, ds)
+        if not isinstance(ds, DataStream):
+            raise TypeError(f"can only connect a DataStream or a BroadcastStream, got "
+                            f"{type(ds).__name__}")
+        return ConnectedStreams(self, ds)
 
     def forward(self) -> DataStream:
         """Subtask i to subtask i (parallelisms must match)."""
@@ -354,9 +396,9 @@ class DataStream(_OperatorSettings):
                                         sink_identifier=sink_identifier))
 
     def add_sink(self, sink_func: Any) -> DataStreamSink:
-        """Consume records with a SinkFunction (``invoke(value, context)``) or a callable
-        (a sink object such as a StreamingFileSink goes to ``sink_to``)."""
-        if not callable(sink_func) and callable(getattr(sink_func, "create_operator", None)):
+        """Consume records with a SinkFunction (``invoke(value, context)``) or a callable;
+        a sink object (e.g. ``JdbcSink.sink(...)`` or a StreamingFileSink, as in PyFlink) goes to :meth:`sink_to`."""
+        if callable(getattr(sink_func, "create_operator", None)):
             return self.sink_to(sink_func)
         return DataStreamSink(self._add(SinkFunctionTransformation, "Unnamed", "Sink: ",
                                         function=sink_func))

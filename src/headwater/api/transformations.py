@@ -52,6 +52,8 @@ class StreamInput:
     key_selector: Any = None
     #: The OutputTag id when the input reads a side output of ``upstream``.
     side_output_tag: str | None = None
+    #: 1 or 2: the input of a two-input transformation this connection feeds; else 0.
+    type_number: int = 0
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)

@@ -44,6 +44,13 @@ resumable), and writes into the base path itself (Flink's default bucket assigne
 ``yyyy-MM-dd--HH`` subdirectories; ``BucketAssigner.base_path_bucket_assigner()`` is the
 behaviour here).
 
+Paths may be fsspec URLs (``s3://bucket/prefix``...). The source lists and reads them at
+the same checkpointed offsets. The sink cannot rename there: it writes the in-progress
+part to a local temporary file, uploads it at the checkpoint as the hidden object
+``.part-<subtask>-<n>.pending`` (one upload: the object appears only once complete) and
+commits by copying it to ``part-<subtask>-<n>`` and deleting the staged object; a commit
+repeated after a restore finds the final object and does nothing.
+
 Deviation from Flink 1.12: at the end of a bounded input the sink commits everything it
 wrote (Flink leaves the last files pending without a final checkpoint). Without
 checkpointing, an unbounded job therefore never commits, as in Flink. One sink per
@@ -55,12 +62,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from headwater.connectors.base import Sink, Source
+from headwater.runtime import filesystem
 from headwater.runtime.operators.base import (
     OperatorStateSnapshot,
     SourceOutput,
@@ -76,9 +86,13 @@ READ_BLOCK = 64 * 1024
 
 
 def _local_path(path: str | os.PathLike) -> str:
+    """A local path without ``file://``; a URL of another file system stays a URL."""
     text = os.fspath(path)
     if text.startswith("file://"):
         text = text[len("file://"):]
+    if not filesystem.is_local(text):
+        filesystem.resolve(text)  # fail early on an unknown scheme
+        return text.rstrip("/")
     return text
 
 
@@ -92,7 +106,9 @@ def list_files(paths: Iterable[str]) -> list[str]:
     out: list[str] = []
     for path in paths:
         path = _local_path(path)
-        if os.path.isdir(path):
+        if not filesystem.is_local(path):
+            out.extend(_list_remote(path))
+        elif os.path.isdir(path):
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if _visible(d))
                 out.extend(os.path.join(root, f) for f in sorted(files) if _visible(f))
@@ -101,6 +117,27 @@ def list_files(paths: Iterable[str]) -> list[str]:
         else:
             raise FileNotFoundError(f"File source path {path!r} does not exist")
     return out
+
+
+def _list_remote(url: str) -> list[str]:
+    """The visible files under ``url`` on an fsspec file system, as URLs."""
+    fs, root = filesystem.resolve(url)
+    if fs.isfile(root):
+        return [url]
+    if not fs.isdir(root):
+        raise FileNotFoundError(f"File source path {url!r} does not exist")
+    found = sorted(fs.find(root))
+    prefix = root.rstrip("/") + "/"
+    return [fs.unstrip_protocol(f) for f in found
+            if f.startswith(prefix) and all(_visible(n) for n in f[len(prefix):].split("/"))]
+
+
+def _open_read(location: str) -> Any:
+    """A binary, seekable reader of a local or remote file."""
+    if filesystem.is_local(location):
+        return open(location, "rb")
+    fs, path = filesystem.resolve(location)
+    return fs.open(path, "rb")
 
 
 # -- source -------------------------------------------------------------------------------
@@ -261,7 +298,7 @@ class FileSourceOperator(SplitSource):
         splits = self._positions()
         while splits:
             split = splits[0]
-            with open(split[0], "rb") as f:
+            with _open_read(split[0]) as f:
                 f.seek(split[1])
                 buf = b""
                 pos = 0  # buf[pos:] is not emitted yet; it starts at file offset split[1]
@@ -484,6 +521,8 @@ class FileSinkOperator(StreamOperator):
         self.inactivity_interval = inactivity_interval
         self._opened_at = self._written_at = 0.0
         self._file: Any = None
+        #: On a remote file system in-progress parts are local files in this directory.
+        self._staging: str | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -502,11 +541,20 @@ class FileSinkOperator(StreamOperator):
         """The committed name of part ``n`` of ``subtask``."""
         return f"{self.prefix}-{subtask}-{n}{self.suffix}"
 
+    @property
+    def _remote(self) -> bool:
+        return not filesystem.is_local(self.base_path)
+
     def _path(self, name: str) -> str:
-        return os.path.join(self.base_path, name)
+        return filesystem.join(self.base_path, name)
 
     def _in_progress(self, subtask: int, n: int) -> str:
-        return self._path(f".{self.final_name(subtask, n)}.inprogress")
+        name = f".{self.final_name(subtask, n)}.inprogress"
+        if self._remote:
+            if self._staging is None:
+                self._staging = tempfile.mkdtemp(prefix="headwater-file-sink-")
+            return os.path.join(self._staging, name)
+        return self._path(name)
 
     def _pending_path(self, subtask: int, n: int) -> str:
         return self._path(f".{self.final_name(subtask, n)}.pending")
@@ -526,7 +574,8 @@ class FileSinkOperator(StreamOperator):
         files, and continue the part counter."""
         self._reset()
         self._initialized = True
-        os.makedirs(self.base_path, exist_ok=True)
+        if not self._remote:
+            os.makedirs(self.base_path, exist_ok=True)
         me, p = self.ctx.subtask_index, self.ctx.parallelism
         pending = state.get(self.PENDING) if state else None
         counters = state.get(self.COUNTERS) if state else None
@@ -535,7 +584,7 @@ class FileSinkOperator(StreamOperator):
             if s % p == me:
                 self._commit(s, n)
         counter = max((c for s, c in (counters[1] if counters else ()) if s == me), default=0)
-        for name in os.listdir(self.base_path):
+        for name in self._names():
             parsed = self._parse(name)
             if parsed is None:
                 continue
@@ -543,11 +592,32 @@ class FileSinkOperator(StreamOperator):
             if kind != "final" and s % p == me:
                 log.info("file sink: deleting %s (written after the restored checkpoint)",
                          name)
-                os.remove(self._path(name))
+                self._remove(self._path(name))
             elif s == me:
                 counter = max(counter, n + 1)
         self._counter = counter
-        _fsync_dir(self.base_path)
+        self._sync()
+
+    def _names(self) -> list[str]:
+        """The names in the base directory (none when it does not exist yet)."""
+        if not self._remote:
+            return os.listdir(self.base_path)
+        fs, path = filesystem.resolve(self.base_path)
+        try:
+            return [p.rstrip("/").rpartition("/")[2] for p in fs.ls(path, detail=False)]
+        except FileNotFoundError:
+            return []
+
+    def _remove(self, location: str) -> None:
+        if not self._remote:
+            os.remove(location)
+            return
+        fs, path = filesystem.resolve(location)
+        fs.rm_file(path)
+
+    def _sync(self) -> None:
+        if not self._remote:
+            _fsync_dir(self.base_path)
 
     def open(self) -> None:
         """Prepare the directory (fresh start unless the task restored state)."""
@@ -593,19 +663,39 @@ class FileSinkOperator(StreamOperator):
         f, self._file = self._file, None
         if f is None:
             return
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
         me, current = self.ctx.subtask_index, self._current
         assert current is not None  # set together with the open file
-        os.replace(self._in_progress(me, current), self._pending_path(me, current))
+        if self._remote:
+            # One upload to a hidden staging object: it appears only once complete (a
+            # single PUT, or a multipart upload that completes at its end).
+            f.close()
+            local = self._in_progress(me, current)
+            fs, pending = filesystem.resolve(self._pending_path(me, current))
+            fs.put_file(local, pending)
+            os.remove(local)
+        else:
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            os.replace(self._in_progress(me, current), self._pending_path(me, current))
         self._pending.append([me, current, None])
         self._current = None
 
     def _commit(self, subtask: int, n: int) -> None:
         src = self._pending_path(subtask, n)
         dst = self._path(self.final_name(subtask, n))
-        if os.path.exists(src):
+        if self._remote:
+            # No rename on object stores: copy the staged object to its final key, then
+            # drop the staged one. Repeating it after a restore is harmless.
+            fs, src_path = filesystem.resolve(src)
+            _, dst_path = filesystem.resolve(dst)
+            if fs.exists(src_path):
+                fs.copy(src_path, dst_path)
+                fs.rm_file(src_path)
+            elif not fs.exists(dst_path):
+                log.warning("file sink: pending part %s is missing; its records are lost",
+                            src)
+        elif os.path.exists(src):
             os.replace(src, dst)
         elif not os.path.exists(dst):
             log.warning("file sink: pending part file %s is missing; its records are lost",
@@ -618,7 +708,7 @@ class FileSinkOperator(StreamOperator):
         for entry in self._pending:
             if entry[2] is None:
                 entry[2] = checkpoint_id
-        _fsync_dir(self.base_path)
+        self._sync()
         me = self.ctx.subtask_index
         return {self.PENDING: ("union", [tuple(e) for e in self._pending]),
                 self.COUNTERS: ("union", [(me, self._counter)])}
@@ -634,7 +724,7 @@ class FileSinkOperator(StreamOperator):
                 keep.append(entry)
         if len(keep) != len(self._pending):
             self._pending = keep
-            _fsync_dir(self.base_path)
+            self._sync()
 
     def end_input(self) -> tuple[list, Timestamps]:
         """Bounded input done: commit everything written (see the module doc)."""
@@ -642,7 +732,7 @@ class FileSinkOperator(StreamOperator):
         for s, n, _ in self._pending:
             self._commit(s, n)
         self._pending = []
-        _fsync_dir(self.base_path)
+        self._sync()
         return [], None
 
     def close(self) -> None:
@@ -650,11 +740,15 @@ class FileSinkOperator(StreamOperator):
         f, self._file = self._file, None
         if f is not None:
             f.close()
+        staging, self._staging = self._staging, None
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("ctx", None)
         state["_file"] = None
+        state["_staging"] = None
         state["_pending"] = []
         state["_initialized"] = False
         return state

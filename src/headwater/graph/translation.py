@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from headwater.api.connected import BroadcastProcessTransformation, CoTransformation
 from headwater.api.transformations import (
     CollectionSourceTransformation,
     FilterTransformation,
@@ -57,7 +58,7 @@ def translate(transformations: Iterable[Transformation], job_name: str, parallel
         for i in t.inputs:
             strategy = ShipStrategy(i.partitioning.value) if i.partitioning else None
             graph.add_edge(nodes[i.upstream.id], node, strategy, i.key_selector,
-                           i.side_output_tag)
+                           i.side_output_tag, i.type_number)
         nodes[t.id] = node
     return graph
 
@@ -149,7 +150,28 @@ def _translators() -> dict[type[Transformation], Callable[[Any], Any]]:
         PrintSinkTransformation: lambda t: PrintSinkOperator(t.sink_identifier),
         SinkFunctionTransformation: lambda t: SinkOperator(t.function),
         SinkTransformation: lambda t: t.sink.create_operator(),
+        CoTransformation: _co_operator,
+        BroadcastProcessTransformation: _broadcast_operator,
     }
+
+
+def _co_operator(t: CoTransformation) -> Any:
+    from headwater.runtime.operators.co_operators import CoOperator, KeyedCoOperator
+
+    if t.key_selectors is not None:
+        return KeyedCoOperator(t.function, t.co_kind, t.key_selectors)
+    return CoOperator(t.function, t.co_kind)
+
+
+def _broadcast_operator(t: BroadcastProcessTransformation) -> Any:
+    from headwater.runtime.operators.co_operators import (
+        BroadcastProcessOperator,
+        KeyedBroadcastProcessOperator,
+    )
+
+    if t.key_selector is not None:
+        return KeyedBroadcastProcessOperator(t.function, t.descriptors, t.key_selector)
+    return BroadcastProcessOperator(t.function, t.descriptors)
 
 
 def _window_operator(t: WindowTransformation) -> Any:

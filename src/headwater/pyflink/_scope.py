@@ -1,10 +1,8 @@
 """Which of PyFlink 1.20's public names headwater has, and why the others are missing.
 
 ``OUT_OF_SCOPE`` lists the names headwater deliberately does not offer, each with its
-reason; ``ARRIVING`` lists names that another part of headwater (connected streams and
-broadcast state, ``headwater.api.connected``) provides: the ``headwater.pyflink`` modules
-re-export them as soon as ``headwater.api`` has them. Every other public name of the
-mirrored PyFlink modules is re-exported from ``headwater.api``
+reason. Every other public name of the mirrored PyFlink modules is re-exported from
+``headwater.api``
 (``tests/unit/test_pyflink_names.py`` checks this against PyFlink's ``__all__`` lists).
 """
 
@@ -36,11 +34,3 @@ OUT_OF_SCOPE: dict[str, str] = {
     "FileCompactStrategy": "file compaction runs Java compactors; headwater's FileSink does "
                            "not compact",
 }
-
-#: Names provided by headwater.api.connected (connected streams, broadcast state).
-ARRIVING: frozenset[str] = frozenset({
-    "ConnectedStreams", "BroadcastStream", "BroadcastConnectedStream",
-    "CoMapFunction", "CoFlatMapFunction", "CoProcessFunction", "KeyedCoProcessFunction",
-    "BaseBroadcastProcessFunction", "BroadcastProcessFunction",
-    "KeyedBroadcastProcessFunction", "BroadcastState", "ReadOnlyBroadcastState",
-})

@@ -52,3 +52,22 @@ def mini_cluster() -> Iterator[MiniCluster]:
     finally:
         set_default_executor(None)
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A private PostgreSQL server (:class:`headwater.testing.postgres.PostgresServer`,
+    two-phase commit enabled) shared by the whole test session; skipped when psycopg or
+    the server binaries are missing."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install "
+                                          "'headwater[postgres]'")
+    from headwater.testing.postgres import PostgresServer, find_bin_dir
+
+    if find_bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries (initdb, postgres) not found: "
+                    "apt-get install postgresql")
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from headwater.api import (
     AggregateFunction,
+    BroadcastConnectedStream,
+    BroadcastProcessFunction,
+    BroadcastStream,
     CheckpointConfig,
     CheckpointingMode,
     CheckpointStorage,
+    CoFlatMapFunction,
+    CoMapFunction,
+    ConnectedStreams,
+    CoProcessFunction,
     CountWindow,
     DataStream,
     DataStreamSink,
@@ -20,6 +27,8 @@ from headwater.api import (
     GlobalWindow,
     HashMapStateBackend,
     JobManagerCheckpointStorage,
+    KeyedBroadcastProcessFunction,
+    KeyedCoProcessFunction,
     KeyedProcessFunction,
     KeyedStream,
     KeySelector,
@@ -52,37 +61,31 @@ from headwater.api import (
     WindowedStream,
     WindowFunction,
 )
-from headwater.pyflink._reexport import available
-
-#: Connected streams and broadcast state (headwater.api.connected).
-_ARRIVING = [
-    "ConnectedStreams",
-    "BroadcastStream",
-    "BroadcastConnectedStream",
-    "CoMapFunction",
-    "CoFlatMapFunction",
-    "CoProcessFunction",
-    "KeyedCoProcessFunction",
-    "BroadcastProcessFunction",
-    "KeyedBroadcastProcessFunction",
-]
-globals().update(available(_ARRIVING))
 
 __all__ = [
     "StreamExecutionEnvironment",
     "DataStream",
     "KeyedStream",
     "WindowedStream",
+    "ConnectedStreams",
+    "BroadcastStream",
+    "BroadcastConnectedStream",
     "DataStreamSink",
     "MapFunction",
+    "CoMapFunction",
     "FlatMapFunction",
+    "CoFlatMapFunction",
     "ReduceFunction",
     "FilterFunction",
     "ProcessFunction",
     "KeyedProcessFunction",
+    "CoProcessFunction",
+    "KeyedCoProcessFunction",
     "WindowFunction",
     "ProcessWindowFunction",
     "AggregateFunction",
+    "BroadcastProcessFunction",
+    "KeyedBroadcastProcessFunction",
     "RuntimeContext",
     "TimerService",
     "CheckpointingMode",
@@ -118,4 +121,3 @@ __all__ = [
     "MemorySize",
     "OutputTag",
 ]
-__all__ += [name for name in _ARRIVING if name in globals()]

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from headwater.api import (
     AllWindowedStream,
+    BroadcastConnectedStream,
+    BroadcastStream,
     CloseableIterator,
+    ConnectedStreams,
     DataStream,
     DataStreamSink,
     KeyedStream,
     WindowedStream,
 )
-from headwater.pyflink._reexport import available
-
-#: Connected streams and broadcast state (headwater.api.connected).
-_ARRIVING = ["ConnectedStreams", "BroadcastStream", "BroadcastConnectedStream"]
-globals().update(available(_ARRIVING))
 
 __all__ = [
     "CloseableIterator",
     "DataStream",
     "KeyedStream",
+    "ConnectedStreams",
     "WindowedStream",
     "DataStreamSink",
+    "BroadcastStream",
+    "BroadcastConnectedStream",
     "AllWindowedStream",
 ]
-__all__ += [name for name in _ARRIVING if name in globals()]

@@ -5,8 +5,15 @@ from __future__ import annotations
 from headwater.api import (
     AggregateFunction,
     AllWindowFunction,
+    BaseBroadcastProcessFunction,
+    BroadcastProcessFunction,
+    CoFlatMapFunction,
+    CoMapFunction,
+    CoProcessFunction,
     FilterFunction,
     FlatMapFunction,
+    KeyedBroadcastProcessFunction,
+    KeyedCoProcessFunction,
     KeyedProcessFunction,
     KeySelector,
     MapFunction,
@@ -21,24 +28,13 @@ from headwater.api import (
     TimerService,
     WindowFunction,
 )
-from headwater.pyflink._reexport import available
-
-#: Connected streams and broadcast state (headwater.api.connected).
-_ARRIVING = [
-    "CoMapFunction",
-    "CoFlatMapFunction",
-    "CoProcessFunction",
-    "KeyedCoProcessFunction",
-    "BaseBroadcastProcessFunction",
-    "BroadcastProcessFunction",
-    "KeyedBroadcastProcessFunction",
-]
-globals().update(available(_ARRIVING))
 
 __all__ = [
     "RuntimeContext",
     "MapFunction",
+    "CoMapFunction",
     "FlatMapFunction",
+    "CoFlatMapFunction",
     "ReduceFunction",
     "AggregateFunction",
     "KeySelector",
@@ -47,11 +43,15 @@ __all__ = [
     "SourceFunction",
     "SinkFunction",
     "ProcessFunction",
+    "CoProcessFunction",
     "KeyedProcessFunction",
+    "KeyedCoProcessFunction",
     "TimerService",
     "WindowFunction",
     "AllWindowFunction",
     "ProcessWindowFunction",
     "ProcessAllWindowFunction",
+    "BaseBroadcastProcessFunction",
+    "BroadcastProcessFunction",
+    "KeyedBroadcastProcessFunction",
 ]
-__all__ += [name for name in _ARRIVING if name in globals()]

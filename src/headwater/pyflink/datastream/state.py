@@ -5,22 +5,19 @@ from __future__ import annotations
 from headwater.api import (
     AggregatingState,
     AggregatingStateDescriptor,
+    BroadcastState,
     ListState,
     ListStateDescriptor,
     MapState,
     MapStateDescriptor,
     OperatorStateStore,
+    ReadOnlyBroadcastState,
     ReducingState,
     ReducingStateDescriptor,
     StateTtlConfig,
     ValueState,
     ValueStateDescriptor,
 )
-from headwater.pyflink._reexport import available
-
-#: Connected streams and broadcast state (headwater.api.connected).
-_ARRIVING = ["ReadOnlyBroadcastState", "BroadcastState"]
-globals().update(available(_ARRIVING))
 
 __all__ = [
     "ValueStateDescriptor",
@@ -33,7 +30,8 @@ __all__ = [
     "ReducingState",
     "AggregatingStateDescriptor",
     "AggregatingState",
+    "ReadOnlyBroadcastState",
+    "BroadcastState",
     "StateTtlConfig",
     "OperatorStateStore",
 ]
-__all__ += [name for name in _ARRIVING if name in globals()]

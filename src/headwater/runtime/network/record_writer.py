@@ -25,8 +25,12 @@ class RecordWriter:
 
     def __init__(self, partition: ResultPartition, ship_strategy: str, batch_size: int,
                  key_selector: Callable[[Any], Any] | None = None, max_parallelism: int = 128,
-                 subtask_index: int = 0) -> None:
+                 subtask_index: int = 0, input_tag: int | None = None) -> None:
         self.partition = partition
+        #: Set for an edge into one input of a two-input operator: every record travels
+        #: as ``(input_tag, value)``, wrapped after the channel is chosen (see
+        #: :mod:`headwater.runtime.operators.co_operators`).
+        self.input_tag = input_tag
         self.subpartitions = partition.subpartitions
         self.n = len(self.subpartitions)
         self.strategy = ship_strategy
@@ -118,13 +122,18 @@ class RecordWriter:
         if not values:
             return
         self.records_out += len(values)
+        tag = self.input_tag
+        if tag is not None and (self._split is None or self.strategy != "HASH"):
+            values = [(tag, v) for v in values]  # the key selector needs unwrapped values
+            tag = None
         if self._split is None:
             self._append(0, values, timestamps)
             return
         per_v, per_t = self._split(values, timestamps)
         for c in range(self.n):
             if per_v[c]:
-                self._append(c, per_v[c], None if per_t is None else per_t[c])
+                vs = per_v[c] if tag is None else [(tag, v) for v in per_v[c]]
+                self._append(c, vs, None if per_t is None else per_t[c])
 
     def _append(self, c: int, values: Values, timestamps: Timestamps) -> None:
         pending = self.pending[c]

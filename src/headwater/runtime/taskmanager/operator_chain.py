@@ -39,7 +39,8 @@ def create_writers(tdd: TaskDeploymentDescriptor, partitions: list[ResultPartiti
         key_selector = pickle.loads(desc.key_selector) if desc.key_selector else None
         writer = RecordWriter(
             p, desc.ship_strategy, batch_size, key_selector=key_selector,
-            max_parallelism=desc.consumer_max_parallelism, subtask_index=tdd.subtask_index)
+            max_parallelism=desc.consumer_max_parallelism, subtask_index=tdd.subtask_index,
+            input_tag=desc.type_number - 1 if desc.type_number else None)
         if desc.side_output_tag is None:
             writers.append(writer)
         else:
