@@ -246,3 +246,38 @@ def test_execution_and_checkpoint_config_settings():
     with pytest.raises(NotImplementedError, match=r"DataStream.cache\(\) is not supported: "
                                                   r"caching a stream's results needs BATCH"):
         env.from_collection([1]).cache()
+
+
+def write_wheel(directory, name: str, version: str, code: str) -> None:
+    """A minimal pure-Python wheel (what pip needs to install it offline)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": code,
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                              "Tag: py3-none-any\n"}
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    record.append(f"{dist}/RECORD,,")
+    files[f"{dist}/RECORD"] = "\n".join(record) + "\n"
+    with zipfile.ZipFile(directory / f"{name}-{version}-py3-none-any.whl", "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+
+
+def test_python_requirements_install_from_the_cache_dir(mini_cluster, tmp_path):
+    name = f"hw_req_{tmp_path.name.replace('-', '_')}"
+    cache = tmp_path / "wheels"
+    cache.mkdir()
+    write_wheel(cache, name, "1.0", "ANSWER = 42\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"{name}==1.0\n")
+    env = new_env(2)
+    env.set_python_requirements(str(requirements), str(cache))
+    code = f"lambda x: x + __import__('{name}').ANSWER"
+    assert sorted(env.from_collection([0, 1]).map(eval(code)).execute_and_collect()) == [42, 43]

@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -193,17 +194,26 @@ def _install_requirements(root: Path, requirements: bytes,
     unmet = _unmet(requirements)
     if not unmet:
         return None
+    # TaskManagers on one machine may install at once: each into its own directory,
+    # the first to finish wins the rename.
+    target = root / f".site-packages.{os.getpid()}.{threading.get_ident()}.tmp"
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
-               "--no-warn-script-location", "--target", str(site) + ".tmp"]
+               "--no-warn-script-location", "--target", str(target)]
+    cache_dir = Path(str(target) + ".cache")
     if cache:
-        cache_dir = root / "requirements-cache"
         cache_dir.mkdir(exist_ok=True)
         for name, content in cache:
             (cache_dir / Path(name).name).write_bytes(content)
         command += ["--no-index", "--find-links", str(cache_dir)]
     done = subprocess.run([*command, *unmet], capture_output=True, text=True, check=False)
+    shutil.rmtree(cache_dir, ignore_errors=True)
     if done.returncode != 0:
         raise RuntimeError("set_python_requirements: could not install "
                            f"{', '.join(unmet)}: {done.stderr.strip()[-2000:]}")
-    os.replace(str(site) + ".tmp", site)
+    try:
+        os.replace(target, site)
+    except OSError:
+        if not site.is_dir():
+            raise
+        shutil.rmtree(target, ignore_errors=True)
     return site
