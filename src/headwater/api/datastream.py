@@ -175,10 +175,11 @@ class DataStream(_OperatorSettings):
         #: The declared type of the records (None: undeclared, PICKLED_BYTE_ARRAY).
         self._type_info = type_info if node is None else node.output_type
 
-    def __getattr__(self, name: str) -> Any:
-        if name in TABLE_API_ONLY or name in JVM_ONLY or name in NOT_YET:
-            unsupported(type(self).__name__, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    if not TYPE_CHECKING:  # mypy keeps flagging unknown attributes
+        def __getattr__(self, name: str) -> Any:
+            if name in TABLE_API_ONLY or name in JVM_ONLY or name in NOT_YET:
+                unsupported(type(self).__name__, name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
     def _of(cls, env: StreamExecutionEnvironment, node: Transformation) -> DataStream:

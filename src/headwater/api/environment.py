@@ -229,10 +229,11 @@ class StreamExecutionEnvironment:
         self._executed_up_to = self._next_id - 1
         self._transformations.clear()
 
-    def __getattr__(self, name: str) -> Any:
-        if name in TABLE_API_ONLY or name in JVM_ONLY or name in NOT_YET:
-            unsupported("StreamExecutionEnvironment", name)
-        raise AttributeError(f"'StreamExecutionEnvironment' object has no attribute {name!r}")
+    if not TYPE_CHECKING:  # mypy keeps flagging unknown attributes
+        def __getattr__(self, name: str) -> Any:
+            if name in TABLE_API_ONLY or name in JVM_ONLY or name in NOT_YET:
+                unsupported("StreamExecutionEnvironment", name)
+            raise AttributeError(f"'StreamExecutionEnvironment' object has no attribute {name!r}")
 
     # -- settings -----------------------------------------------------------------------
 
