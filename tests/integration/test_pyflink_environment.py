@@ -242,7 +242,8 @@ def test_execution_and_checkpoint_config_settings():
     env.from_collection([1]).print()
     graph = env.get_job_graph()
     assert graph.vertices[0].parallelism == 4
-    assert graph.configuration["pipeline.global-job-parameters"] == "k:v"
+    assert json.loads(graph.configuration["pipeline.global-job-parameters"]) == {"k": "v"}
+    assert graph.execution_config["user-config"] == {"k": "v"}
     with pytest.raises(NotImplementedError, match=r"DataStream.cache\(\) is not supported: "
                                                   r"caching a stream's results needs BATCH"):
         env.from_collection([1]).cache()
@@ -281,3 +282,19 @@ def test_python_requirements_install_from_the_cache_dir(mini_cluster, tmp_path):
     env.set_python_requirements(str(requirements), str(cache))
     code = f"lambda x: x + __import__('{name}').ANSWER"
     assert sorted(env.from_collection([0, 1]).map(eval(code)).execute_and_collect()) == [42, 43]
+
+
+class Greeting(MapFunction):
+    def open(self, runtime_context: RuntimeContext):
+        self.greeting = runtime_context.get_job_parameter("greeting", "hello")
+        self.missing = runtime_context.get_job_parameter("missing", "default")
+
+    def map(self, value):
+        return f"{self.greeting} {value} ({self.missing})"
+
+
+def test_job_parameters_reach_the_functions(mini_cluster):
+    env = new_env(2)
+    env.get_config().set_global_job_parameters({"greeting": "hi, there"})
+    out = env.from_collection(["a", "b"]).map(Greeting()).execute_and_collect()
+    assert sorted(out) == ["hi, there a (default)", "hi, there b (default)"]

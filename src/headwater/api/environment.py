@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from headwater.api.checkpoint_config import CheckpointConfig, CheckpointingMode
 from headwater.api.datastream import DataStream
 from headwater.api.execution import JobClient, JobExecutionResult, PyFlinkJobClient
-from headwater.api.execution_config import ExecutionConfig
+from headwater.api.execution_config import JOB_PARAMETERS, ExecutionConfig
 from headwater.api.execution_mode import RuntimeExecutionMode, TimeCharacteristic
 from headwater.api.python_dependencies import PythonDependencies
 from headwater.api.transformations import (
@@ -340,8 +340,10 @@ class StreamExecutionEnvironment:
                 restart_strategy.get_description()
         parameters = self._config.get_global_job_parameters()
         if parameters:
-            config["pipeline.global-job-parameters"] = \
-                ",".join(f"{k}:{v}" for k, v in parameters.items())
+            config[JOB_PARAMETERS] = json.dumps(parameters)
+            job_graph.execution_config["user-config"] = parameters
+        if self._config.is_object_reuse_enabled():
+            job_graph.execution_config["object-reuse-mode"] = True
         if self._savepoint_directory:
             config["state.savepoints.dir"] = self._savepoint_directory
 

@@ -11,7 +11,26 @@ uids, latency tracking, task cancellation, snapshot compression, execution mode)
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+#: The configuration key of the job's global parameters (a JSON object here).
+JOB_PARAMETERS = "pipeline.global-job-parameters"
+
+
+def parse_job_parameters(value: Any) -> dict[str, str]:
+    """The job parameters of a configuration value: a JSON object, or Flink's
+    ``k1:v1,k2:v2``."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        parsed = dict(item.split(":", 1) for item in str(value).split(",") if ":" in item)
+    return {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+
 
 #: Flink's ``pipeline.auto-watermark-interval`` default (ms).
 DEFAULT_AUTO_WATERMARK_INTERVAL = 200

@@ -97,6 +97,10 @@ class RuntimeContext:
         """A registered accumulator (KeyError if unknown)."""
         return self._ctx.accumulators[name]
 
+    def get_job_parameter(self, key: str, default_value: str | None = None) -> str | None:
+        """A global job parameter (``env.get_config().set_global_job_parameters``)."""
+        return getattr(self._ctx, "job_parameters", {}).get(key, default_value)
+
     def get_metrics_group(self):
         """This operator's metric group: ``counter``, ``gauge``, ``meter``, ``histogram``
         and ``add_group``; what is registered there shows in the REST API's metrics."""
