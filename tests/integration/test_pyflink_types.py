@@ -192,3 +192,41 @@ def test_declared_types_keep_operator_state_of_checkpointed_functions():
     wrapped.initialize_state(None)
     wrapped.snapshot_state(None)
     assert user.initialized and user.snapshots == 1
+
+
+def test_connected_streams_and_broadcast_outputs_follow_output_type(mini_cluster):
+    from headwater.pyflink.common.typeinfo import Types as T
+    from headwater.pyflink.datastream import BroadcastProcessFunction, CoMapFunction
+    from headwater.pyflink.datastream.state import MapStateDescriptor
+
+    class Both(CoMapFunction):
+        def map1(self, value):
+            return value, "left"
+
+        def map2(self, value):
+            return value, "right"
+
+    env = env1()
+    left = env.from_collection([1])
+    right = env.from_collection([2])
+    rows = left.connect(right).map(Both(), output_type=T.ROW_NAMED(
+        ["n", "side"], [T.LONG(), T.STRING()]))
+    assert sorted((r.n, r.side) for r in rows.execute_and_collect()) == \
+        [(1, "left"), (2, "right")]
+
+    rules = MapStateDescriptor("rules", T.STRING(), T.STRING())
+
+    class Apply(BroadcastProcessFunction):
+        def process_element(self, value, ctx):
+            yield value * 1.5
+
+        def process_broadcast_element(self, value, ctx):
+            ctx.get_broadcast_state(rules).put(value, value)
+
+    env = env1()
+    env.from_collection([1, 2]).connect(env.from_collection(["r"]).broadcast(rules)) \
+        .process(Apply(), output_type=T.INT()).name("apply rules").print()
+    with pytest.raises(JobExecutionException) as failure:
+        env.execute("bad broadcast output")
+    text = str(failure.value) + str(getattr(failure.value, "cause", ""))
+    assert "apply rules" in text and "INT" in text and "1.5" in text

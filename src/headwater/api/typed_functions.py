@@ -13,6 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater.api.checkpointing import CheckpointedFunction
+from headwater.api.connected import (
+    BroadcastProcessFunction,
+    CoFlatMapFunction,
+    CoMapFunction,
+    CoProcessFunction,
+    KeyedBroadcastProcessFunction,
+    KeyedCoProcessFunction,
+)
 from headwater.api.functions import (
     FlatMapFunction,
     KeyedProcessFunction,
@@ -193,3 +201,122 @@ def wrap(wrapper: type, function: Any, convert: Callable[[Any], Any]) -> Any:
     if isinstance(function, CheckpointedFunction):
         wrapper = _CHECKPOINTED.get(wrapper, wrapper)
     return wrapper(function, convert)
+
+
+# -- connected streams and broadcast state ---------------------------------------------------
+
+
+class _ConvertingCo(RichFunction):
+    """Base of the two-input wrappers: lifecycle and attributes go to the user's
+    function; each method converts what the user's method returns or yields."""
+
+    def __init__(self, inner: Any, convert: Callable[[Any], Any]) -> None:
+        self.inner = inner
+        self.convert = convert
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        """Open the user's function."""
+        self.inner.open(runtime_context)
+
+    def close(self) -> None:
+        """Close the user's function."""
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        inner = self.__dict__.get("inner")
+        if inner is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    def __getstate__(self) -> dict:
+        return {"inner": self.inner, "convert": self.convert}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def _all(self, outputs: Any) -> Any:
+        return _convert_all(self.convert, outputs)
+
+
+class ConvertingCoMapFunction(_ConvertingCo, CoMapFunction):
+    """A CoMapFunction with converted outputs."""
+
+    def map1(self, value: Any) -> Any:
+        """The converted output."""
+        return self.convert(self.inner.map1(value))
+
+    def map2(self, value: Any) -> Any:
+        """The converted output."""
+        return self.convert(self.inner.map2(value))
+
+
+class ConvertingCoFlatMapFunction(_ConvertingCo, CoFlatMapFunction):
+    """A CoFlatMapFunction with converted outputs."""
+
+    def flat_map1(self, value: Any) -> Any:
+        """The converted outputs."""
+        return self._all(self.inner.flat_map1(value))
+
+    def flat_map2(self, value: Any) -> Any:
+        """The converted outputs."""
+        return self._all(self.inner.flat_map2(value))
+
+
+class _ConvertingCoProcess(_ConvertingCo):
+    def process_element1(self, value: Any, ctx: Any) -> Any:
+        """The converted outputs."""
+        return self._all(self.inner.process_element1(value, ctx))
+
+    def process_element2(self, value: Any, ctx: Any) -> Any:
+        """The converted outputs."""
+        return self._all(self.inner.process_element2(value, ctx))
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Any:
+        """The converted outputs of the user's ``on_timer``."""
+        return self._all(self.inner.on_timer(timestamp, ctx))
+
+
+class ConvertingCoProcessFunction(_ConvertingCoProcess, CoProcessFunction):
+    """A CoProcessFunction with converted outputs."""
+
+
+class ConvertingKeyedCoProcessFunction(_ConvertingCoProcess, KeyedCoProcessFunction):
+    """A KeyedCoProcessFunction with converted outputs."""
+
+
+class _ConvertingBroadcastProcess(_ConvertingCo):
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        """The converted outputs."""
+        return self._all(self.inner.process_element(value, ctx))
+
+    def process_broadcast_element(self, value: Any, ctx: Any) -> Any:
+        """The converted outputs."""
+        return self._all(self.inner.process_broadcast_element(value, ctx))
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Any:
+        """The converted outputs of the user's ``on_timer``."""
+        return self._all(self.inner.on_timer(timestamp, ctx))
+
+
+class ConvertingBroadcastProcessFunction(_ConvertingBroadcastProcess,
+                                         BroadcastProcessFunction):
+    """A BroadcastProcessFunction with converted outputs."""
+
+
+class ConvertingKeyedBroadcastProcessFunction(_ConvertingBroadcastProcess,
+                                              KeyedBroadcastProcessFunction):
+    """A KeyedBroadcastProcessFunction with converted outputs."""
+
+
+def wrap_two_input(function: Any, convert: Callable[[Any], Any]) -> Any:
+    """The converting wrapper of a co-function or broadcast process function."""
+    for base, wrapper in ((KeyedCoProcessFunction, ConvertingKeyedCoProcessFunction),
+                          (CoProcessFunction, ConvertingCoProcessFunction),
+                          (CoFlatMapFunction, ConvertingCoFlatMapFunction),
+                          (CoMapFunction, ConvertingCoMapFunction),
+                          (KeyedBroadcastProcessFunction,
+                           ConvertingKeyedBroadcastProcessFunction),
+                          (BroadcastProcessFunction, ConvertingBroadcastProcessFunction)):
+        if isinstance(function, base):
+            return wrapper(function, convert)
+    return function

@@ -34,9 +34,9 @@ Conversions implemented (where PyFlink's result visibly differs from the input):
 Not implemented (documented differences): ``None`` passes every type (PyFlink rejects it
 at the top level and in tuples, accepts it in row fields); ``SQL_TIMESTAMP`` keeps
 microseconds and time zones as given; ``add_source(type_info=...)`` and
-``FileSource`` outputs, and the outputs of connected streams' co-functions and
-broadcast process functions (their ``output_type`` is accepted) are not converted;
-``Types.STRING()`` records are not re-encoded (no surrogate check).
+``FileSource`` outputs are not converted; ``Types.STRING()`` records are not
+re-encoded (no surrogate check). Side outputs (``yield tag, value``, ``ctx.output``)
+keep their values, as in PyFlink, where ``output_type`` types the main output only.
 """
 
 from __future__ import annotations

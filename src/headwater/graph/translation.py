@@ -94,6 +94,8 @@ def _with_output_type(t: Transformation) -> Transformation:
             if isinstance(t.function, KeyedProcessFunction) \
             or isinstance(t, KeyedProcessTransformation) else typed.ConvertingProcessFunction
         return dataclasses.replace(t, function=typed.wrap(wrapper, t.function, convert))
+    if isinstance(t, CoTransformation | BroadcastProcessTransformation):
+        return dataclasses.replace(t, function=typed.wrap_two_input(t.function, convert))
     if isinstance(t, WindowTransformation):
         fn = t.window_function
         if t.kind == WindowFunctionKind.PROCESS or isinstance(fn, ProcessWindowFunction):
