@@ -230,3 +230,41 @@ def test_connected_streams_and_broadcast_outputs_follow_output_type(mini_cluster
         env.execute("bad broadcast output")
     text = str(failure.value) + str(getattr(failure.value, "cause", ""))
     assert "apply rules" in text and "INT" in text and "1.5" in text
+
+
+def test_state_descriptor_types_convert_written_values(mini_cluster):
+    from headwater.pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor
+
+    class Remember(KeyedProcessFunction):
+        def open(self, runtime_context: RuntimeContext):
+            self.last = runtime_context.get_state(ValueStateDescriptor("last", Types.FLOAT()))
+            self.all = runtime_context.get_list_state(
+                ListStateDescriptor("all", Types.TUPLE([Types.INT()])))
+            self.by = runtime_context.get_map_state(
+                MapStateDescriptor("by", Types.STRING(), Types.BOOLEAN()))
+
+        def process_element(self, value, ctx):
+            self.last.update(value[1])
+            self.all.add([value[1]])
+            self.by.put(value[0], value[1])
+            yield self.last.value(), list(self.all.get()), dict(self.by.items())
+
+    env = env1()
+    out = list(env.from_collection([("a", 1)]).key_by(lambda t: t[0]).process(Remember())
+               .execute_and_collect())
+    assert out == [(1.0, [(1,)], {"a": True})]
+
+    class Wrong(KeyedProcessFunction):
+        def open(self, runtime_context):
+            self.n = runtime_context.get_state(ValueStateDescriptor("n", Types.INT()))
+
+        def process_element(self, value, ctx):
+            self.n.update("not a number")
+            yield value
+
+    env = env1()
+    env.from_collection([1]).key_by(lambda x: x).process(Wrong()).print()
+    with pytest.raises(JobExecutionException) as failure:
+        env.execute("bad state value")
+    text = str(failure.value) + str(getattr(failure.value, "cause", ""))
+    assert "state 'n'" in text and "INT" in text

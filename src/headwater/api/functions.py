@@ -78,8 +78,15 @@ class RuntimeContext:
         return backend
 
     def get_state(self, state_descriptor: StateDescriptor):
-        """A keyed state handle (ValueState for a ValueStateDescriptor...)."""
-        return self._backend().get_state(state_descriptor)
+        """A keyed state handle (ValueState for a ValueStateDescriptor...); values
+        written are converted to the descriptor's type when it declares one."""
+        handle = self._backend().get_state(state_descriptor)
+        if state_descriptor.type_info is None and \
+                getattr(state_descriptor, "value_type_info", None) is None:
+            return handle
+        from headwater.api.typed_state import typed_state
+
+        return typed_state(handle, state_descriptor)
 
     get_list_state = get_state
     get_map_state = get_state

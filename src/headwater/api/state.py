@@ -45,7 +45,8 @@ class StateDescriptor:
     """Base of all descriptors: a state name unique within an operator."""
 
     name: str
-    #: Accepted for PyFlink compatibility; Python values need no type information.
+    #: The declared type of the values (a TypeInformation; None: any Python object).
+    #: Values written are converted to it (see ``headwater.api.typed_state``).
     type_info: Any = None
 
     #: The kind of state, used by backends to check that a name is used consistently.
@@ -81,7 +82,8 @@ class ListStateDescriptor(StateDescriptor):
 
 @dataclasses.dataclass(frozen=True)
 class MapStateDescriptor(StateDescriptor):
-    """Describes a :class:`MapState` (a dict per key). ``type_info`` is ignored."""
+    """Describes a :class:`MapState` (a dict per key); ``type_info`` is the key type,
+    ``value_type_info`` the value type (both optional)."""
 
     value_type_info: Any = None
 
