@@ -5,8 +5,9 @@ A program may declare the type of a stream (``map(f, output_type=Types.INT())``,
 descriptor's type). Without a declaration records are Python objects passed as they are
 (PyFlink's ``PICKLED_BYTE_ARRAY``) and cost nothing extra. With one, each record that
 leaves the operator is checked and converted the way PyFlink's coders convert it when
-the record crosses to the JVM and back; a record that does not fit fails the job with a
-message naming the operator and the type::
+the record crosses to the JVM and back (keyed state values written to a typed
+descriptor too, see ``headwater.api.typed_state``); a record that does not fit fails
+the job with a message naming the operator and the type::
 
     ds.map(lambda x: Row(name=x[0], n=x[1]),
            output_type=Types.ROW_NAMED(["name", "n"], [Types.STRING(), Types.INT()]))
