@@ -268,3 +268,40 @@ def test_state_descriptor_types_convert_written_values(mini_cluster):
         env.execute("bad state value")
     text = str(failure.value) + str(getattr(failure.value, "cause", ""))
     assert "state 'n'" in text and "INT" in text
+
+
+def test_typed_streams_print_and_write_text_as_flink(mini_cluster, tmp_path, capfd):
+    from headwater.api.flink_strings import flink_string
+    from headwater.pyflink.common import Encoder
+    from headwater.pyflink.datastream.connectors.file_system import FileSink
+
+    row = Types.ROW([Types.STRING(), Types.DOUBLE(), Types.BOOLEAN(), Types.FLOAT()])
+    assert flink_string(Row("a", 1e7, True, 0.1), row) == "+I[a, 1.0E7, true, 0.1]"
+    assert flink_string(("a", [1, 2], {"k": None}),
+                        Types.TUPLE([Types.STRING(), Types.LIST(Types.INT()),
+                                     Types.MAP(Types.STRING(), Types.INT())])) == \
+        "(a,[1, 2],{k=null})"
+    assert flink_string(("a", 1), None) == "('a', 1)"
+    env = env1()
+    typed = env.from_collection([("a", 1.5)], type_info=Types.TUPLE([Types.STRING(),
+                                                                      Types.DOUBLE()]))
+    typed.sink_to(FileSink.for_row_format(str(tmp_path / "typed"),
+                                          Encoder.simple_string_encoder()).build())
+    env.from_collection([("a", 1.5)]).sink_to(
+        FileSink.for_row_format(str(tmp_path / "untyped"),
+                                Encoder.simple_string_encoder()).build())
+    env.execute("text")
+    assert (tmp_path / "typed" / "part-0-0").read_text() == "(a,1.5)\n"
+    assert (tmp_path / "untyped" / "part-0-0").read_text() == "('a', 1.5)\n"
+
+
+def test_print_of_a_typed_stream_uses_flink_text(capsys):
+    from headwater.graph.translation import create_operator
+    from headwater.testing import OneInputStreamOperatorTestHarness
+
+    env = env1()
+    sink = env.from_collection([Row("a", 1)], type_info=Types.ROW([Types.STRING(),
+                                                                   Types.INT()])).print()
+    harness = OneInputStreamOperatorTestHarness(create_operator(sink._node))
+    harness.operator.process_batch([Row("a", 1), Row.of_kind(RowKind.DELETE, "b", 2)], None)
+    assert capsys.readouterr().out == "+I[a, 1]\n-D[b, 2]\n"

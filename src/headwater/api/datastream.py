@@ -19,6 +19,7 @@ Partitioning calls (``key_by``, ``rebalance``, ``rescale``, ``shuffle``, ``broad
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, overload
 
 from headwater.api.functions import (
@@ -296,7 +297,7 @@ class DataStream(_OperatorSettings):
             raise TypeError("expected a WatermarkStrategy")
         return self._transform(TimestampsAndWatermarksTransformation, "Timestamps/Watermarks",
                                watermark_strategy=watermark_strategy,
-                               config=self._env.get_config())
+                               config=self._env.get_config(), output_type=self._type_info)
 
     def get_side_output(self, output_tag: OutputTag) -> DataStream:
         """The records this stream's operator sent to ``output_tag`` (``yield tag, value``
@@ -304,7 +305,8 @@ class DataStream(_OperatorSettings):
         if not isinstance(output_tag, OutputTag):
             raise TypeError("expected an OutputTag")
         node = self._require_node("get_side_output")
-        return DataStream(self._env, [StreamInput(node, side_output_tag=output_tag.tag_id)])
+        return DataStream(self._env, [StreamInput(node, side_output_tag=output_tag.tag_id)],
+                          type_info=check_type_info(output_tag.type_info, "OutputTag type_info"))
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
         """Partition by key: a callable, a KeySelector, a tuple index or a field name.
@@ -392,9 +394,18 @@ class DataStream(_OperatorSettings):
     # -- sinks --------------------------------------------------------------------------
 
     def print(self, sink_identifier: str | None = None) -> DataStreamSink:
-        """Print every record to the TaskManager's stdout ("i> " prefix when parallel)."""
+        """Print every record to the TaskManager's stdout ("i> " prefix when parallel);
+        records of a declared type print as Flink prints them (``(a,1)``, ``+I[a, 1]``)."""
         return DataStreamSink(self._add(PrintSinkTransformation, "Print to Std. Out", "Sink: ",
-                                        sink_identifier=sink_identifier))
+                                        sink_identifier=sink_identifier,
+                                        formatter=self._flink_format()))
+
+    def _flink_format(self) -> Any:
+        """The Flink text format of this stream's declared type (None: ``str``)."""
+        from headwater.api.flink_strings import FlinkStringFormat, needs_flink_format
+
+        return FlinkStringFormat(self._type_info) if needs_flink_format(self._type_info) \
+            else None
 
     def add_sink(self, sink_func: Any) -> DataStreamSink:
         """Consume records with a SinkFunction (``invoke(value, context)``) or a callable;
@@ -409,6 +420,10 @@ class DataStream(_OperatorSettings):
         create = getattr(sink, "create_operator", None)
         if not callable(create):
             raise TypeError(f"not a sink: {type(sink).__name__} (expected e.g. a FileSink)")
+        text = self._flink_format()
+        if text is not None and getattr(sink, "encoder", None) is str:
+            sink = copy.copy(sink)  # SimpleStringEncoder: Flink's text of the declared type
+            sink.encoder = text
         return DataStreamSink(self._add(SinkTransformation, "Unnamed", "Sink: ", sink=sink))
 
 
@@ -431,12 +446,12 @@ class KeyedStream(DataStream):
     def reduce(self, func: Any) -> DataStream:
         """Running ``func(accumulated, value)`` per key, emitted for every record."""
         return self._transform(KeyedReduceTransformation, "Keyed Reduce", function=func,
-                               key_selector=self._key_selector)
+                               key_selector=self._key_selector, output_type=self._type_info)
 
     def _aggregate(self, kind: str, position: int | str) -> DataStream:
         return self._transform(KeyedAggregationTransformation, "Keyed Aggregation",
-                               aggregation=kind,
-                               position=position, key_selector=self._key_selector)
+                               aggregation=kind, position=position,
+                               key_selector=self._key_selector, output_type=self._type_info)
 
     def sum(self, position_to_sum: int | str = 0) -> DataStream:
         """Running sum of a field per key (the key's first record, field replaced)."""

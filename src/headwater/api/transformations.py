@@ -281,6 +281,8 @@ class PrintSinkTransformation(Transformation):
     """``print``: every record to the TaskManager's stdout."""
 
     sink_identifier: str | None = None
+    #: record -> text for a stream of a declared type (Flink's toString), else None.
+    formatter: Any = None
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
