@@ -395,12 +395,14 @@ class StreamExecutionEnvironment:
     def from_source(self, source: Any, watermark_strategy: Any = None,
                     source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
         """A stream from a source object such as ``FileSource.for_path(path)``; with a
-        watermark strategy, its timestamps and watermarks are assigned right after it."""
+        watermark strategy, its timestamps and watermarks are assigned right after it.
+        ``type_info`` declares the records' type (how they print; not converted)."""
         create = getattr(source, "create_operator", None)
         if not callable(create):
             raise TypeError(f"not a source: {type(source).__name__} (expected e.g. a "
                             "FileSource)")
-        stream = self._source(SourceTransformation, source_name, source=source)
+        stream = self._source(SourceTransformation, source_name, source=source,
+                              output_type=check_type_info(type_info, "type_info"))
         if watermark_strategy is not None:
             assign = getattr(stream, "assign_timestamps_and_watermarks", None)
             if assign is None:
