@@ -116,7 +116,7 @@ class StreamExecutionEnvironment:
             elif key == "execution.runtime-mode":
                 self.set_runtime_mode(RuntimeExecutionMode[text.strip().upper()])
             elif key == "execution.checkpointing.interval":
-                self.enable_checkpointing(int(text.removesuffix("ms").strip()))
+                self.enable_checkpointing(_duration_ms(text))
             self._configuration[key] = text
         return self
 
@@ -527,3 +527,18 @@ def _ship_strategy(stream_input: StreamInput, parallelism: int, default: int) ->
             stream_input.partitioning.value
     upstream = stream_input.upstream.parallelism or default
     return "FORWARD" if upstream == parallelism else "REBALANCE"
+
+
+_UNITS_MS = {"": 1, "ms": 1, "milli": 1, "millis": 1, "s": 1000, "sec": 1000, "secs": 1000,
+             "second": 1000, "seconds": 1000, "min": 60_000, "mins": 60_000,
+             "minute": 60_000, "minutes": 60_000, "h": 3_600_000, "hour": 3_600_000,
+             "hours": 3_600_000, "d": 86_400_000, "day": 86_400_000, "days": 86_400_000}
+
+
+def _duration_ms(text: str) -> int:
+    """Milliseconds of a Flink duration value ("10000", "10 s", "1min", "500 ms")."""
+    number = text.strip().rstrip("abcdefghijklmnopqrstuvwxyz ")
+    unit = text.strip()[len(number):].strip().lower()
+    if not number or unit not in _UNITS_MS:
+        raise ValueError(f"not a duration: {text!r} (e.g. 10000, 10 s, 1 min)")
+    return int(float(number) * _UNITS_MS[unit])
