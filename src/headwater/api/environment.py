@@ -537,8 +537,9 @@ _UNITS_MS = {"": 1, "ms": 1, "milli": 1, "millis": 1, "s": 1000, "sec": 1000, "s
 
 def _duration_ms(text: str) -> int:
     """Milliseconds of a Flink duration value ("10000", "10 s", "1min", "500 ms")."""
-    number = text.strip().rstrip("abcdefghijklmnopqrstuvwxyz ")
-    unit = text.strip()[len(number):].strip().lower()
+    text = text.strip().lower()
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
+    unit = text[len(number):].strip()
     if not number or unit not in _UNITS_MS:
         raise ValueError(f"not a duration: {text!r} (e.g. 10000, 10 s, 1 min)")
     return int(float(number) * _UNITS_MS[unit])
