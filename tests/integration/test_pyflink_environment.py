@@ -298,3 +298,41 @@ def test_job_parameters_reach_the_functions(mini_cluster):
     env.get_config().set_global_job_parameters({"greeting": "hi, there"})
     out = env.from_collection(["a", "b"]).map(Greeting()).execute_and_collect()
     assert sorted(out) == ["hi, there a (default)", "hi, there b (default)"]
+
+
+class Ticks(SourceFunction):
+    def __init__(self):
+        self.running = True
+
+    def run(self, ctx):
+        import time
+
+        n = 0
+        while self.running:
+            with ctx.get_checkpoint_lock():
+                ctx.collect(n)
+            n += 1
+            time.sleep(0.01)
+
+    def cancel(self):
+        self.running = False
+
+
+def test_job_client_savepoints_and_accumulators(mini_cluster, tmp_path):
+    from headwater.client import RestClient
+    from headwater.testing import wait_for
+
+    env = new_env()
+    env.add_source(Ticks()).map(lambda x: x).print()
+    client = env.execute_async("ticks")
+    rest = RestClient(mini_cluster.rest_url)
+    wait_for(lambda: all(v["status"] == "RUNNING"
+                         for v in rest.job(client.get_job_id())["vertices"]),
+             timeout=30, message="every subtask running")
+    path = client.trigger_savepoint(str(tmp_path / "sp")).result()
+    assert path and str(tmp_path / "sp") in path
+    assert isinstance(client.get_accumulators().result(), dict)
+    stopped = client.stop_with_savepoint(False, str(tmp_path / "stop")).result()
+    assert str(tmp_path / "stop") in stopped
+    wait_for(lambda: client.get_job_status().result() is JobStatus.FINISHED, timeout=30,
+             message="stopped")
