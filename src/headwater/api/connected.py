@@ -58,6 +58,7 @@ from headwater.api.functions import (
 )
 from headwater.api.state import MapStateDescriptor, State, StateDescriptor
 from headwater.api.transformations import Partitioning, StreamInput, Transformation
+from headwater.api.typeinfo import check_type_info
 
 if TYPE_CHECKING:
     from headwater.api.datastream import DataStream
@@ -447,7 +448,7 @@ class ConnectedStreams:
         return ConnectedStreams(self.stream1.key_by(key_selector1, key_type),
                                 self.stream2.key_by(key_selector2, key_type))
 
-    def _co(self, co_kind: str, name: str, func: Any) -> DataStream:
+    def _co(self, co_kind: str, name: str, func: Any, output_type: Any = None) -> DataStream:
         from headwater.api.datastream import DataStream, KeyedStream
 
         selectors = None
@@ -459,16 +460,17 @@ class ConnectedStreams:
         node = env._add_transformation(
             CoTransformation, name, "",
             _inputs_of(self.stream1, 1) + _inputs_of(self.stream2, 2),
-            function=func, co_kind=co_kind, key_selectors=selectors)
+            function=func, co_kind=co_kind, key_selectors=selectors,
+            output_type=check_type_info(output_type, "output_type"))
         return DataStream._of(env, node)
 
     def map(self, func: CoMapFunction, output_type: Any = None) -> DataStream:
         """One output per record of either stream (a CoMapFunction)."""
-        return self._co("map", "Co-Map", func)
+        return self._co("map", "Co-Map", func, output_type)
 
     def flat_map(self, func: CoFlatMapFunction, output_type: Any = None) -> DataStream:
         """Any number of outputs per record of either stream (a CoFlatMapFunction)."""
-        return self._co("flat_map", "Co-Flat Map", func)
+        return self._co("flat_map", "Co-Flat Map", func, output_type)
 
     def process(self, func: CoProcessFunction, output_type: Any = None) -> DataStream:
         """A CoProcessFunction, or on keyed inputs a KeyedCoProcessFunction (keyed state,
@@ -477,7 +479,8 @@ class ConnectedStreams:
         if isinstance(func, KeyedCoProcessFunction) and not keyed:
             raise TypeError("a KeyedCoProcessFunction needs keyed connected streams: call "
                             "key_by(key_selector1, key_selector2) first")
-        return self._co("process", "Keyed Co-Process" if keyed else "Co-Process", func)
+        return self._co("process", "Keyed Co-Process" if keyed else "Co-Process", func,
+                        output_type)
 
     co_map = map
     co_flat_map = flat_map
@@ -547,7 +550,7 @@ class BroadcastConnectedStream:
             _inputs_of(stream, 1) + broadcast_inputs, function=func,
             descriptors=list(self.broadcast_state_descriptors),
             key_selector=stream.get_key_selector() if isinstance(stream, KeyedStream)
-            else None)
+            else None, output_type=check_type_info(output_type, "output_type"))
         return DataStream._of(env, node)
 
     co_process = process

@@ -26,6 +26,24 @@ completed) and every other hidden file of the subtask is deleted (written after 
 checkpoint, its records come again). Readers of the directory see only committed parts,
 so the committed output of a job that failed and recovered equals that of a clean run.
 
+Continuous monitoring (``FileSource.for_record_stream_format(fmt, dir)
+.monitor_continuously(Duration.of_seconds(1)).build()``): after reading what is there,
+each subtask lists the paths every interval and reads the files it has not seen (a file
+belongs to subtask ``crc32(path) % parallelism``); the set of seen files is checkpointed
+(union operator state), so a restored job reads every file once. Such a source never
+ends. Write files elsewhere and move them in (or give them a hidden name while writing):
+a file is read once, when it is first seen.
+
+Rolling (``with_rolling_policy``): ``RollingPolicy.on_checkpoint_rolling_policy()`` (the
+default) rolls part files at checkpoints only; ``RollingPolicy.default_rolling_policy(
+part_size, rollover_interval, inactivity_interval)`` also rolls a part file when it
+reaches ``part_size`` bytes, is older than ``rollover_interval`` ms or was not written to
+for ``inactivity_interval`` ms (checked when records arrive). Unlike Flink's row formats,
+headwater rolls at every checkpoint under every policy (its in-progress files are not
+resumable), and writes into the base path itself (Flink's default bucket assigner makes
+``yyyy-MM-dd--HH`` subdirectories; ``BucketAssigner.base_path_bucket_assigner()`` is the
+behaviour here).
+
 Paths may be fsspec URLs (``s3://bucket/prefix``...). The source lists and reads them at
 the same checkpointed offsets. The sink cannot rename there: it writes the in-progress
 part to a local temporary file, uploads it at the checkpoint as the hidden object
@@ -47,9 +65,11 @@ import re
 import shutil
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from headwater.connectors.base import Sink, Source
 from headwater.runtime import filesystem
 from headwater.runtime.operators.base import (
     OperatorStateSnapshot,
@@ -136,14 +156,39 @@ class StreamFormat:
         return StreamFormat(charset_name)
 
 
-class FileSource:
-    """A bounded source of the text lines of files and directories."""
+class FileSource(Source):
+    """A source of the text lines of files and directories: bounded, or monitoring the
+    paths for new files with ``monitor_continuously``. Its builder methods return the
+    source itself, so PyFlink's ``FileSource.for_record_stream_format(...)...build()``
+    works."""
 
     def __init__(self, paths: list[str], stream_format: StreamFormat | None = None) -> None:
         if not paths:
             raise ValueError("a FileSource needs at least one path")
         self.paths = [_local_path(p) for p in paths]
         self.format = stream_format or StreamFormat()
+        #: Milliseconds between listings for new files (None: bounded).
+        self.monitor_interval: int | None = None
+
+    def monitor_continuously(self, discovery_interval: Any) -> FileSource:
+        """Keep watching the paths: every ``discovery_interval`` (a Duration or ms) read
+        files that appeared since (the source then never ends)."""
+        from headwater.api.time import to_millis
+
+        interval = to_millis(discovery_interval, "discovery interval")
+        if interval <= 0:
+            raise ValueError("the discovery interval must be positive")
+        self.monitor_interval = interval
+        return self
+
+    def process_static_file_set(self) -> FileSource:
+        """Read the files that exist when the job starts, then end (the default)."""
+        self.monitor_interval = None
+        return self
+
+    def is_bounded(self) -> bool:
+        """Whether the source ends (not when monitoring continuously)."""
+        return self.monitor_interval is None
 
     @staticmethod
     def for_path(*paths: str | os.PathLike, charset: str = "UTF-8") -> FileSource:
@@ -162,33 +207,68 @@ class FileSource:
 
     def create_operator(self) -> FileSourceOperator:
         """The source operator the environment adds to the job."""
-        return FileSourceOperator(self.paths, self.format.charset)
+        return FileSourceOperator(self.paths, self.format.charset, self.monitor_interval)
+
+
+#: PyFlink's builder class: here the source is its own builder.
+FileSourceBuilder = FileSource
 
 
 class FileSourceOperator(SplitSource):
-    """Reads the lines of its splits; checkpoints ``(path, byte offset)`` per split."""
+    """Reads the lines of its splits; checkpoints ``(path, byte offset)`` per split (and,
+    when monitoring, the paths it has seen)."""
 
     state_name = "file-source-splits"
+    seen_state_name = "file-source-seen"
 
-    def __init__(self, paths: list[str], charset: str = "UTF-8") -> None:
+    def __init__(self, paths: list[str], charset: str = "UTF-8",
+                 monitor_interval: int | None = None) -> None:
         super().__init__()
         self.paths = list(paths)
         self.charset = charset
+        self.monitor_interval = monitor_interval
+        self._seen: set[str] = set()
+
+    def _mine(self, files: list[str]) -> list[str]:
+        """The files of this subtask (monitoring: by a hash of the path)."""
+        i, p = self.ctx.subtask_index, self.ctx.parallelism
+        if self.monitor_interval is None:
+            return files[i::p]
+        return [f for f in files if zlib.crc32(f.encode()) % p == i]
 
     def initial_splits(self) -> list[list[Any]]:
-        """This subtask's files (round-robin over all files), each from offset 0."""
-        files = list_files(self.paths)
-        i, p = self.ctx.subtask_index, self.ctx.parallelism
-        return [[f, 0] for f in files[i::p]]
+        """This subtask's files, each from offset 0."""
+        files = self._mine(list_files(self.paths))
+        self._seen.update(files)
+        return [[f, 0] for f in files]
 
     def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
         """Resume the restored splits (None: read everything from the start)."""
         entry = state.get(self.state_name) if state else None
         self._splits = None if entry is None else [[p, int(o)] for p, o in entry[1]]
+        seen = state.get(self.seen_state_name) if state else None
+        self._seen = set(seen[1]) if seen else set()
 
     def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot:
-        """The unfinished splits as "split" list state ``(path, offset)``."""
-        return {self.state_name: ("split", [(p, o) for p, o in self._positions()])}
+        """The unfinished splits as "split" list state ``(path, offset)`` (and the seen
+        paths as union state when monitoring)."""
+        state: OperatorStateSnapshot = {
+            self.state_name: ("split", [(p, o) for p, o in self._positions()])}
+        if self.monitor_interval is not None:
+            state[self.seen_state_name] = ("union", sorted(self._seen))
+        return state
+
+    def _discover(self, lock: Any) -> None:
+        """Add the files of this subtask that were not seen yet as splits."""
+        try:
+            files = list_files(self.paths)
+        except FileNotFoundError:
+            return
+        new = [f for f in self._mine(files) if f not in self._seen]
+        if new:
+            with lock:
+                self._seen.update(new)
+                self._positions().extend([f, 0] for f in new)
 
     def _decode(self, data: bytes) -> list[str]:
         text = data.decode(self.charset)
@@ -202,6 +282,18 @@ class FileSourceOperator(SplitSource):
         size adapts so that the checkpoint lock is never held long)."""
         lock = _checkpoint_lock(output)
         sizer = ChunkSizer()
+        while True:
+            self._read_splits(output, lock, sizer)
+            if self.monitor_interval is None:
+                return
+            deadline = time.monotonic() + self.monitor_interval / 1000
+            while time.monotonic() < deadline:
+                if self._cancelled or output.cancelled:
+                    return
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._discover(lock)
+
+    def _read_splits(self, output: SourceOutput, lock: Any, sizer: ChunkSizer) -> None:
         clock = time.perf_counter
         splits = self._positions()
         while splits:
@@ -264,6 +356,14 @@ class OutputFileConfig:
         self.part_prefix = part_prefix
         self.part_suffix = part_suffix
 
+    def get_part_prefix(self) -> str:
+        """The part file name prefix."""
+        return self.part_prefix
+
+    def get_part_suffix(self) -> str:
+        """The part file name suffix."""
+        return self.part_suffix
+
     @staticmethod
     def builder() -> OutputFileConfig:
         """A config to refine with ``with_part_prefix``/``with_part_suffix``."""
@@ -282,7 +382,59 @@ class OutputFileConfig:
         return self
 
 
-class FileSink:
+class RollingPolicy:
+    """When a part file is closed and becomes pending (committed with the next
+    checkpoint): see the module docstring."""
+
+    def __init__(self, part_size: int | None = None, rollover_interval: int | None = None,
+                 inactivity_interval: int | None = None) -> None:
+        self.part_size = part_size
+        self.rollover_interval = rollover_interval
+        self.inactivity_interval = inactivity_interval
+
+    @staticmethod
+    def default_rolling_policy(part_size: int = 1024 * 1024 * 128,
+                               rollover_interval: int = 60 * 1000,
+                               inactivity_interval: int = 60 * 1000) -> RollingPolicy:
+        """Roll at ``part_size`` bytes, after ``rollover_interval`` ms, or after
+        ``inactivity_interval`` ms without records (and at checkpoints)."""
+        for name, value in (("part_size", part_size), ("rollover_interval", rollover_interval),
+                            ("inactivity_interval", inactivity_interval)):
+            if int(value) <= 0:
+                raise ValueError(f"{name} must be positive")
+        return RollingPolicy(int(part_size), int(rollover_interval), int(inactivity_interval))
+
+    @staticmethod
+    def on_checkpoint_rolling_policy() -> RollingPolicy:
+        """Roll at checkpoints only."""
+        return RollingPolicy()
+
+    def __repr__(self) -> str:
+        if self.part_size is None:
+            return "OnCheckpointRollingPolicy()"
+        return (f"DefaultRollingPolicy(part_size={self.part_size}, rollover_interval="
+                f"{self.rollover_interval}, inactivity_interval={self.inactivity_interval})")
+
+
+class BucketAssigner:
+    """Which subdirectory of the base path a record goes to. headwater writes every
+    record into the base path (``base_path_bucket_assigner``)."""
+
+    @staticmethod
+    def base_path_bucket_assigner() -> BucketAssigner:
+        """All records in the base path."""
+        return BucketAssigner()
+
+    @staticmethod
+    def date_time_bucket_assigner(format_str: str = "yyyy-MM-dd--HH",
+                                  timezone_id: str | None = None) -> BucketAssigner:
+        """Not supported: headwater does not bucket by time."""
+        raise NotImplementedError("BucketAssigner.date_time_bucket_assigner is not supported: "
+                                  "headwater's FileSink writes into the base path "
+                                  "(BucketAssigner.base_path_bucket_assigner())")
+
+
+class FileSink(Sink):
     """An exactly-once sink writing part files into a directory (row format)."""
 
     def __init__(self, base_path: str | os.PathLike, encoder: Any = str) -> None:
@@ -294,6 +446,7 @@ class FileSink:
         self.encoder = encode
         self.output_file_config = OutputFileConfig()
         self.max_part_size: int | None = None
+        self.rolling_policy = RollingPolicy.on_checkpoint_rolling_policy()
 
     @staticmethod
     def for_row_format(base_path: str | os.PathLike, encoder: Any = str) -> FileSink:
@@ -313,6 +466,25 @@ class FileSink:
         self.max_part_size = int(max_bytes)
         return self
 
+    def with_rolling_policy(self, rolling_policy: RollingPolicy) -> FileSink:
+        """When part files roll (see RollingPolicy)."""
+        if not isinstance(rolling_policy, RollingPolicy):
+            raise TypeError("expected a RollingPolicy")
+        self.rolling_policy = rolling_policy
+        if rolling_policy.part_size is not None:
+            self.max_part_size = rolling_policy.part_size
+        return self
+
+    def with_bucket_assigner(self, bucket_assigner: BucketAssigner) -> FileSink:
+        """Accepted: records go into the base path."""
+        if not isinstance(bucket_assigner, BucketAssigner):
+            raise TypeError("expected a BucketAssigner")
+        return self
+
+    def with_bucket_check_interval(self, interval: int) -> FileSink:
+        """Accepted: rolling by time is checked when records arrive."""
+        return self
+
     def build(self) -> FileSink:
         """This sink (builder compatibility)."""
         return self
@@ -320,8 +492,14 @@ class FileSink:
     def create_operator(self) -> FileSinkOperator:
         """The sink operator the stream adds to the job."""
         cfg = self.output_file_config
+        policy = self.rolling_policy
         return FileSinkOperator(self.base_path, self.encoder, cfg.part_prefix,
-                                cfg.part_suffix, self.max_part_size)
+                                cfg.part_suffix, self.max_part_size,
+                                policy.rollover_interval, policy.inactivity_interval)
+
+
+#: Flink's older name of the row-format file sink (``add_sink`` takes it too).
+StreamingFileSink = FileSink
 
 
 class FileSinkOperator(StreamOperator):
@@ -331,12 +509,17 @@ class FileSinkOperator(StreamOperator):
     COUNTERS = "file-sink-counters"
 
     def __init__(self, base_path: str, encoder: Callable[[Any], Any], prefix: str = "part",
-                 suffix: str = "", max_part_size: int | None = None) -> None:
+                 suffix: str = "", max_part_size: int | None = None,
+                 rollover_interval: int | None = None,
+                 inactivity_interval: int | None = None) -> None:
         self.base_path = base_path
         self.encoder = encoder
         self.prefix = prefix
         self.suffix = suffix
         self.max_part_size = max_part_size
+        self.rollover_interval = rollover_interval
+        self.inactivity_interval = inactivity_interval
+        self._opened_at = self._written_at = 0.0
         self._file: Any = None
         #: On a remote file system in-progress parts are local files in this directory.
         self._staging: str | None = None
@@ -446,20 +629,34 @@ class FileSinkOperator(StreamOperator):
         if not values:
             return [], None
         parts = list(map(self.encoder, values))
-        if isinstance(parts[0], str):
-            data = ("\n".join(parts) + "\n").encode("utf-8")
-        else:
-            data = b"\n".join(parts) + b"\n"
+        now = time.monotonic()
+        if self._file is not None and self._time_to_roll(now):
+            self._roll()
+        if self.max_part_size is None:  # one write per batch
+            self._write(_lines(parts), now)
+            return [], None
+        for part in parts:  # the size limit applies per record, as in Flink
+            self._write(_lines([part]), now)
+            if self._written >= self.max_part_size:
+                self._roll()
+        return [], None
+
+    def _write(self, data: bytes, now: float) -> None:
         if self._file is None:
             self._current = self._counter
             self._counter += 1
             self._file = open(self._in_progress(self.ctx.subtask_index, self._current), "wb")
             self._written = 0
+            self._opened_at = now
         self._file.write(data)
         self._written += len(data)
-        if self.max_part_size is not None and self._written >= self.max_part_size:
-            self._roll()
-        return [], None
+        self._written_at = now
+
+    def _time_to_roll(self, now: float) -> bool:
+        """Whether the rolling policy's intervals say the open part file is done."""
+        rollover, inactivity = self.rollover_interval, self.inactivity_interval
+        return (rollover is not None and (now - self._opened_at) * 1000 >= rollover) or \
+            (inactivity is not None and (now - self._written_at) * 1000 >= inactivity)
 
     def _roll(self) -> None:
         """Close the in-progress file durably and make it pending."""
@@ -555,6 +752,13 @@ class FileSinkOperator(StreamOperator):
         state["_pending"] = []
         state["_initialized"] = False
         return state
+
+
+def _lines(parts: list) -> bytes:
+    """The encoded records as newline-terminated lines."""
+    if isinstance(parts[0], str):
+        return ("\n".join(parts) + "\n").encode("utf-8")
+    return b"\n".join(parts) + b"\n"
 
 
 def _fsync_dir(path: str) -> None:

@@ -22,6 +22,9 @@ class ShipStrategy(enum.StrEnum):
     RESCALE = "RESCALE"
     SHUFFLE = "SHUFFLE"
     BROADCAST = "BROADCAST"
+    #: partition_custom: the edge's key selector picks the channel
+    #: (``channel(value, num_channels)``).
+    CUSTOM = "CUSTOM"
 
 
 @dataclasses.dataclass

@@ -193,7 +193,9 @@ class _Builder:
                     # the target of a non-chained edge is always a chain head
                     target_vertex_id=hashes[edge.target_id].hex(),
                     ship_strategy=strategy,
-                    key_selector=edge.key_selector if strategy == ShipStrategy.HASH else None,
+                    key_selector=edge.key_selector if strategy in (ShipStrategy.HASH,
+                                                                   ShipStrategy.CUSTOM)
+                    else None,
                     side_output_tag=edge.side_output_tag,
                     type_number=edge.type_number,
                 ))

@@ -35,6 +35,7 @@ class RecordWriter:
         self.n = len(self.subpartitions)
         self.strategy = ship_strategy
         self.batch_size = batch_size
+        self.key_selector = key_selector
         self.pending: list[Values] = [[] for _ in range(self.n)]
         self.pending_ts: list[list[int] | None] = [None] * self.n
         self.records_out = 0
@@ -59,6 +60,8 @@ class RecordWriter:
             return self._split_random
         if strategy == "BROADCAST":
             return self._split_broadcast
+        if strategy == "CUSTOM":
+            return self._split_custom
         raise ValueError(f"unknown ship strategy {strategy}")
 
     def _split_hash(self, values: Values, timestamps: Timestamps) -> Split:
@@ -92,6 +95,21 @@ class RecordWriter:
         for i, c in enumerate(channels):
             out_v[c].append(values[i])
             out_t[c].append(timestamps[i])
+        return out_v, out_t
+
+    def _split_custom(self, values: Values, timestamps: Timestamps) -> Split:
+        custom: Any = self.key_selector  # a partition_custom channel chooser
+        n, channel = self.n, custom.channel
+        out_v: list[Values] = [[] for _ in range(n)]
+        out_t: list[list[int]] | None = None if timestamps is None else [[] for _ in range(n)]
+        for i, v in enumerate(values):
+            c = channel(v, n)
+            if not 0 <= c < n:
+                raise ValueError(f"partition_custom: the partitioner chose partition {c}, "
+                                 f"not in [0, {n})")
+            out_v[c].append(v)
+            if out_t is not None and timestamps is not None:
+                out_t[c].append(timestamps[i])
         return out_v, out_t
 
     def _split_broadcast(self, values: Values, timestamps: Timestamps) -> Split:

@@ -56,6 +56,8 @@ class OperatorContext:
     emit_records: Any = None
     #: The operator's metric group (``counter``, ``gauge``, ``meter``, ``histogram``).
     metric_group: Any = None
+    #: The job's global parameters (``RuntimeContext.get_job_parameter``).
+    job_parameters: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class StreamOperator:
