@@ -113,7 +113,7 @@ def run_headwater(cluster: MiniCluster, broker: TansuBroker, source: str, sink: 
                   .set_delivery_guarantee(guarantee)
                   .set_transactional_id_prefix(f"bench-{sink}").build())
     env.from_source(kafka_source, None, "kafka").map(transform).sink_to(kafka_sink)
-    job_id = cluster.submit(env.get_job_graph(f"kafka-{guarantee.value}"))
+    job_id = cluster.submit(env.get_job_graph(f"kafka-{guarantee.name.lower()}"))
     graph = wait_finished(cluster, job_id)
     return records / (graph.duration() / 1000)
 

@@ -338,7 +338,7 @@ class Forever(SourceFunction):
         self.running = False
 
 env = StreamExecutionEnvironment.get_execution_environment()
-env.enable_checkpointing(200)
+env.enable_checkpointing(1000)  # the test blocks the directory before the first one
 env.get_checkpoint_config().set_checkpoint_storage_dir(sys.argv[1])
 env.get_checkpoint_config().set_tolerable_checkpoint_failure_number(1000)
 env.add_source(Forever(), "forever").key_by(lambda x: x).reduce(lambda a, b: a + b) \\
@@ -348,11 +348,19 @@ env.execute("unwritable")
 
 
 def test_unwritable_checkpoint_directory_records_failed_checkpoints(cluster, tmp_path):
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("a file where the checkpoint directory should be")
     script = tmp_path / "unwritable.py"
     script.write_text(UNWRITABLE_JOB)
-    job_id = job_id_of(cluster.run("-d", str(script), str(blocker / "checkpoints")).stdout)
+    # Unwritable at submission: the job is refused.
+    refused_blocker = tmp_path / "a-file"
+    refused_blocker.write_text("a file where the checkpoint directory should be")
+    refused = cluster.run("-d", str(script), str(refused_blocker / "checkpoints"), check=False)
+    assert refused.returncode == 1
+    assert "state.checkpoints.dir" in refused.stderr and "not writable" in refused.stderr
+    # Unwritable after submission: checkpoints fail, the job goes on.
+    base = tmp_path / "checkpoints"
+    job_id = job_id_of(cluster.run("-d", str(script), str(base)).stdout)
+    blocker = base / job_id
+    blocker.write_text("a file where the checkpoint directory should be")
     cluster.wait_until_running(job_id)
     stats = wait_for(lambda: (s := checkpoint_stats(cluster, job_id))["counts"]["failed"] >= 2
                      and s, 30, 0.1, "two failed checkpoints")

@@ -15,16 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from headwater.testing import wait_for
+from headwater.testing import s3, wait_for
 from tests.integration.conftest import EXAMPLES, headwater, start_cluster, stop_cluster
 from tests.integration.helpers import job_id_of
 from tests.integration.test_fault_tolerance import (
-    committed,
+    FILES,
+    JOB,
+    KEYS,
+    LINES,
     expected_lines,
-    submit,
     wait_for_checkpoints,
-    write_job,
 )
+from tests.integration.test_s3_storage import committed as s3_committed
+
+s3_server = s3.s3_server  # the fixture
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("HEADWATER_RAY_TESTS", "1") in ("0", "off", "no"),
@@ -127,12 +131,41 @@ def test_rescaling_beyond_the_actors_requests_more_then_releases_them(tmp_path, 
         stop_cluster(cluster)
 
 
-def test_losing_a_node_restarts_the_job_on_the_nodes_left_exactly(tmp_path, ray_cluster):
-    script, source = write_job(tmp_path)
-    out = tmp_path / "out"
-    cluster = start_on_ray(tmp_path, ray_cluster, 2)
+def test_s3_savepoint_on_actors_then_a_lost_node_restarts_exactly(
+        tmp_path, ray_cluster, s3_server):
+    """Checkpoints, savepoints, input and output on S3 (a moto server on 127.0.0.1): a
+    savepoint, cancel and resubmit, then a worker node removed mid-job: the job restarts
+    on a new actor on the node left, FINISHES, and its output equals a clean run's."""
+    bucket = s3_server.new_bucket()
+    for f in range(FILES):
+        s3_server.put(bucket, f"in/input-{f}.txt", "".join(
+            f"k{(f * LINES + i) % KEYS}\n" for i in range(LINES)).encode())
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    cluster = start_on_ray(tmp_path, ray_cluster, 2,
+                           "-D", f"state.checkpoints.dir=s3://{bucket}/checkpoints",
+                           "-D", f"state.savepoints.dir=s3://{bucket}/savepoints",
+                           *s3_server.dynamic_properties())
     try:
-        job_id = submit(cluster, script, source, out)
+        def submit_s3(out: str, *options: str) -> str:
+            return job_id_of(cluster.run("-d", *options, str(script), f"s3://{bucket}/in",
+                                         f"s3://{bucket}/{out}", "0.004", "2").stdout)
+
+        # Savepoint to s3://, cancel, resubmit from it: exact.
+        job_id = submit_s3("resumed")
+        cluster.wait_until_running(job_id, timeout=60)
+        wait_for_checkpoints(cluster, job_id, 1, timeout=60)
+        out = headwater("cancel", "-m", f"127.0.0.1:{cluster.port}", "-s",
+                        f"s3://{bucket}/savepoints", job_id, timeout=180).stdout
+        savepoint = out.rsplit("Savepoint stored in ", 1)[1].strip().rstrip(".")
+        assert savepoint.startswith(f"s3://{bucket}/savepoints/"), out
+        resumed = submit_s3("resumed", "-s", savepoint)
+        assert cluster.wait_for_state(resumed, {"FINISHED", "FAILED"}, 240)["state"] == \
+            "FINISHED"
+        assert s3_committed(s3_server, bucket, "resumed") == expected_lines()
+
+        # Lose a worker node mid-job.
+        job_id = submit_s3("lost-node")
         cluster.wait_until_running(job_id, timeout=60)
         wait_for_checkpoints(cluster, job_id, 2, timeout=60)
         tms = taskmanagers(cluster)
@@ -143,13 +176,14 @@ def test_losing_a_node_restarts_the_job_on_the_nodes_left_exactly(tmp_path, ray_
 
         job = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=240)
         assert job["state"] == "FINISHED"
-        assert committed(out) == expected_lines()
+        assert s3_committed(s3_server, bucket, "lost-node") == expected_lines()
         survivors = {t["rayNodeId"] for t in taskmanagers(cluster)}
         assert survivors == {ray_cluster.workers[1].node_id}
         exceptions = cluster.client.request("GET", f"/jobs/{job_id}/exceptions")
         assert any(rid in e["exception"] for e in exceptions["all-exceptions"] for rid in lost)
-        assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"][
-            "restored"] >= 1
+        restored = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["latest"][
+            "restored"]
+        assert restored["external_path"].startswith(f"s3://{bucket}/checkpoints/")
     finally:
         stop_cluster(cluster)
 

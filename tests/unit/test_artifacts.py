@@ -6,6 +6,7 @@ import io
 import logging
 import sys
 import threading
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from headwater.artifacts.job_files import save_job_files
 from headwater.artifacts.program import EntryPointError, run_program, split_entry
 from headwater.artifacts.store import JarNotFound, JarStore, safe_file_name
 from headwater.config import Configuration
-from headwater.runtime import log_files
+from headwater.runtime import filesystem, log_files
 from headwater.runtime.rpc.messages import RequestLogFile
 from headwater.runtime.taskmanager import diagnostics
 from headwater.runtime.thread_dump import thread_dump
@@ -261,3 +262,23 @@ def test_stub_cluster_without_files_answers_404_not_500():
     tm = cluster.task_managers()[0].resource_id
     assert request(cluster, "GET", f"/taskmanagers/{tm}/log").status == 404
     assert Path  # noqa: B018 - keep the import used in type positions above
+
+
+def test_store_on_a_url_survives_a_new_working_directory(tmp_path):
+    remote = f"memory://artifact-tests/{uuid.uuid4().hex}"
+    first = JarStore(tmp_path / "jm1", remote=remote)
+    with first.staging() as (staged, out):
+        out.write(b'"""Doc."""\nif __name__ == "__main__":\n    pass\n')
+        out.flush()
+        jar = first.commit(staged, "job.py")
+    assert filesystem.read_bytes(f"{remote}/{jar.id}") == jar.path.read_bytes()
+    # Another JobManager with an empty working directory finds it in the store.
+    second = JarStore(tmp_path / "jm2", remote=remote)
+    assert [j.id for j in second.list()] == [jar.id]
+    found = second.get(jar.id)
+    assert found.path.parent == second.directory
+    assert found.path.read_bytes() == jar.path.read_bytes()
+    assert found.info.entries == jar.info.entries
+    second.delete(jar.id)
+    assert not filesystem.exists(f"{remote}/{jar.id}")
+    assert JarStore(tmp_path / "jm3", remote=remote).list() == []

@@ -1,5 +1,6 @@
 """The package layers, checked on the source: api, graph, runtime, then the REST API and
-the cluster wiring, then the CLI. A module that needs something from a higher layer gets
+the cluster wiring, then the CLI; ``pyflink`` sits beside ``api`` (PyFlink's module paths,
+re-exporting the API). A module that needs something from a higher layer gets
 it passed in.
 
 Every module under src/headwater is parsed with ``ast``; its imports are split into
@@ -147,3 +148,12 @@ def test_runtime_imports_no_higher_layer_anywhere():
            and package_of(i.target) in forbidden]
     assert not bad, ("runtime imports rest/client/artifacts/cluster (pass what it needs in "
                      "from the composition root, headwater.cluster):\n" + _failures(bad))
+
+
+def test_pyflink_imports_only_the_api_and_nothing_imports_pyflink():
+    bad = [i for i in IMPORTS if package_of(i.module) == "pyflink"
+           and package_of(i.target) not in ("api", "pyflink")]
+    assert not bad, "headwater.pyflink imports more than headwater.api:\n" + _failures(bad)
+    users = [i for i in IMPORTS if package_of(i.target) == "pyflink"
+             and package_of(i.module) != "pyflink"]
+    assert not users, "only user programs import headwater.pyflink:\n" + _failures(users)

@@ -14,7 +14,6 @@ from headwater.api import (
     EventTimeSessionWindows,
     EventTimeTrigger,
     GlobalWindow,
-    GlobalWindows,
     OutputTag,
     ProcessingTimeSessionWindows,
     ProcessWindowFunction,
@@ -30,6 +29,7 @@ from headwater.api import (
     TumblingProcessingTimeWindows,
     WindowFunction,
 )
+from headwater.api.windowing import CountTumblingWindowAssigner
 from headwater.runtime.operators.window_contents import (
     AggregateContents,
     ListContents,
@@ -285,9 +285,8 @@ def test_purging_count_trigger_and_count_window():
         [("a", 3), ("a", 7)]
     env = StreamExecutionEnvironment.get_execution_environment()
     ws = env.from_collection([1]).key_by(lambda x: x).count_window(3)
-    assert isinstance(ws._assigner, GlobalWindows)
-    op = WindowOperator(GlobalWindows.create(), key0, ReduceContents(add),
-                        trigger=ws._trigger)
+    assert isinstance(ws._assigner, CountTumblingWindowAssigner)  # CountWindows, as PyFlink
+    op = WindowOperator(ws._assigner, key0, ReduceContents(add))
     h = Harness(op)
     out, ts = h.process_batch([("a", i) for i in range(7)], None)
     assert out == [("a", 3), ("a", 12)] and ts == [MAX, MAX]

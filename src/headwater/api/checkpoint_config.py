@@ -32,6 +32,11 @@ class ExternalizedCheckpointCleanup(enum.Enum):
 
     DELETE_ON_CANCELLATION = 0
     RETAIN_ON_CANCELLATION = 1
+    NO_EXTERNALIZED_CHECKPOINTS = 2
+
+
+#: Flink 1.20's name of the same enum.
+ExternalizedCheckpointRetention = ExternalizedCheckpointCleanup
 
 
 INTERVAL = "execution.checkpointing.interval"
@@ -160,7 +165,11 @@ class CheckpointConfig:
     def enable_externalized_checkpoints(self, cleanup_mode: ExternalizedCheckpointCleanup
                                         ) -> CheckpointConfig:
         """Keep the latest checkpoint when the job ends (and on cancel if RETAIN)."""
-        self.settings[EXTERNALIZED] = ExternalizedCheckpointCleanup(cleanup_mode).name
+        cleanup = ExternalizedCheckpointCleanup(cleanup_mode)
+        if cleanup is ExternalizedCheckpointCleanup.NO_EXTERNALIZED_CHECKPOINTS:
+            self.settings[EXTERNALIZED] = None
+            return self
+        self.settings[EXTERNALIZED] = cleanup.name
         return self
 
     def is_externalized_checkpoints_enabled(self) -> bool:
@@ -179,7 +188,98 @@ class CheckpointConfig:
         self.settings[CHECKPOINTS_DIR] = str(checkpoint_path)
         return self
 
-    set_checkpoint_storage = set_checkpoint_storage_dir
+    def set_checkpoint_storage(self, storage: Any) -> CheckpointConfig:
+        """Where checkpoints are written: a CheckpointStorage
+        (``FileSystemCheckpointStorage(path)``) or a path."""
+        to_configuration = getattr(storage, "to_configuration", None)
+        if not callable(to_configuration):
+            return self.set_checkpoint_storage_dir(storage)
+        self._storage = storage
+        directory = to_configuration().get(CHECKPOINTS_DIR)
+        if directory:
+            self.settings[CHECKPOINTS_DIR] = directory
+        return self
+
+    def get_checkpoint_storage(self) -> Any:
+        """The CheckpointStorage set with ``set_checkpoint_storage`` (a
+        FileSystemCheckpointStorage of the directory when only a path was set; None:
+        the cluster's)."""
+        storage = getattr(self, "_storage", None)
+        if storage is None and self._get(CHECKPOINTS_DIR):
+            from headwater.api.checkpoint_storage import FileSystemCheckpointStorage
+
+            return FileSystemCheckpointStorage(self._get(CHECKPOINTS_DIR))
+        return storage
+
+    # -- recorded: headwater aligns barriers and fails a job only by tolerable failures ----
+
+    def _recorded(self) -> dict[str, Any]:
+        recorded = self.__dict__.get("_recorded_settings")
+        if recorded is None:
+            recorded = self.__dict__["_recorded_settings"] = {}
+        return recorded
+
+    def enable_unaligned_checkpoints(self, enabled: bool = True) -> CheckpointConfig:
+        """Recorded: headwater's checkpoints always align barriers (exactly-once either
+        way; unaligned checkpoints only change speed under back-pressure)."""
+        self._recorded()["unaligned"] = bool(enabled)
+        return self
+
+    def disable_unaligned_checkpoints(self) -> CheckpointConfig:
+        """Recorded."""
+        return self.enable_unaligned_checkpoints(False)
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        """Whether unaligned checkpoints were asked for."""
+        return bool(self._recorded().get("unaligned", False))
+
+    def set_force_unaligned_checkpoints(self, force_unaligned_checkpoints: bool = True
+                                        ) -> CheckpointConfig:
+        """Recorded (see ``enable_unaligned_checkpoints``)."""
+        self._recorded()["force_unaligned"] = bool(force_unaligned_checkpoints)
+        return self
+
+    def is_force_unaligned_checkpoints(self) -> bool:
+        """Whether forced unaligned checkpoints were asked for."""
+        return bool(self._recorded().get("force_unaligned", False))
+
+    def set_alignment_timeout(self, alignment_timeout: Any) -> CheckpointConfig:
+        """Recorded (see ``enable_unaligned_checkpoints``)."""
+        self._recorded()["alignment_timeout"] = _ms(alignment_timeout, "alignment timeout")
+        return self
+
+    def get_alignment_timeout(self) -> Any:
+        """The alignment timeout set (a Duration)."""
+        from headwater.api.time import Duration
+
+        return Duration(self._recorded().get("alignment_timeout", 0))
+
+    def set_fail_on_checkpointing_errors(self, fail_on_checkpointing_errors: bool
+                                         ) -> CheckpointConfig:
+        """Flink's older switch: False tolerates any number of failed checkpoints."""
+        return self.set_tolerable_checkpoint_failure_number(
+            0 if fail_on_checkpointing_errors else 2**31 - 1)
+
+    def is_fail_on_checkpointing_errors(self) -> bool:
+        """Whether a failed checkpoint fails the job."""
+        return self.get_tolerable_checkpoint_failure_number() == 0
+
+    def set_externalized_checkpoint_cleanup(self, cleanup_mode: ExternalizedCheckpointCleanup
+                                            ) -> CheckpointConfig:
+        """Flink 1.15's name of ``enable_externalized_checkpoints``."""
+        return self.enable_externalized_checkpoints(cleanup_mode)
+
+    def get_externalized_checkpoint_retention(self) -> ExternalizedCheckpointCleanup:
+        """The retention (NO_EXTERNALIZED_CHECKPOINTS when not enabled)."""
+        return self.get_externalized_checkpoint_cleanup() or \
+            ExternalizedCheckpointCleanup.NO_EXTERNALIZED_CHECKPOINTS
+
+    def set_externalized_checkpoint_retention(self,
+                                              retention_mode: ExternalizedCheckpointCleanup
+                                              ) -> CheckpointConfig:
+        """Flink 1.20's name of ``enable_externalized_checkpoints``
+        (``NO_EXTERNALIZED_CHECKPOINTS`` turns it off)."""
+        return self.enable_externalized_checkpoints(retention_mode)
 
     def get_checkpoint_storage_dir(self) -> str | None:
         """The checkpoint directory, or None (the cluster's)."""

@@ -19,9 +19,18 @@ Partitioning calls (``key_by``, ``rebalance``, ``rescale``, ``shuffle``, ``broad
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import copy
+from typing import TYPE_CHECKING, Any, overload
 
-from headwater.api.functions import KeyedProcessFunction
+from headwater.api.functions import (
+    AllWindowFunction,
+    KeyedProcessFunction,
+    ProcessAllWindowFunction,
+    ProcessWindowFunction,
+    RichFunction,
+    RuntimeContext,
+    WindowFunction,
+)
 from headwater.api.key_selectors import to_key_selector
 from headwater.api.side_outputs import OutputTag
 from headwater.api.time import to_millis
@@ -43,18 +52,26 @@ from headwater.api.transformations import (
     WindowFunctionKind,
     WindowTransformation,
 )
+from headwater.api.typeinfo import check_type_info
+from headwater.api.unsupported import JVM_ONLY, NOT_YET, TABLE_API_ONLY, unsupported
 from headwater.api.watermarks import WatermarkStrategy
 from headwater.api.windowing import (
-    CountTrigger,
-    GlobalWindows,
+    CountSlidingWindowAssigner,
+    CountTumblingWindowAssigner,
+    Evictor,
     MergingWindowAssigner,
-    PurgingTrigger,
     Trigger,
     WindowAssigner,
 )
 
 if TYPE_CHECKING:
+    from headwater.api.connected import (
+        BroadcastConnectedStream,
+        BroadcastStream,
+        ConnectedStreams,
+    )
     from headwater.api.environment import StreamExecutionEnvironment
+    from headwater.api.state import MapStateDescriptor
 
 
 class _OperatorSettings:
@@ -113,15 +130,57 @@ class _OperatorSettings:
         self._require_node("start_new_chain").starts_new_chain = True
         return self
 
+    def slot_sharing_group(self, slot_sharing_group: Any):
+        """Accepted and recorded in the execution plan (a name or a SlotSharingGroup);
+        headwater runs one task per slot, so groups do not change placement."""
+        name = getattr(slot_sharing_group, "get_name", None)
+        name = name() if callable(name) else slot_sharing_group
+        if not isinstance(name, str) or not name:
+            raise ValueError("a slot sharing group needs a non-empty name")
+        self._require_node("slot_sharing_group").slot_sharing_group = name
+        return self
+
+    def set_description(self, description: str):
+        """A description of the operator, shown in the execution plan."""
+        self._require_node("set_description").description = str(description)
+        return self
+
+    def set_uid_hash(self, uid_hash: str):
+        """Use ``uid_hash`` (32 hex) as the operator id, as Flink's ``setUidHash``."""
+        text = str(uid_hash).lower()
+        if len(text) != 32 or any(c not in "0123456789abcdef" for c in text):
+            raise ValueError("a uid hash is 32 hexadecimal characters")
+        self._require_node("set_uid_hash").uid = text
+        return self
+
+    def force_non_parallel(self):
+        """Run the operator with parallelism and max parallelism 1."""
+        node = self._require_node("force_non_parallel")
+        node.parallelism = 1
+        node.max_parallelism = 1
+        return self
+
+    def set_buffer_timeout(self, timeout_millis: int):
+        """Accepted: headwater flushes partly filled batches on its own schedule."""
+        return self
+
 
 class DataStream(_OperatorSettings):
     """A stream of records produced by one operator (or a union / partitioning of such)."""
 
     def __init__(self, env: StreamExecutionEnvironment, inputs: list[StreamInput],
-                 node: Transformation | None = None) -> None:
+                 node: Transformation | None = None, type_info: Any = None) -> None:
         self._env = env
         self._inputs = inputs
         self._node = node
+        #: The declared type of the records (None: undeclared, PICKLED_BYTE_ARRAY).
+        self._type_info = type_info if node is None else node.output_type
+
+    if not TYPE_CHECKING:  # mypy keeps flagging unknown attributes
+        def __getattr__(self, name: str) -> Any:
+            if name in TABLE_API_ONLY or name in JVM_ONLY or name in NOT_YET:
+                unsupported(type(self).__name__, name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
     def _of(cls, env: StreamExecutionEnvironment, node: Transformation) -> DataStream:
@@ -140,25 +199,90 @@ class DataStream(_OperatorSettings):
                    **settings: Any) -> DataStream:
         return DataStream._of(self._env, self._add(transformation_type, name, **settings))
 
+    def get_type(self) -> Any:
+        """The declared type of the records (``Types.PICKLED_BYTE_ARRAY()`` when none was
+        declared, as in PyFlink)."""
+        from headwater.api.typeinfo import Types
+
+        return self._type_info if self._type_info is not None else Types.PICKLED_BYTE_ARRAY()
+
+    def get_execution_config(self) -> Any:
+        """The environment's ExecutionConfig."""
+        return self._env.get_config()
+
     # -- transformations ----------------------------------------------------------------
 
     def map(self, func: Any, output_type: Any = None) -> DataStream:
-        """One output per record: ``func(value)`` or a MapFunction."""
-        return self._transform(MapTransformation, "Map", function=func)
+        """One output per record: ``func(value)`` or a MapFunction; with ``output_type``
+        (a TypeInformation) the outputs are converted to it (see headwater.api.typeinfo)."""
+        return self._transform(MapTransformation, "Map", function=func,
+                               output_type=check_type_info(output_type, "output_type"))
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
         """Any number of outputs per record: ``func(value)`` returns or yields them."""
-        return self._transform(FlatMapTransformation, "Flat Map", function=func)
+        return self._transform(FlatMapTransformation, "Flat Map", function=func,
+                               output_type=check_type_info(output_type, "output_type"))
 
     def filter(self, func: Any) -> DataStream:
         """Keep records for which ``func(value)`` is true."""
-        return self._transform(FilterTransformation, "Filter", function=func)
+        return self._transform(FilterTransformation, "Filter", function=func,
+                               output_type=self._type_info)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         """Per-record processing with a ProcessFunction (``process_element`` yields)."""
         if isinstance(func, KeyedProcessFunction):
             raise TypeError("a KeyedProcessFunction needs a keyed stream: call key_by() first")
-        return self._transform(ProcessTransformation, "Process", function=func)
+        return self._transform(ProcessTransformation, "Process", function=func,
+                               output_type=check_type_info(output_type, "output_type"))
+
+    def project(self, *field_indexes: int) -> DataStream:
+        """Keep the given fields of tuple records, in that order (a tuple)."""
+        from headwater.api.typeinfo import TupleTypeInfo, Types
+
+        if not field_indexes:
+            raise ValueError("project() needs at least one field index")
+        declared = self._type_info
+        if declared is not None and not isinstance(declared, TupleTypeInfo):
+            raise TypeError("Only Tuple DataStreams can be projected.")
+        output_type = None
+        if declared is not None:
+            types = declared.get_field_types()
+            output_type = Types.TUPLE([types[i] for i in field_indexes])
+        return self._transform(MapTransformation, "Projection",
+                               function=_Projection(tuple(int(i) for i in field_indexes)),
+                               output_type=output_type)
+
+    def partition_custom(self, partitioner: Any, key_selector: Any) -> DataStream:
+        """Send each record to the subtask ``partitioner.partition(key, n)`` (a
+        Partitioner or a callable ``(key, n)``) chooses for ``key_selector(record)``."""
+        partition = getattr(partitioner, "partition", partitioner)
+        if not callable(partition):
+            raise TypeError("expected a Partitioner or a callable (key, num_partitions)")
+        channel = _CustomChannel(partition, to_key_selector(key_selector))
+        return DataStream(self._env, [StreamInput(i.upstream, Partitioning.CUSTOM, channel,
+                                                  i.side_output_tag) for i in self._inputs],
+                          type_info=self._type_info)
+
+    def window_all(self, window_assigner: WindowAssigner) -> AllWindowedStream:
+        """Windows over the whole (non-keyed) stream, evaluated by one subtask::
+
+            ds.window_all(TumblingEventTimeWindows.of(Time.seconds(10))).reduce(add)
+        """
+        if not isinstance(window_assigner, WindowAssigner):
+            raise TypeError("expected a WindowAssigner")
+        keyed = self.key_by(_all_key)
+        return AllWindowedStream(keyed, window_assigner)
+
+    def execute_and_collect(self, job_execution_name: str | None = None,
+                            limit: int | None = None) -> Any:
+        """Run the job and return its results: a :class:`CloseableIterator` over this
+        stream's records, or (with ``limit``) a list of at most ``limit`` of them.
+
+        The records travel back through the job's result (an accumulator), so the call
+        returns when the job ends: use it on bounded streams."""
+        from headwater.api.collect import execute_and_collect
+
+        return execute_and_collect(self, job_execution_name, limit)
 
     def assign_timestamps_and_watermarks(self, watermark_strategy: WatermarkStrategy
                                          ) -> DataStream:
@@ -173,7 +297,7 @@ class DataStream(_OperatorSettings):
             raise TypeError("expected a WatermarkStrategy")
         return self._transform(TimestampsAndWatermarksTransformation, "Timestamps/Watermarks",
                                watermark_strategy=watermark_strategy,
-                               config=self._env.get_config())
+                               config=self._env.get_config(), output_type=self._type_info)
 
     def get_side_output(self, output_tag: OutputTag) -> DataStream:
         """The records this stream's operator sent to ``output_tag`` (``yield tag, value``
@@ -181,14 +305,21 @@ class DataStream(_OperatorSettings):
         if not isinstance(output_tag, OutputTag):
             raise TypeError("expected an OutputTag")
         node = self._require_node("get_side_output")
-        return DataStream(self._env, [StreamInput(node, side_output_tag=output_tag.tag_id)])
+        return DataStream(self._env, [StreamInput(node, side_output_tag=output_tag.tag_id)],
+                          type_info=check_type_info(output_tag.type_info, "OutputTag type_info"))
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
-        """Partition by key: a callable, a KeySelector, a tuple index or a field name."""
+        """Partition by key: a callable, a KeySelector, a tuple index or a field name.
+        With ``key_type`` (a TypeInformation) keys are converted to it."""
         ks = to_key_selector(key_selector)
+        from headwater.api.typeinfo import converter_for
+
+        convert = converter_for(check_type_info(key_type, "key_type"), "key_by", "key")
+        if convert is not None:
+            ks = _TypedKey(ks, convert)
         inputs = [StreamInput(i.upstream, Partitioning.HASH, ks, i.side_output_tag)
                   for i in self._inputs]
-        return KeyedStream(self._env, inputs, ks)
+        return KeyedStream(self._env, inputs, ks, self._type_info)
 
     def union(self, *streams: DataStream) -> DataStream:
         """One stream with the records of this and the other streams."""
@@ -197,11 +328,12 @@ class DataStream(_OperatorSettings):
             if s._env is not self._env:
                 raise ValueError("cannot union streams of different environments")
             inputs.extend(s._inputs)
-        return DataStream(self._env, inputs)
+        return DataStream(self._env, inputs, type_info=self._type_info)
 
     def _partition(self, partitioning: Partitioning) -> DataStream:
         return DataStream(self._env, [StreamInput(i.upstream, partitioning, None,
-                                                  i.side_output_tag) for i in self._inputs])
+                                                  i.side_output_tag) for i in self._inputs],
+                          type_info=self._type_info)
 
     def rebalance(self) -> DataStream:
         """Round-robin to all downstream subtasks."""
@@ -215,9 +347,45 @@ class DataStream(_OperatorSettings):
         """Uniformly random downstream subtask."""
         return self._partition(Partitioning.SHUFFLE)
 
-    def broadcast(self) -> DataStream:
-        """Every record to every downstream subtask."""
+    @overload
+    def broadcast(self) -> DataStream: ...
+
+    @overload
+    def broadcast(self, descriptor: MapStateDescriptor, /,
+                  *more: MapStateDescriptor) -> BroadcastStream: ...
+
+    def broadcast(self, *broadcast_state_descriptors: Any) -> DataStream | BroadcastStream:
+        """Every record to every downstream subtask. With MapStateDescriptors, a
+        BroadcastStream to ``connect`` to another stream, whose (Keyed)BroadcastProcessFunction
+        keeps those broadcast states (see :mod:`headwater.api.connected`)."""
+        if broadcast_state_descriptors:
+            from headwater.api.connected import BroadcastStream
+
+            return BroadcastStream(self, list(broadcast_state_descriptors))
         return self._partition(Partitioning.BROADCAST)
+
+    @overload
+    def connect(self, ds: BroadcastStream) -> BroadcastConnectedStream: ...
+
+    @overload
+    def connect(self, ds: DataStream) -> ConnectedStreams: ...
+
+    def connect(self, ds: Any) -> ConnectedStreams | BroadcastConnectedStream:
+        """Connect with another stream: a DataStream or KeyedStream gives ConnectedStreams
+        (``map``/``flat_map``/``process`` with co-functions), a BroadcastStream gives a
+        BroadcastConnectedStream (see :mod:`headwater.api.connected`)."""
+        from headwater.api.connected import (
+            BroadcastConnectedStream,
+            BroadcastStream,
+            ConnectedStreams,
+        )
+
+        if isinstance(ds, BroadcastStream):
+            return BroadcastConnectedStream(self, ds)
+        if not isinstance(ds, DataStream):
+            raise TypeError(f"can only connect a DataStream or a BroadcastStream, got "
+                            f"{type(ds).__name__}")
+        return ConnectedStreams(self, ds)
 
     def forward(self) -> DataStream:
         """Subtask i to subtask i (parallelisms must match)."""
@@ -226,13 +394,22 @@ class DataStream(_OperatorSettings):
     # -- sinks --------------------------------------------------------------------------
 
     def print(self, sink_identifier: str | None = None) -> DataStreamSink:
-        """Print every record to the TaskManager's stdout ("i> " prefix when parallel)."""
+        """Print every record to the TaskManager's stdout ("i> " prefix when parallel);
+        records of a declared type print as Flink prints them (``(a,1)``, ``+I[a, 1]``)."""
         return DataStreamSink(self._add(PrintSinkTransformation, "Print to Std. Out", "Sink: ",
-                                        sink_identifier=sink_identifier))
+                                        sink_identifier=sink_identifier,
+                                        formatter=self._flink_format()))
+
+    def _flink_format(self) -> Any:
+        """The Flink text format of this stream's declared type (None: ``str``)."""
+        from headwater.api.flink_strings import FlinkStringFormat, needs_flink_format
+
+        return FlinkStringFormat(self._type_info) if needs_flink_format(self._type_info) \
+            else None
 
     def add_sink(self, sink_func: Any) -> DataStreamSink:
         """Consume records with a SinkFunction (``invoke(value, context)``) or a callable;
-        a sink object (e.g. ``JdbcSink.sink(...)``, as in PyFlink) goes to :meth:`sink_to`."""
+        a sink object (e.g. ``JdbcSink.sink(...)`` or a StreamingFileSink, as in PyFlink) goes to :meth:`sink_to`."""
         if callable(getattr(sink_func, "create_operator", None)):
             return self.sink_to(sink_func)
         return DataStreamSink(self._add(SinkFunctionTransformation, "Unnamed", "Sink: ",
@@ -243,6 +420,10 @@ class DataStream(_OperatorSettings):
         create = getattr(sink, "create_operator", None)
         if not callable(create):
             raise TypeError(f"not a sink: {type(sink).__name__} (expected e.g. a FileSink)")
+        text = self._flink_format()
+        if text is not None and getattr(sink, "encoder", None) is str:
+            sink = copy.copy(sink)  # SimpleStringEncoder: Flink's text of the declared type
+            sink.encoder = text
         return DataStreamSink(self._add(SinkTransformation, "Unnamed", "Sink: ", sink=sink))
 
 
@@ -254,8 +435,8 @@ class KeyedStream(DataStream):
     """
 
     def __init__(self, env: StreamExecutionEnvironment, inputs: list[StreamInput],
-                 key_selector: Any) -> None:
-        super().__init__(env, inputs)
+                 key_selector: Any, type_info: Any = None) -> None:
+        super().__init__(env, inputs, type_info=type_info)
         self._key_selector = key_selector
 
     def get_key_selector(self) -> Any:
@@ -265,12 +446,12 @@ class KeyedStream(DataStream):
     def reduce(self, func: Any) -> DataStream:
         """Running ``func(accumulated, value)`` per key, emitted for every record."""
         return self._transform(KeyedReduceTransformation, "Keyed Reduce", function=func,
-                               key_selector=self._key_selector)
+                               key_selector=self._key_selector, output_type=self._type_info)
 
     def _aggregate(self, kind: str, position: int | str) -> DataStream:
         return self._transform(KeyedAggregationTransformation, "Keyed Aggregation",
-                               aggregation=kind,
-                               position=position, key_selector=self._key_selector)
+                               aggregation=kind, position=position,
+                               key_selector=self._key_selector, output_type=self._type_info)
 
     def sum(self, position_to_sum: int | str = 0) -> DataStream:
         """Running sum of a field per key (the key's first record, field replaced)."""
@@ -296,7 +477,8 @@ class KeyedStream(DataStream):
         """Per-record processing with a KeyedProcessFunction: keyed state, the key in
         ``ctx.get_current_key()``, timers (``on_timer``) and side outputs."""
         return self._transform(KeyedProcessTransformation, "KeyedProcess", function=func,
-                               key_selector=self._key_selector)
+                               key_selector=self._key_selector,
+                               output_type=check_type_info(output_type, "output_type"))
 
     def window(self, window_assigner: WindowAssigner) -> WindowedStream:
         """Group each key's records into windows::
@@ -307,10 +489,12 @@ class KeyedStream(DataStream):
             raise TypeError("expected a WindowAssigner")
         return WindowedStream(self, window_assigner)
 
-    def count_window(self, size: int) -> WindowedStream:
-        """Windows of ``size`` records per key (fired and purged at each ``size``-th)."""
-        return self.window(GlobalWindows.create()).trigger(
-            PurgingTrigger.of(CountTrigger.of(size)))
+    def count_window(self, size: int, slide: int = 0) -> WindowedStream:
+        """Windows of ``size`` records per key (``CountWindow``s, fired and purged when
+        full); with ``slide``, a window of ``size`` records starts every ``slide``."""
+        if slide:
+            return self.window(CountSlidingWindowAssigner.of(size, slide))
+        return self.window(CountTumblingWindowAssigner.of(size))
 
 
 class WindowedStream:
@@ -329,6 +513,23 @@ class WindowedStream:
         self._trigger: Trigger | None = None
         self._allowed_lateness = 0
         self._late_tag: OutputTag | None = None
+        self._evictor: Any = None
+
+    def get_execution_environment(self) -> StreamExecutionEnvironment:
+        """The environment the stream belongs to."""
+        return self._keyed._env
+
+    def get_input_type(self) -> Any:
+        """The declared type of the windowed records."""
+        return self._keyed.get_type()
+
+    def evictor(self, evictor: Evictor) -> WindowedStream:
+        """Remove records from fired windows before/after evaluation (CountEvictor,
+        TimeEvictor, your Evictor); the window then keeps every record."""
+        if not isinstance(evictor, Evictor):
+            raise TypeError("expected an Evictor")
+        self._evictor = evictor
+        return self
 
     def trigger(self, trigger: Trigger) -> WindowedStream:
         """Replace the assigner's default trigger."""
@@ -358,39 +559,67 @@ class WindowedStream:
         return self
 
     def _build(self, kind: WindowFunctionKind, incremental_function: Any,
-               window_function: Any) -> DataStream:
+               window_function: Any, output_type: Any = None,
+               name_prefix: str = "Window") -> DataStream:
         keyed = self._keyed
         trigger = self._trigger or self._assigner.get_default_trigger()
-        name = f"Window({self._assigner!r}, {trigger!r}, {kind.value})"
-        return keyed._transform(WindowTransformation, name, assigner=self._assigner,
-                                key_selector=keyed.get_key_selector(), trigger=trigger,
-                                kind=kind, incremental_function=incremental_function,
-                                window_function=window_function,
-                                allowed_lateness=self._allowed_lateness,
-                                late_data_tag=self._late_tag)
+        name = f"{name_prefix}({self._assigner!r}, {trigger!r}, {kind.value})"
+        if output_type is None and kind == WindowFunctionKind.REDUCE and window_function is None:
+            output_type = keyed._type_info
+        stream = keyed._transform(WindowTransformation, name, assigner=self._assigner,
+                                  key_selector=keyed.get_key_selector(), trigger=trigger,
+                                  kind=kind, incremental_function=incremental_function,
+                                  window_function=window_function,
+                                  allowed_lateness=self._allowed_lateness,
+                                  late_data_tag=self._late_tag, evictor=self._evictor,
+                                  output_type=check_type_info(output_type, "output_type"))
+        return stream
 
     def reduce(self, reduce_function: Any, window_function: Any = None,
                output_type: Any = None) -> DataStream:
         """Reduce each window incrementally (``reduce(a, b)``); emit the reduced value,
         or what ``window_function`` (WindowFunction / ProcessWindowFunction) makes of
         it."""
-        return self._build(WindowFunctionKind.REDUCE, reduce_function, window_function)
+        return self._build(WindowFunctionKind.REDUCE, reduce_function, window_function,
+                           output_type)
 
     def aggregate(self, aggregate_function: Any, window_function: Any = None,
                   accumulator_type: Any = None, output_type: Any = None) -> DataStream:
         """Aggregate each window incrementally with an AggregateFunction; emit
         ``get_result``, or what ``window_function`` makes of it."""
-        return self._build(WindowFunctionKind.AGGREGATE, aggregate_function, window_function)
+        return self._build(WindowFunctionKind.AGGREGATE, aggregate_function, window_function,
+                           output_type)
 
     def process(self, process_window_function: Any, output_type: Any = None) -> DataStream:
         """Evaluate each window with a ProcessWindowFunction
         (``process(key, context, elements)``) over all its records."""
-        return self._build(WindowFunctionKind.PROCESS, None, process_window_function)
+        return self._build(WindowFunctionKind.PROCESS, None, process_window_function,
+                           output_type)
 
-    def apply(self, window_function: Any, result_type: Any = None) -> DataStream:
+    def apply(self, window_function: Any, output_type: Any = None) -> DataStream:
         """Evaluate each window with a WindowFunction (``apply(key, window, inputs)``)
         over all its records."""
-        return self._build(WindowFunctionKind.APPLY, None, window_function)
+        return self._build(WindowFunctionKind.APPLY, None, window_function, output_type)
+
+
+class AllWindowedStream(WindowedStream):
+    """The windows of ``window_all``: the whole stream in one subtask; ``apply`` takes an
+    AllWindowFunction (``apply(window, inputs)``), ``process`` a
+    ProcessAllWindowFunction (``process(context, elements)``)."""
+
+    def _build(self, kind: WindowFunctionKind, incremental_function: Any,
+               window_function: Any, output_type: Any = None,
+               name_prefix: str = "AllWindow") -> DataStream:
+        if window_function is not None:
+            window_function = _AllWindowAdapter.wrap(window_function, kind)
+        stream = super()._build(kind, incremental_function, window_function, output_type,
+                                name_prefix)
+        stream.force_non_parallel()
+        return stream
+
+    def get_input_type(self) -> Any:
+        """The declared type of the windowed records."""
+        return self._keyed.get_type()
 
 
 class DataStreamSink(_OperatorSettings):
@@ -398,3 +627,95 @@ class DataStreamSink(_OperatorSettings):
 
     def __init__(self, node: Transformation) -> None:
         self._node = node
+
+
+# -- helpers that travel with the job -------------------------------------------------------
+
+
+def _all_key(value: Any) -> int:
+    """The one key of ``window_all``."""
+    return 0
+
+
+class _Projection:
+    """``project(*fields)``: the record's fields at the given positions, as a tuple."""
+
+    def __init__(self, fields: tuple[int, ...]) -> None:
+        self.fields = fields
+
+    def __call__(self, value: Any) -> tuple:
+        return tuple(value[i] for i in self.fields)
+
+
+class _CustomChannel:
+    """The channel choice of ``partition_custom``."""
+
+    def __init__(self, partition: Any, key_selector: Any) -> None:
+        self.partition = partition
+        self.key_selector = key_selector
+
+    def channel(self, value: Any, num_channels: int) -> int:
+        """The channel of ``value``."""
+        return self.partition(self.key_selector(value), num_channels)
+
+    def __call__(self, value: Any) -> Any:
+        return self.key_selector(value)
+
+
+class _TypedKey:
+    """A key selector whose keys are converted to the declared ``key_type``."""
+
+    def __init__(self, key_selector: Any, convert: Any) -> None:
+        self.key_selector = key_selector
+        self.convert = convert
+
+    def __call__(self, value: Any) -> Any:
+        return self.convert(self.key_selector(value))
+
+
+class _AllWindowAdapter(RichFunction):
+    """Calls an AllWindowFunction / ProcessAllWindowFunction (or callable without the
+    key) where the window operator passes the key first."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @staticmethod
+    def wrap(function: Any, kind: WindowFunctionKind) -> Any:
+        """The adapter of ``function`` for ``kind``."""
+        if isinstance(function, ProcessAllWindowFunction) or (
+                kind == WindowFunctionKind.PROCESS
+                and not isinstance(function, ProcessWindowFunction)):
+            return _ProcessAllWindowAdapter(function)
+        if isinstance(function, AllWindowFunction) or (
+                kind == WindowFunctionKind.APPLY and not isinstance(function, WindowFunction)):
+            return _ApplyAllWindowAdapter(function)
+        return function
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        """Open the user's function."""
+        if isinstance(self.inner, RichFunction):
+            self.inner.open(runtime_context)
+
+    def close(self) -> None:
+        """Close the user's function."""
+        if isinstance(self.inner, RichFunction):
+            self.inner.close()
+
+
+class _ProcessAllWindowAdapter(_AllWindowAdapter, ProcessWindowFunction):
+    def process(self, key: Any, context: Any, elements: Any) -> Any:
+        """``inner.process(context, elements)``."""
+        return getattr(self.inner, "process", self.inner)(context, elements)
+
+    def clear(self, context: Any) -> None:
+        """``inner.clear(context)``."""
+        clear = getattr(self.inner, "clear", None)
+        if clear is not None:
+            clear(context)
+
+
+class _ApplyAllWindowAdapter(_AllWindowAdapter, WindowFunction):
+    def apply(self, key: Any, window: Any, inputs: Any) -> Any:
+        """``inner.apply(window, inputs)``."""
+        return getattr(self.inner, "apply", self.inner)(window, inputs)

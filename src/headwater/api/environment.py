@@ -6,31 +6,42 @@
     result = env.execute("squares")
 
 The environment records the program's transformations; ``execute`` and
-``execute_async`` translate them into a JobGraph and hand it to an *executor*: an object
+``execute_async`` translate the ones declared since the last execution (with the
+operators they read from) into a JobGraph and hand it to an *executor*: an object
 with ``execute(job_graph) -> JobExecutionResult`` and ``execute_async(job_graph) ->
 JobClient``. The executor is, in order: the one given to ``env.set_executor``, the one
 given to :func:`set_default_executor`, or ``headwater.cluster.minicluster.default_executor()``
 (an embedded local cluster, or the cluster named by ``HEADWATER_JOBMANAGER`` under
 ``headwater run``).
+
+As in PyFlink, a graph is reusable across executions: after ``execute()``, streams
+declared earlier can be extended and executed again; the next job holds the new
+operators and everything upstream of them, and sinks that already ran do not run again.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from headwater.api.checkpoint_config import CheckpointConfig, CheckpointingMode
 from headwater.api.datastream import DataStream
-from headwater.api.execution import JobClient, JobExecutionResult
-from headwater.api.execution_config import ExecutionConfig
+from headwater.api.execution import JobClient, JobExecutionResult, PyFlinkJobClient
+from headwater.api.execution_config import JOB_PARAMETERS, ExecutionConfig
+from headwater.api.execution_mode import RuntimeExecutionMode, TimeCharacteristic
+from headwater.api.python_dependencies import PythonDependencies
 from headwater.api.transformations import (
     CollectionSourceTransformation,
+    Partitioning,
     SequenceSourceTransformation,
     SourceFunctionTransformation,
     SourceTransformation,
     StreamInput,
     Transformation,
 )
+from headwater.api.typeinfo import check_type_info, converter_for
+from headwater.api.unsupported import JVM_ONLY, NOT_YET, TABLE_API_ONLY, unsupported
 
 if TYPE_CHECKING:
     from headwater.graph.job_graph import JobGraph
@@ -58,10 +69,20 @@ def get_default_executor() -> Any:
 class StreamExecutionEnvironment:
     """The context of a streaming program: settings, sources, and execution."""
 
-    def __init__(self) -> None:
+    def __init__(self, configuration: Any = None) -> None:
         self._transformations: list[Transformation] = []
-        #: Ids keep counting after execute() clears the transformations.
+        #: Transformations with an id up to this one were part of an executed job.
+        self._executed_up_to = 0
         self._next_id = 1
+        self._runtime_mode = RuntimeExecutionMode.STREAMING
+        self._runtime_mode_set = False
+        self._time_characteristic = TimeCharacteristic.EventTime
+        self._python_dependencies = PythonDependencies()
+        #: Flink configuration keys from ``configure``/``get_execution_environment(conf)``.
+        self._configuration: dict[str, str] = {}
+        self._savepoint_directory: str | None = None
+        self._slot_sharing_groups: dict[str, Any] = {}
+        self._changelog_state_backend = False
         default = os.environ.get(PARALLELISM_ENV)
         self._parallelism = int(default) if default else 1
         self._max_parallelism: int | None = None
@@ -71,11 +92,148 @@ class StreamExecutionEnvironment:
         self._state_backend: Any = None
         self._restart_strategy: Any = None
         self._config = ExecutionConfig()
+        if configuration is not None:
+            self.configure(configuration)
 
     @staticmethod
-    def get_execution_environment() -> StreamExecutionEnvironment:
-        """A new environment (parallelism from ``headwater run -p``, else 1)."""
-        return StreamExecutionEnvironment()
+    def get_execution_environment(configuration: Any = None) -> StreamExecutionEnvironment:
+        """A new environment (parallelism from ``headwater run -p``, else 1), configured
+        with ``configuration`` (a Configuration) if given."""
+        return StreamExecutionEnvironment(configuration)
+
+    def configure(self, configuration: Any) -> StreamExecutionEnvironment:
+        """Apply a Configuration: ``parallelism.default``, ``pipeline.max-parallelism``,
+        ``execution.runtime-mode``, ``execution.checkpointing.interval``; every key also
+        goes into the job's configuration."""
+        settings = dict(configuration.to_dict() if hasattr(configuration, "to_dict")
+                        else configuration)
+        for key, value in settings.items():
+            text = str(value)
+            if key == "parallelism.default":
+                self.set_parallelism(int(text))
+            elif key == "pipeline.max-parallelism":
+                self.set_max_parallelism(int(text))
+            elif key == "execution.runtime-mode":
+                self.set_runtime_mode(RuntimeExecutionMode[text.strip().upper()])
+            elif key == "execution.checkpointing.interval":
+                self.enable_checkpointing(_duration_ms(text))
+            self._configuration[key] = text
+        return self
+
+    def set_runtime_mode(self, execution_mode: RuntimeExecutionMode
+                         ) -> StreamExecutionEnvironment:
+        """STREAMING (headwater's mode) or AUTOMATIC; BATCH is refused until headwater
+        has a batch mode (a program is never run in another mode than it asked for)."""
+        mode = RuntimeExecutionMode(execution_mode)
+        if mode is RuntimeExecutionMode.BATCH:
+            self._refuse_batch("set_runtime_mode(RuntimeExecutionMode.BATCH)")
+        self._runtime_mode = mode
+        self._runtime_mode_set = True
+        return self
+
+    @staticmethod
+    def _refuse_batch(what: str) -> NoReturn:
+        raise NotImplementedError(
+            f"{what}: headwater does not run DataStream programs in BATCH mode yet; use "
+            "RuntimeExecutionMode.STREAMING (the results of a bounded job are the same, "
+            "emitted incrementally)")
+
+    def set_stream_time_characteristic(self, characteristic: TimeCharacteristic
+                                       ) -> StreamExecutionEnvironment:
+        """Accepted for compatibility: event time and processing time are always
+        available (assign timestamps with a WatermarkStrategy)."""
+        self._time_characteristic = TimeCharacteristic(characteristic)
+        return self
+
+    def get_stream_time_characteristic(self) -> TimeCharacteristic:
+        """The characteristic set (EventTime by default, as in Flink 1.12+)."""
+        return self._time_characteristic
+
+    def set_buffer_timeout(self, timeout_millis: int) -> StreamExecutionEnvironment:
+        """Accepted: headwater flushes partly filled batches on its own schedule."""
+        return self
+
+    def get_buffer_timeout(self) -> int:
+        """100 ms, Flink's default (informational)."""
+        return 100
+
+    def add_python_file(self, file_path: str) -> StreamExecutionEnvironment:
+        """Ship a Python module, package directory or zip with the job: it is importable
+        in the job's functions on every TaskManager."""
+        self._python_dependencies.add_file(file_path)
+        return self
+
+    def set_python_requirements(self, requirements_file_path: str,
+                                requirements_cache_dir: str | None = None
+                                ) -> StreamExecutionEnvironment:
+        """Ship a requirements file: TaskManagers install what they lack (from
+        ``requirements_cache_dir`` only, when given) before running the job."""
+        self._python_dependencies.set_requirements(requirements_file_path,
+                                                   requirements_cache_dir)
+        return self
+
+    def register_slot_sharing_group(self, slot_sharing_group: Any
+                                    ) -> StreamExecutionEnvironment:
+        """Record a SlotSharingGroup's resources (see ``slot_sharing_group``)."""
+        self._slot_sharing_groups[slot_sharing_group.get_name()] = slot_sharing_group
+        return self
+
+    def set_default_savepoint_directory(self, directory: str) -> StreamExecutionEnvironment:
+        """Where savepoints go by default (``state.savepoints.dir``)."""
+        self._savepoint_directory = str(directory)
+        return self
+
+    def get_default_savepoint_directory(self) -> str | None:
+        """The default savepoint directory set here."""
+        return self._savepoint_directory
+
+    def get_checkpointing_consistency_mode(self) -> CheckpointingMode:
+        """EXACTLY_ONCE or AT_LEAST_ONCE (Flink 1.20's name)."""
+        return self.get_checkpointing_mode()
+
+    def enable_changelog_state_backend(self, enabled: bool) -> StreamExecutionEnvironment:
+        """Recorded: headwater's checkpoints are full snapshots either way."""
+        self._changelog_state_backend = bool(enabled)
+        return self
+
+    def is_changelog_state_backend_enabled(self) -> bool:
+        """Whether the changelog state backend was asked for."""
+        return self._changelog_state_backend
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        """Whether unaligned checkpoints were asked for (headwater aligns barriers)."""
+        return self._checkpoint_config.is_unaligned_checkpoints_enabled()
+
+    def is_force_unaligned_checkpoints(self) -> bool:
+        """Whether forced unaligned checkpoints were asked for."""
+        return self._checkpoint_config.is_force_unaligned_checkpoints()
+
+    def is_chaining_of_operators_with_different_max_parallelism_enabled(self) -> bool:
+        """True: operators with different max parallelism may chain."""
+        return True
+
+    _default_local_parallelism = os.cpu_count() or 1
+
+    @staticmethod
+    def get_default_local_parallelism() -> int:
+        """The parallelism of local environments (CPU cores)."""
+        return StreamExecutionEnvironment._default_local_parallelism
+
+    @staticmethod
+    def set_default_local_parallelism(parallelism: int) -> None:
+        """Set the parallelism of local environments."""
+        StreamExecutionEnvironment._default_local_parallelism = int(parallelism)
+
+    def close(self) -> None:
+        """Forget the declared operators (the environment stays usable)."""
+        self._executed_up_to = self._next_id - 1
+        self._transformations.clear()
+
+    if not TYPE_CHECKING:  # mypy keeps flagging unknown attributes
+        def __getattr__(self, name: str) -> Any:
+            if name in TABLE_API_ONLY or name in JVM_ONLY or name in NOT_YET:
+                unsupported("StreamExecutionEnvironment", name)
+            raise AttributeError(f"'StreamExecutionEnvironment' object has no attribute {name!r}")
 
     # -- settings -----------------------------------------------------------------------
 
@@ -88,22 +246,25 @@ class StreamExecutionEnvironment:
         if int(parallelism) < 1:
             raise ValueError("parallelism must be at least 1")
         self._parallelism = int(parallelism)
+        self._config.set_parallelism(self._parallelism)
         return self
 
     def get_parallelism(self) -> int:
-        """The default parallelism."""
-        return self._parallelism
+        """The default parallelism (``get_config().set_parallelism`` sets it too)."""
+        configured = self._config.get_parallelism()
+        return configured if configured > 0 else self._parallelism
 
     def set_max_parallelism(self, max_parallelism: int) -> StreamExecutionEnvironment:
         """Default max parallelism (number of key groups), 1..32768."""
         if not 0 < int(max_parallelism) <= 32768:
             raise ValueError("The maximum parallelism must be between 1 and 32768.")
         self._max_parallelism = int(max_parallelism)
+        self._config.set_max_parallelism(self._max_parallelism)
         return self
 
     def get_max_parallelism(self) -> int:
         """The default max parallelism (-1 when not set, as in Flink)."""
-        return self._max_parallelism or -1
+        return self._config.get_max_parallelism()
 
     def disable_operator_chaining(self) -> StreamExecutionEnvironment:
         """Run every operator in its own task."""
@@ -172,10 +333,19 @@ class StreamExecutionEnvironment:
         if self._state_backend is not None:
             config.update(self._state_backend.to_configuration())
         config.update(self._checkpoint_config.to_configuration())
-        if self._restart_strategy is not None:
-            config.update(self._restart_strategy.to_configuration())
+        restart_strategy = self._restart_strategy or self._config.get_restart_strategy()
+        if restart_strategy is not None:
+            config.update(restart_strategy.to_configuration())
             job_graph.execution_config["restart-strategy"] = \
-                self._restart_strategy.get_description()
+                restart_strategy.get_description()
+        parameters = self._config.get_global_job_parameters()
+        if parameters:
+            config[JOB_PARAMETERS] = json.dumps(parameters)
+            job_graph.execution_config["user-config"] = parameters
+        if self._config.is_object_reuse_enabled():
+            job_graph.execution_config["object-reuse-mode"] = True
+        if self._savepoint_directory:
+            config["state.savepoints.dir"] = self._savepoint_directory
 
     # -- sources ------------------------------------------------------------------------
 
@@ -195,28 +365,40 @@ class StreamExecutionEnvironment:
                                                              "Source: ", [], **settings))
 
     def from_collection(self, collection: list[Any], type_info: Any = None) -> DataStream:
-        """A stream of the collection's elements; subtask i of p emits elements i, i+p..."""
-        return self._source(CollectionSourceTransformation, "Collection Source",
-                            collection=list(collection))
+        """A stream of the collection's elements; subtask i of p emits elements i, i+p...
+        With ``type_info`` the elements are converted to it now (an element that does
+        not fit raises here, as in PyFlink)."""
+        elements = list(collection)
+        convert = converter_for(check_type_info(type_info, "type_info"), "from_collection",
+                                "element")
+        if convert is not None:
+            elements = [convert(e) for e in elements]
+        stream = self._source(CollectionSourceTransformation, "Collection Source",
+                              collection=elements)
+        if stream._node is not None:
+            stream._node.output_type = None  # converted already
+        stream._type_info = type_info
+        return stream
 
     def from_sequence(self, start: int, end: int) -> DataStream:
         """The integers start..end (inclusive), split evenly across subtasks."""
         return self._source(SequenceSourceTransformation, "Sequence Source", start=int(start),
                             end=int(end))
 
-    def add_source(self, source_function: Any, source_name: str = "Custom Source",
+    def add_source(self, source_func: Any, source_name: str = "Custom Source",
                    type_info: Any = None) -> DataStream:
         """A stream from a SourceFunction, a generator function or an iterable (every
         subtask runs its own copy)."""
         return self._source(SourceFunctionTransformation, source_name,
-                            function=source_function)
+                            function=source_func)
 
     def from_source(self, source: Any, watermark_strategy: Any = None,
-                    source_name: str = "Custom Source") -> DataStream:
+                    source_name: str = "Custom Source", type_info: Any = None) -> DataStream:
         """A stream from a source object such as ``FileSource.for_path(path)``; with a
         watermark strategy, its timestamps and watermarks are assigned right after it (or
         by the source itself when it has ``with_watermark_strategy(strategy, config)``,
-        as ``KafkaSource`` does per partition)."""
+        as ``KafkaSource`` does per partition). ``type_info`` declares the records' type
+        (how they print; not converted)."""
         create = getattr(source, "create_operator", None)
         if not callable(create):
             raise TypeError(f"not a source: {type(source).__name__} (expected e.g. a "
@@ -226,8 +408,10 @@ class StreamExecutionEnvironment:
             # The source generates timestamps and watermarks itself (per split, as
             # Flink's KafkaSource does per partition).
             return self._source(SourceTransformation, source_name,
-                                source=with_strategy(watermark_strategy, self._config))
-        stream = self._source(SourceTransformation, source_name, source=source)
+                                source=with_strategy(watermark_strategy, self._config),
+                                output_type=check_type_info(type_info, "type_info"))
+        stream = self._source(SourceTransformation, source_name, source=source,
+                              output_type=check_type_info(type_info, "type_info"))
         if watermark_strategy is not None:
             assign = getattr(stream, "assign_timestamps_and_watermarks", None)
             if assign is None:
@@ -246,21 +430,75 @@ class StreamExecutionEnvironment:
 
     # -- execution ----------------------------------------------------------------------
 
+    def _pending(self) -> list[Transformation]:
+        """The transformations of the next job: those declared since the last execution
+        and every transformation upstream of them, in declaration order."""
+        todo = [t for t in self._transformations if t.id > self._executed_up_to]
+        seen: dict[int, Transformation] = {}
+        while todo:
+            t = todo.pop()
+            if t.id not in seen:
+                seen[t.id] = t
+                todo.extend(i.upstream for i in t.inputs)
+        return sorted(seen.values(), key=lambda t: t.id)
+
+    def _check_runtime_mode(self, transformations: list[Transformation]) -> None:
+        if self._runtime_mode is RuntimeExecutionMode.AUTOMATIC and transformations and all(
+                _is_bounded(t) for t in transformations if not t.inputs):
+            self._refuse_batch("RuntimeExecutionMode.AUTOMATIC with only bounded sources "
+                               "(Flink runs that as a batch job)")
+
     def get_job_graph(self, job_name: str | None = None) -> JobGraph:
-        """Build the JobGraph of the operators declared so far (nothing runs)."""
+        """Build the JobGraph of the operators declared since the last execution
+        (nothing runs)."""
         from headwater.graph.job_graph_builder import build_job_graph
         from headwater.graph.translation import translate
 
         name = job_name or DEFAULT_JOB_NAME
-        stream_graph = translate(self._transformations, name, self._parallelism,
-                                 self._max_parallelism, self._chaining_enabled)
+        transformations = self._pending()
+        self._check_runtime_mode(transformations)
+        max_parallelism = self.get_max_parallelism()
+        stream_graph = translate(transformations, name, self.get_parallelism(),
+                                 max_parallelism if max_parallelism > 0 else None,
+                                 self._chaining_enabled)
         job_graph = build_job_graph(stream_graph, name)
         self._apply_fault_tolerance(job_graph)
+        for key, value in self._configuration.items():
+            job_graph.configuration.setdefault(key, value)
+        if self._runtime_mode_set:
+            job_graph.configuration["execution.runtime-mode"] = self._runtime_mode.name
+        if self._python_dependencies:
+            self._python_dependencies.attach(job_graph)
         return job_graph
+
+    def get_execution_plan(self) -> str:
+        """The JSON plan of the operators the next ``execute()`` would run (Flink's
+        StreamGraph JSON: nodes with id, type, pact, contents, parallelism and
+        predecessors; plus description and slot sharing group where set)."""
+        nodes = []
+        for t in self._pending():
+            parallelism = t.parallelism or self._parallelism
+            pact = "Data Source" if not t.inputs else \
+                "Data Sink" if t.name_prefix == "Sink: " else "Operator"
+            node: dict[str, Any] = {
+                "id": t.id, "type": t.name[len(t.name_prefix):], "pact": pact,
+                "contents": t.name, "parallelism": parallelism,
+            }
+            if t.description is not None:
+                node["description"] = t.description
+            if t.slot_sharing_group is not None:
+                node["slot_sharing_group"] = t.slot_sharing_group
+            if t.inputs:
+                node["predecessors"] = [
+                    {"id": i.upstream.id, "side": "second",
+                     "ship_strategy": _ship_strategy(i, parallelism, self._parallelism)}
+                    for i in t.inputs]
+            nodes.append(node)
+        return json.dumps({"nodes": nodes}, indent=2)
 
     def _take_job_graph(self, job_name: str | None) -> JobGraph:
         job_graph = self.get_job_graph(job_name)
-        self._transformations.clear()  # like Flink: a second execute() needs new operators
+        self._executed_up_to = self._next_id - 1
         return job_graph
 
     def _resolve_executor(self) -> Any:
@@ -280,4 +518,37 @@ class StreamExecutionEnvironment:
     def execute_async(self, job_name: str | None = None) -> JobClient:
         """Submit the job and return a JobClient at once."""
         job_graph = self._take_job_graph(job_name)
-        return self._resolve_executor().execute_async(job_graph)
+        return PyFlinkJobClient(self._resolve_executor().execute_async(job_graph))
+
+
+def _is_bounded(source: Transformation) -> bool:
+    """Whether a source ends by itself (collections, sequences, static files)."""
+    if isinstance(source, CollectionSourceTransformation | SequenceSourceTransformation):
+        return True
+    if isinstance(source, SourceTransformation):
+        return bool(getattr(source.source, "is_bounded", lambda: False)())
+    return False
+
+
+def _ship_strategy(stream_input: StreamInput, parallelism: int, default: int) -> str:
+    if stream_input.partitioning is not None:
+        return "HASH" if stream_input.partitioning is Partitioning.HASH else \
+            stream_input.partitioning.value
+    upstream = stream_input.upstream.parallelism or default
+    return "FORWARD" if upstream == parallelism else "REBALANCE"
+
+
+_UNITS_MS = {"": 1, "ms": 1, "milli": 1, "millis": 1, "s": 1000, "sec": 1000, "secs": 1000,
+             "second": 1000, "seconds": 1000, "min": 60_000, "mins": 60_000,
+             "minute": 60_000, "minutes": 60_000, "h": 3_600_000, "hour": 3_600_000,
+             "hours": 3_600_000, "d": 86_400_000, "day": 86_400_000, "days": 86_400_000}
+
+
+def _duration_ms(text: str) -> int:
+    """Milliseconds of a Flink duration value ("10000", "10 s", "1min", "500 ms")."""
+    text = text.strip().lower()
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
+    unit = text[len(number):].strip()
+    if not number or unit not in _UNITS_MS:
+        raise ValueError(f"not a duration: {text!r} (e.g. 10000, 10 s, 1 min)")
+    return int(float(number) * _UNITS_MS[unit])

@@ -47,6 +47,10 @@ class JobExecutionResult:
         """This result (PyFlink's JobSubmissionResult API)."""
         return self
 
+    def result(self, timeout: float | None = None) -> JobExecutionResult:
+        """This result: PyFlink's ``client.get_job_execution_result().result()``."""
+        return self
+
 
 @runtime_checkable
 class JobClient(Protocol):
@@ -63,6 +67,89 @@ class JobClient(Protocol):
 
     def get_job_execution_result(self, timeout: float | None = None) -> JobExecutionResult:
         """Wait for the job to end and return its result (raises if it failed)."""
+
+
+class JobStatusName(str):
+    """A job status name ("RUNNING"...) that is also PyFlink's future of a JobStatus:
+    ``client.get_job_status().result()`` is a ``JobStatus``."""
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The JobStatus."""
+        from headwater.api.job_status import JobStatus
+
+        return JobStatus[str(self)]
+
+
+class PyFlinkJobClient:
+    """The JobClient ``execute_async`` returns: the executor's client, whose answers
+    also work the PyFlink way (``get_job_status().result()``,
+    ``get_job_execution_result().result()``, ``cancel().result()``)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_job_id(self) -> str:
+        """The job's id."""
+        return self._client.get_job_id()
+
+    def get_job_status(self) -> JobStatusName:
+        """The job's current status name (also a future of the JobStatus)."""
+        return JobStatusName(self._client.get_job_status())
+
+    def cancel(self) -> Any:
+        """Cancel the job (returns a completed future, as PyFlink)."""
+        from headwater.api.futures import CompletableFuture
+
+        self._client.cancel()
+        return CompletableFuture.completed(None)
+
+    def get_job_execution_result(self, timeout: float | None = None) -> JobExecutionResult:
+        """Wait for the job to end and return its result (raises if it failed)."""
+        return self._client.get_job_execution_result(timeout)
+
+    def _rest(self, method: str) -> Any:
+        """A REST client of the job's cluster (remote or embedded)."""
+        client = getattr(self._client, "client", None)
+        if client is not None and hasattr(client, "savepoint"):
+            return client
+        url = getattr(getattr(self._client, "cluster", None), "rest_url", None)
+        if not url:
+            raise NotImplementedError(f"JobClient.{method}(): this executor's cluster has no "
+                                      "REST API")
+        from headwater.client import RestClient
+
+        return RestClient(url)
+
+    def trigger_savepoint(self, savepoint_directory: str | None = None) -> Any:
+        """Take a savepoint (into ``savepoint_directory``, else ``state.savepoints.dir``);
+        a completed future of its path."""
+        from headwater.api.futures import CompletableFuture
+
+        rest = self._rest("trigger_savepoint")
+        return CompletableFuture.completed(rest.savepoint(self.get_job_id(),
+                                                          savepoint_directory))
+
+    def stop_with_savepoint(self, advance_to_end_of_event_time: bool = False,
+                            savepoint_directory: str | None = None) -> Any:
+        """Stop the job with a savepoint (draining event time first if asked); a
+        completed future of the savepoint's path."""
+        from headwater.api.futures import CompletableFuture
+
+        rest = self._rest("stop_with_savepoint")
+        return CompletableFuture.completed(rest.stop_job(
+            self.get_job_id(), savepoint_directory, drain=advance_to_end_of_event_time))
+
+    def get_accumulators(self, class_loader: Any = None) -> Any:
+        """A completed future of the job's accumulators (name -> value as the REST API
+        shows it)."""
+        from headwater.api.futures import CompletableFuture
+
+        answer = self._rest("get_accumulators").job_accumulators(self.get_job_id())
+        return CompletableFuture.completed(
+            {a["name"]: a["value"] for a in answer.get("user-task-accumulators", [])})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_client"], name)
 
 
 @runtime_checkable

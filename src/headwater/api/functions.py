@@ -21,9 +21,15 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from headwater.api.state import StateDescriptor
+
+IN = TypeVar("IN")
+OUT = TypeVar("OUT")
+KEY = TypeVar("KEY")
+W = TypeVar("W")
+T = TypeVar("T")
 
 
 class RuntimeContext:
@@ -72,8 +78,15 @@ class RuntimeContext:
         return backend
 
     def get_state(self, state_descriptor: StateDescriptor):
-        """A keyed state handle (ValueState for a ValueStateDescriptor...)."""
-        return self._backend().get_state(state_descriptor)
+        """A keyed state handle (ValueState for a ValueStateDescriptor...); values
+        written are converted to the descriptor's type when it declares one."""
+        handle = self._backend().get_state(state_descriptor)
+        if state_descriptor.type_info is None and \
+                getattr(state_descriptor, "value_type_info", None) is None:
+            return handle
+        from headwater.api.typed_state import typed_state
+
+        return typed_state(handle, state_descriptor)
 
     get_list_state = get_state
     get_map_state = get_state
@@ -90,6 +103,10 @@ class RuntimeContext:
     def get_accumulator(self, name: str):
         """A registered accumulator (KeyError if unknown)."""
         return self._ctx.accumulators[name]
+
+    def get_job_parameter(self, key: str, default_value: str | None = None) -> str | None:
+        """A global job parameter (``env.get_config().set_global_job_parameters``)."""
+        return getattr(self._ctx, "job_parameters", {}).get(key, default_value)
 
     def get_metrics_group(self):
         """This operator's metric group: ``counter``, ``gauge``, ``meter``, ``histogram``
@@ -307,7 +324,7 @@ class AggregateFunction(RichFunction):
         raise NotImplementedError
 
 
-class WindowFunction(RichFunction):
+class WindowFunction(RichFunction, Generic[IN, OUT, KEY, W]):
     """Evaluates a fired window: ``apply(key, window, inputs)`` yields the results."""
 
     def apply(self, key: Any, window: Any, inputs: Iterable[Any]) -> Iterable[Any]:
@@ -315,8 +332,9 @@ class WindowFunction(RichFunction):
         raise NotImplementedError
 
 
-class ProcessWindowContext:
-    """The ``context`` of ``ProcessWindowFunction.process``."""
+class ProcessWindowContext(Generic[W]):
+    """The ``context`` of ``ProcessWindowFunction.process`` (``ProcessAllWindowFunction``
+    too: its ``global_state`` is the operator's, not a key's)."""
 
     def window(self) -> Any:
         """The window being evaluated."""
@@ -334,8 +352,13 @@ class ProcessWindowContext:
         """Keyed state of the current key across windows (``get_state(descriptor)``)."""
         raise NotImplementedError
 
+    def window_state(self) -> Any:
+        """State of the current key and window (``get_state(descriptor)``); clear it in
+        ``clear(context)``."""
+        raise NotImplementedError
 
-class ProcessWindowFunction(RichFunction):
+
+class ProcessWindowFunction(RichFunction, Generic[IN, OUT, KEY, W]):
     """Evaluates a fired window with context: ``process(key, context, elements)`` yields
     the results; ``context.window()`` is the window. ``clear(context)`` runs when the
     window's state is removed."""
@@ -349,6 +372,39 @@ class ProcessWindowFunction(RichFunction):
 
     def clear(self, context: ProcessWindowContext) -> None:
         """The window is purged for good."""
+
+
+class AllWindowFunction(RichFunction, Generic[IN, OUT, W]):
+    """Evaluates a fired window of ``window_all``: ``apply(window, inputs)`` yields the
+    results."""
+
+    def apply(self, window: Any, inputs: Iterable[Any]) -> Iterable[Any]:
+        """Results for the window's contents."""
+        raise NotImplementedError
+
+
+class ProcessAllWindowFunction(RichFunction, Generic[IN, OUT, W]):
+    """Evaluates a fired window of ``window_all`` with context: ``process(context,
+    elements)`` yields the results."""
+
+    Context = ProcessWindowContext
+
+    def process(self, context: ProcessWindowContext, elements: Iterable[Any]
+                ) -> Iterable[Any]:
+        """Results for the window's contents."""
+        raise NotImplementedError
+
+    def clear(self, context: ProcessWindowContext) -> None:
+        """The window is purged for good."""
+
+
+class Partitioner(RichFunction):
+    """Chooses the downstream subtask of a key: ``partition(key, num_partitions)``
+    (for ``partition_custom``)."""
+
+    def partition(self, key: Any, num_partitions: int) -> int:
+        """A subtask index in ``[0, num_partitions)``."""
+        raise NotImplementedError
 
 
 class SourceContext:

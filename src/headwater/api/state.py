@@ -23,9 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from headwater.api.state_ttl import StateTtlConfig
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+IN = TypeVar("IN")
+OUT = TypeVar("OUT")
 
 __all__ = [
     "AggregatingState", "AggregatingStateDescriptor", "ListState", "ListStateDescriptor",
@@ -39,7 +45,8 @@ class StateDescriptor:
     """Base of all descriptors: a state name unique within an operator."""
 
     name: str
-    #: Accepted for PyFlink compatibility; Python values need no type information.
+    #: The declared type of the values (a TypeInformation; None: any Python object).
+    #: Values written are converted to it (see ``headwater.api.typed_state``).
     type_info: Any = None
 
     #: The kind of state, used by backends to check that a name is used consistently.
@@ -75,7 +82,8 @@ class ListStateDescriptor(StateDescriptor):
 
 @dataclasses.dataclass(frozen=True)
 class MapStateDescriptor(StateDescriptor):
-    """Describes a :class:`MapState` (a dict per key). ``type_info`` is ignored."""
+    """Describes a :class:`MapState` (a dict per key); ``type_info`` is the key type,
+    ``value_type_info`` the value type (both optional)."""
 
     value_type_info: Any = None
 
@@ -98,6 +106,10 @@ class ReducingStateDescriptor(StateDescriptor):
             raise TypeError("reduce_function must be a ReduceFunction or a callable")
         object.__setattr__(self, "reduce_function", fn)
 
+    def get_reduce_function(self) -> Any:
+        """The reduce function."""
+        return self.reduce_function
+
 
 @dataclasses.dataclass(frozen=True)
 class AggregatingStateDescriptor(StateDescriptor):
@@ -116,6 +128,10 @@ class AggregatingStateDescriptor(StateDescriptor):
                 raise TypeError(f"agg_function must be an AggregateFunction (no {method}())")
         object.__setattr__(self, "agg_function", agg_function)
 
+    def get_agg_function(self) -> Any:
+        """The AggregateFunction."""
+        return self.agg_function
+
 
 class State:
     """Keyed state of the current key."""
@@ -125,7 +141,7 @@ class State:
         raise NotImplementedError
 
 
-class ValueState(State):
+class ValueState(State, Generic[T]):
     """One value per key."""
 
     def value(self) -> Any:
@@ -137,7 +153,7 @@ class ValueState(State):
         raise NotImplementedError
 
 
-class ListState(State):
+class ListState(State, Generic[T]):
     """A list of values per key."""
 
     def get(self) -> Iterable[Any]:
@@ -157,7 +173,7 @@ class ListState(State):
         raise NotImplementedError
 
 
-class MapState(State):
+class MapState(State, Generic[K, V]):
     """A dict per key."""
 
     def get(self, key: Any) -> Any:
@@ -197,7 +213,7 @@ class MapState(State):
         raise NotImplementedError
 
 
-class ReducingState(State):
+class ReducingState(State, Generic[T]):
     """A single value per key, combined from everything added."""
 
     def get(self) -> Any:
@@ -209,7 +225,7 @@ class ReducingState(State):
         raise NotImplementedError
 
 
-class AggregatingState(State):
+class AggregatingState(State, Generic[IN, OUT]):
     """A single aggregate per key: values are added into an accumulator, ``get`` returns
     the AggregateFunction's result."""
 

@@ -55,6 +55,11 @@ class Duration:
         """The span in milliseconds."""
         return self.millis
 
+    @staticmethod
+    def of_nanos(nanos: int) -> Duration:
+        """``nanos`` nanoseconds (rounded down to milliseconds)."""
+        return Duration(int(nanos) // 1_000_000)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Duration) and other.millis == self.millis
 
@@ -71,9 +76,9 @@ class Time(Duration):
     __slots__ = ()
 
     @staticmethod
-    def milliseconds(millis: int) -> Time:
-        """``millis`` milliseconds."""
-        return Time(millis)
+    def milliseconds(milliseconds: int) -> Time:
+        """``milliseconds`` milliseconds."""
+        return Time(milliseconds)
 
     @staticmethod
     def seconds(seconds: int | float) -> Time:
@@ -97,6 +102,39 @@ class Time(Duration):
 
     def __repr__(self) -> str:
         return f"Time({self.millis} ms)"
+
+
+class Instant:
+    """A point in time: seconds and nanoseconds since the epoch (PyFlink's ``Instant``)."""
+
+    __slots__ = ("seconds", "nanos")
+
+    def __init__(self, seconds: int, nanos: int) -> None:
+        self.seconds = int(seconds)
+        self.nanos = int(nanos)
+
+    @staticmethod
+    def of_epoch_milli(epoch_milli: int) -> Instant:
+        """The instant ``epoch_milli`` ms after the epoch."""
+        seconds, millis = divmod(int(epoch_milli), 1000)
+        return Instant(seconds, millis * 1_000_000)
+
+    def to_epoch_milli(self) -> int:
+        """Milliseconds since the epoch."""
+        return self.seconds * 1000 + self.nanos // 1_000_000
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Instant) and (other.seconds, other.nanos) == \
+            (self.seconds, self.nanos)
+
+    def __hash__(self) -> int:
+        return hash((self.seconds, self.nanos))
+
+    def __repr__(self) -> str:
+        return f"Instant<{self.seconds}, {self.nanos}>"
+
+    def __reduce__(self) -> tuple:
+        return Instant, (self.seconds, self.nanos)
 
 
 def to_millis(span: Any, what: str = "time span") -> int:

@@ -38,6 +38,7 @@ class Partitioning(enum.StrEnum):
     RESCALE = "RESCALE"
     SHUFFLE = "SHUFFLE"
     BROADCAST = "BROADCAST"
+    CUSTOM = "CUSTOM"
 
 
 @dataclasses.dataclass(eq=False)
@@ -51,6 +52,8 @@ class StreamInput:
     key_selector: Any = None
     #: The OutputTag id when the input reads a side output of ``upstream``.
     side_output_tag: str | None = None
+    #: 1 or 2: the input of a two-input transformation this connection feeds; else 0.
+    type_number: int = 0
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -71,6 +74,12 @@ class Transformation:
     chaining_disabled: bool = False
     #: start_new_chain(): not chained to its predecessor.
     starts_new_chain: bool = False
+    #: The declared type of the outputs (a TypeInformation; None: not converted).
+    output_type: Any = None
+    #: slot_sharing_group(): recorded in the execution plan (one slot runs one task).
+    slot_sharing_group: str | None = None
+    #: set_description(): shown in the execution plan.
+    description: str | None = None
 
     def set_name(self, name: str) -> None:
         """Rename, keeping the kind prefix ("Source: ", "Sink: ")."""
@@ -243,6 +252,8 @@ class WindowTransformation(Transformation):
     window_function: Any
     allowed_lateness: int = 0
     late_data_tag: OutputTag | None = None
+    #: An Evictor: the window keeps every record and evaluates what it leaves.
+    evictor: Any = None
 
     def __post_init__(self) -> None:
         fn, window_fn = self.incremental_function, self.window_function
@@ -270,6 +281,8 @@ class PrintSinkTransformation(Transformation):
     """``print``: every record to the TaskManager's stdout."""
 
     sink_identifier: str | None = None
+    #: record -> text for a stream of a declared type (Flink's toString), else None.
+    formatter: Any = None
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)

@@ -262,6 +262,13 @@ class WatermarkStrategy:
             raise ValueError("idle timeout must be positive")
         return WatermarkStrategy(self.generator_factory, self.timestamp_assigner, timeout)
 
+    def with_watermark_alignment(self, watermark_group: str, max_allowed_watermark_drift: Any,
+                                 update_interval: Any = None) -> WatermarkStrategy:
+        """Accepted: headwater does not pause sources that run ahead of their group
+        (alignment only paces sources; results are the same)."""
+        to_millis(max_allowed_watermark_drift, "max_allowed_watermark_drift")
+        return self
+
     # -- used by the runtime ------------------------------------------------------------
 
     def create_timestamp_assigner(self) -> TimestampAssigner | None:

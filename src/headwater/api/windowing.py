@@ -17,17 +17,29 @@ is a half-open interval ``[start, end)``; results carry ``window.max_timestamp()
 
 from __future__ import annotations
 
+import abc
 import enum
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from headwater.api.state import ReducingStateDescriptor, StateDescriptor
+from headwater.api.state import ReducingStateDescriptor, StateDescriptor, ValueStateDescriptor
 from headwater.api.time import to_millis
 
 MAX_TIMESTAMP = 2**63 - 1
 
+T = TypeVar("T")
+W = TypeVar("W")
+
 
 # -- windows ------------------------------------------------------------------------------
+
+
+class Window(abc.ABC):
+    """A window: TimeWindow, CountWindow or GlobalWindow (all have ``max_timestamp()``)."""
+
+    @abc.abstractmethod
+    def max_timestamp(self) -> int:
+        """The largest timestamp that belongs to the window."""
 
 
 class TimeWindow(NamedTuple):
@@ -112,6 +124,24 @@ class GlobalWindow:
         return "GlobalWindow"
 
 
+class CountWindow(NamedTuple):
+    """A window of a count-window assigner, identified by a number."""
+
+    id: int
+
+    def max_timestamp(self) -> int:
+        """Long.MAX_VALUE: count windows have no time."""
+        return MAX_TIMESTAMP
+
+    def __repr__(self) -> str:
+        return f"CountWindow(id={self.id})"
+
+
+Window.register(TimeWindow)
+Window.register(GlobalWindow)
+Window.register(CountWindow)
+
+
 # -- triggers -----------------------------------------------------------------------------
 
 
@@ -170,7 +200,7 @@ class TriggerContext:
         raise NotImplementedError
 
 
-class Trigger:
+class Trigger(Generic[T, W]):
     """Decides when a window fires. Each ``on_*`` returns a :class:`TriggerResult`."""
 
     #: Optimization hint: ``on_element`` neither depends on the element nor on the
@@ -298,9 +328,9 @@ class CountTrigger(Trigger):
         self.state_desc = ReducingStateDescriptor("count", _sum)
 
     @staticmethod
-    def of(count: int) -> CountTrigger:
-        """Fire every ``count`` records."""
-        return CountTrigger(int(count))
+    def of(window_size: int) -> CountTrigger:
+        """Fire every ``window_size`` records."""
+        return CountTrigger(int(window_size))
 
     def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
         """Count; fire (and reset) at ``count``."""
@@ -379,6 +409,138 @@ class PurgingTrigger(Trigger):
         return f"PurgingTrigger({self.nested!r})"
 
 
+def _min(a: int, b: int) -> int:
+    return min(a, b)
+
+
+class ContinuousEventTimeTrigger(Trigger):
+    """Fires every ``interval`` of event time within a window, and at its end."""
+
+    def __init__(self, interval: int) -> None:
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        self.interval = interval
+        self.state_desc = ReducingStateDescriptor("fire-time", _min)
+
+    @staticmethod
+    def of(interval: Any) -> ContinuousEventTimeTrigger:
+        """Fire every ``interval`` (Time or ms)."""
+        return ContinuousEventTimeTrigger(to_millis(interval, "interval"))
+
+    def _register_next(self, time: int, window: Any, ctx: TriggerContext, state: Any) -> None:
+        next_fire = min(time + self.interval, window.max_timestamp())
+        state.add(next_fire)
+        ctx.register_event_time_timer(next_fire)
+
+    def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
+        """Fire at once for a window the watermark passed; else set the timers."""
+        if window.max_timestamp() <= ctx.get_current_watermark():
+            return TriggerResult.FIRE
+        ctx.register_event_time_timer(window.max_timestamp())
+        state = ctx.get_partitioned_state(self.state_desc)
+        if state.get() is None and timestamp is not None:
+            self._register_next(timestamp - timestamp % self.interval, window, ctx, state)
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time, window, ctx) -> TriggerResult:
+        """Fire at the window's end and at every interval."""
+        if time == window.max_timestamp():
+            return TriggerResult.FIRE
+        state = ctx.get_partitioned_state(self.state_desc)
+        if state.get() == time:
+            state.clear()
+            self._register_next(time, window, ctx, state)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time, window, ctx) -> TriggerResult:
+        """Ignored."""
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        """Supports session windows."""
+        return True
+
+    def on_merge(self, window, ctx) -> None:
+        """Merge the fire times and set the timers of the merged window."""
+        ctx.merge_partitioned_state(self.state_desc)
+        next_fire = ctx.get_partitioned_state(self.state_desc).get()
+        if next_fire is not None:
+            ctx.register_event_time_timer(next_fire)
+
+    def clear(self, window, ctx) -> None:
+        """Delete the timer and the state."""
+        state = ctx.get_partitioned_state(self.state_desc)
+        if state.get() is not None:
+            ctx.delete_event_time_timer(state.get())
+        state.clear()
+
+    def __repr__(self) -> str:
+        return f"ContinuousEventTimeTrigger({self.interval})"
+
+
+class ContinuousProcessingTimeTrigger(Trigger):
+    """Fires every ``interval`` of processing time within a window."""
+
+    def __init__(self, interval: int) -> None:
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        self.interval = interval
+        self.state_desc = ReducingStateDescriptor("fire-time", _min)
+
+    @staticmethod
+    def of(interval: Any) -> ContinuousProcessingTimeTrigger:
+        """Fire every ``interval`` (Time or ms)."""
+        return ContinuousProcessingTimeTrigger(to_millis(interval, "interval"))
+
+    def _register_next(self, time: int, window: Any, ctx: TriggerContext, state: Any) -> None:
+        next_fire = min(time + self.interval, window.max_timestamp())
+        state.add(next_fire)
+        ctx.register_processing_time_timer(next_fire)
+
+    def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
+        """Set the first timer."""
+        state = ctx.get_partitioned_state(self.state_desc)
+        if state.get() is None:
+            now = ctx.get_current_processing_time()
+            self._register_next(now - now % self.interval, window, ctx, state)
+        return TriggerResult.CONTINUE
+
+    def on_event_time(self, time, window, ctx) -> TriggerResult:
+        """Ignored."""
+        return TriggerResult.CONTINUE
+
+    def on_processing_time(self, time, window, ctx) -> TriggerResult:
+        """Fire at every interval."""
+        state = ctx.get_partitioned_state(self.state_desc)
+        if state.get() == time:
+            state.clear()
+            self._register_next(time, window, ctx, state)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        """Supports session windows."""
+        return True
+
+    def on_merge(self, window, ctx) -> None:
+        """Merge the fire times."""
+        ctx.merge_partitioned_state(self.state_desc)
+        next_fire = ctx.get_partitioned_state(self.state_desc).get()
+        if next_fire is not None:
+            ctx.register_processing_time_timer(next_fire)
+
+    def clear(self, window, ctx) -> None:
+        """Delete the timer and the state."""
+        state = ctx.get_partitioned_state(self.state_desc)
+        if state.get() is not None:
+            ctx.delete_processing_time_timer(state.get())
+        state.clear()
+
+    def __repr__(self) -> str:
+        return f"ContinuousProcessingTimeTrigger({self.interval})"
+
+
 class NeverTrigger(Trigger):
     """Never fires (the default of GlobalWindows: set a trigger of your own)."""
 
@@ -412,8 +574,12 @@ class WindowAssignerContext:
         """Wall-clock milliseconds."""
         raise NotImplementedError
 
+    def get_runtime_context(self) -> Any:
+        """The operator's RuntimeContext (keyed state of the record's key)."""
+        raise NotImplementedError
 
-class WindowAssigner:
+
+class WindowAssigner(Generic[T, W]):
     """Puts a record into zero or more windows."""
 
     def assign_windows(self, element: Any, timestamp: int | None,
@@ -430,7 +596,7 @@ class WindowAssigner:
         raise NotImplementedError
 
 
-class MergingWindowAssigner(WindowAssigner):
+class MergingWindowAssigner(WindowAssigner[T, W]):
     """An assigner whose windows merge (sessions)."""
 
     def merge_windows(self, windows: Iterable[Any], callback: Any) -> None:
@@ -575,6 +741,15 @@ class SlidingProcessingTimeWindows(_ProcessingTimeAssigning, _Sliding):
                                             to_millis(offset, "offset"))
 
 
+class SessionWindowTimeGapExtractor(abc.ABC):
+    """The session gap of each record (``extract(element)`` returns ms), for
+    ``with_dynamic_gap``."""
+
+    @abc.abstractmethod
+    def extract(self, element: Any) -> int:
+        """The gap (ms, or a Time) after ``element``."""
+
+
 class _Sessions(MergingWindowAssigner):
     """A window ``[t, t + gap)`` per record; overlapping (or touching) windows merge."""
 
@@ -591,7 +766,8 @@ class _Sessions(MergingWindowAssigner):
             extractor = self.gap_extractor
             if extractor is None:
                 raise ValueError("a session window needs a gap or a gap extractor")
-            gap = to_millis(extractor(element), "session gap")
+            extract = getattr(extractor, "extract", extractor)
+            gap = to_millis(extract(element), "session gap")
             if gap <= 0:
                 raise ValueError("Dynamic session time gap must satisfy 0 < gap")
         return [TimeWindow(timestamp, timestamp + gap)]
@@ -616,9 +792,19 @@ class EventTimeSessionWindows(_EventTimeAssigning, _Sessions):
         return EventTimeSessionWindows(to_millis(size, "gap"))
 
     @staticmethod
-    def with_dynamic_gap(extractor: Callable[[Any], Any]) -> EventTimeSessionWindows:
-        """The gap of each record is ``extractor(record)`` (Time or ms)."""
-        return EventTimeSessionWindows(None, extractor)
+    def with_dynamic_gap(extractor: Any) -> DynamicEventTimeSessionWindows:
+        """The gap of each record is ``extractor.extract(record)`` (a
+        SessionWindowTimeGapExtractor; a plain callable works too), Time or ms."""
+        return DynamicEventTimeSessionWindows(None, extractor)
+
+
+class DynamicEventTimeSessionWindows(EventTimeSessionWindows):
+    """Event-time sessions whose gap comes from each record."""
+
+    @staticmethod
+    def with_dynamic_gap(extractor: Any) -> DynamicEventTimeSessionWindows:
+        """The gap of each record is ``extractor.extract(record)``."""
+        return DynamicEventTimeSessionWindows(None, extractor)
 
 
 class ProcessingTimeSessionWindows(_ProcessingTimeAssigning, _Sessions):
@@ -630,9 +816,18 @@ class ProcessingTimeSessionWindows(_ProcessingTimeAssigning, _Sessions):
         return ProcessingTimeSessionWindows(to_millis(size, "gap"))
 
     @staticmethod
-    def with_dynamic_gap(extractor: Callable[[Any], Any]) -> ProcessingTimeSessionWindows:
-        """The gap of each record is ``extractor(record)`` (Time or ms)."""
-        return ProcessingTimeSessionWindows(None, extractor)
+    def with_dynamic_gap(extractor: Any) -> DynamicProcessingTimeSessionWindows:
+        """The gap of each record is ``extractor.extract(record)`` (Time or ms)."""
+        return DynamicProcessingTimeSessionWindows(None, extractor)
+
+
+class DynamicProcessingTimeSessionWindows(ProcessingTimeSessionWindows):
+    """Processing-time sessions whose gap comes from each record."""
+
+    @staticmethod
+    def with_dynamic_gap(extractor: Any) -> DynamicProcessingTimeSessionWindows:
+        """The gap of each record is ``extractor.extract(record)``."""
+        return DynamicProcessingTimeSessionWindows(None, extractor)
 
 
 class GlobalWindows(WindowAssigner):
@@ -658,3 +853,201 @@ class GlobalWindows(WindowAssigner):
 
     def __repr__(self) -> str:
         return "GlobalWindows()"
+
+
+class _CountAssigning(WindowAssigner):
+    """Numbers each key's records in keyed state (``context.get_runtime_context()``)."""
+
+    _counter: ValueStateDescriptor
+
+    def _next_count(self, context: WindowAssignerContext) -> int:
+        state = context.get_runtime_context().get_state(self._counter)
+        count = state.value() or 0
+        state.update(count + 1)
+        return count
+
+    def is_event_time(self) -> bool:
+        """False."""
+        return False
+
+
+class CountTumblingWindowAssigner(_CountAssigning):
+    """Windows of ``window_size`` records per key (``count_window(size)``): the key's
+    n-th record goes to ``CountWindow(n // size)``, which fires and is purged when full."""
+
+    def __init__(self, window_size: int) -> None:
+        if int(window_size) < 1:
+            raise ValueError("count window size must be at least 1")
+        self.window_size = int(window_size)
+        self._counter = ValueStateDescriptor("tumble-count-assigner")
+
+    @staticmethod
+    def of(window_size: int) -> CountTumblingWindowAssigner:
+        """The assigner."""
+        return CountTumblingWindowAssigner(window_size)
+
+    def assign_windows(self, element, timestamp, context) -> list[CountWindow]:
+        """The record's count window."""
+        return [CountWindow(self._next_count(context) // self.window_size)]
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """Fire and purge every ``window_size`` records."""
+        return PurgingTrigger.of(CountTrigger.of(self.window_size))
+
+    def __repr__(self) -> str:
+        return f"CountTumblingWindowAssigner({self.window_size})"
+
+
+class CountSlidingWindowAssigner(_CountAssigning):
+    """Windows of ``window_size`` records starting every ``window_slide`` records per key
+    (``count_window(size, slide)``): ``CountWindow(k)`` holds the key's records
+    ``k * slide .. k * slide + size - 1`` and fires when it is full (PyFlink's
+    semantics)."""
+
+    def __init__(self, window_size: int, window_slide: int) -> None:
+        if int(window_size) < 1 or int(window_slide) < 1:
+            raise ValueError("count window size and slide must be at least 1")
+        self.window_size = int(window_size)
+        self.window_slide = int(window_slide)
+        self._counter = ValueStateDescriptor("slide-count-assigner")
+
+    @staticmethod
+    def of(window_size: int, window_slide: int) -> CountSlidingWindowAssigner:
+        """The assigner."""
+        return CountSlidingWindowAssigner(window_size, window_slide)
+
+    def assign_windows(self, element, timestamp, context) -> list[CountWindow]:
+        """Every window whose range holds the record's number."""
+        count = self._next_count(context)
+        size, slide = self.window_size, self.window_slide
+        last_id = count // slide
+        return [CountWindow(i) for i in range(last_id, -1, -1)
+                if i * slide <= count <= i * slide + size - 1]
+
+    def get_default_trigger(self, env: Any = None) -> Trigger:
+        """Fire (and purge: a full window gets no more records) at ``window_size``."""
+        return PurgingTrigger.of(CountTrigger.of(self.window_size))
+
+    def __repr__(self) -> str:
+        return f"CountSlidingWindowAssigner({self.window_size}, {self.window_slide})"
+
+
+# -- evictors -----------------------------------------------------------------------------
+
+
+class TimestampedValue(NamedTuple):
+    """A window element as an evictor sees it."""
+
+    value: Any
+    timestamp: int | None
+
+    def get_value(self) -> Any:
+        """The record."""
+        return self.value
+
+    def get_timestamp(self) -> int | None:
+        """Its event timestamp (None without one)."""
+        return self.timestamp
+
+    def has_timestamp(self) -> bool:
+        """Whether it has an event timestamp."""
+        return self.timestamp is not None
+
+
+class EvictorContext:
+    """What an evictor may ask (provided by the window operator)."""
+
+    def get_current_processing_time(self) -> int:
+        """Wall-clock milliseconds."""
+        raise NotImplementedError
+
+    def get_current_watermark(self) -> int:
+        """The operator's watermark."""
+        raise NotImplementedError
+
+
+class Evictor:
+    """Removes elements from a fired window before and/or after the window function
+    runs: ``elements`` is a list of :class:`TimestampedValue` to delete from in place.
+    A windowed stream with an evictor keeps every element (no pre-aggregation)."""
+
+    def evict_before(self, elements: list[TimestampedValue], size: int, window: Any,
+                     evictor_context: EvictorContext) -> None:
+        """Before the window function."""
+
+    def evict_after(self, elements: list[TimestampedValue], size: int, window: Any,
+                    evictor_context: EvictorContext) -> None:
+        """After the window function."""
+
+
+class CountEvictor(Evictor):
+    """Keeps at most ``max_count`` elements (the last ones)."""
+
+    def __init__(self, max_count: int, do_evict_after: bool = False) -> None:
+        if int(max_count) < 0:
+            raise ValueError("max_count must not be negative")
+        self.max_count = int(max_count)
+        self.do_evict_after = do_evict_after
+
+    @staticmethod
+    def of(max_count: int, do_evict_after: bool = False) -> CountEvictor:
+        """Keep the last ``max_count`` elements (after the function if
+        ``do_evict_after``)."""
+        return CountEvictor(max_count, do_evict_after)
+
+    def _evict(self, elements: list[TimestampedValue]) -> None:
+        if len(elements) > self.max_count:
+            del elements[:len(elements) - self.max_count]
+
+    def evict_before(self, elements, size, window, evictor_context) -> None:
+        """Evict unless ``do_evict_after``."""
+        if not self.do_evict_after:
+            self._evict(elements)
+
+    def evict_after(self, elements, size, window, evictor_context) -> None:
+        """Evict if ``do_evict_after``."""
+        if self.do_evict_after:
+            self._evict(elements)
+
+    def __repr__(self) -> str:
+        return f"CountEvictor({self.max_count})"
+
+
+class TimeEvictor(Evictor):
+    """Keeps the elements whose timestamp is within ``window_size`` of the newest one
+    (elements without timestamps are all kept)."""
+
+    def __init__(self, window_size: int, do_evict_after: bool = False) -> None:
+        self.window_size = int(window_size)
+        self.do_evict_after = do_evict_after
+
+    @staticmethod
+    def of(window_size: Any, do_evict_after: bool = False) -> TimeEvictor:
+        """Keep ``window_size`` (Time or ms) of elements."""
+        return TimeEvictor(to_millis(window_size, "window size"), do_evict_after)
+
+    def _evict(self, elements: list[TimestampedValue]) -> None:
+        if not elements or any(e.timestamp is None for e in elements):
+            return
+        cutoff = max(e.timestamp for e in elements if e.timestamp is not None) \
+            - self.window_size
+        elements[:] = [e for e in elements if e.timestamp is not None and e.timestamp > cutoff]
+
+    def evict_before(self, elements, size, window, evictor_context) -> None:
+        """Evict unless ``do_evict_after``."""
+        if not self.do_evict_after:
+            self._evict(elements)
+
+    def evict_after(self, elements, size, window, evictor_context) -> None:
+        """Evict if ``do_evict_after``."""
+        if self.do_evict_after:
+            self._evict(elements)
+
+    def __repr__(self) -> str:
+        return f"TimeEvictor({self.window_size})"
+
+
+# PyFlink's nested names of the contexts (``Trigger.TriggerContext``...).
+Trigger.TriggerContext = TriggerContext  # type: ignore[attr-defined]
+Trigger.OnMergeContext = TriggerContext  # type: ignore[attr-defined]
+WindowAssigner.WindowAssignerContext = WindowAssignerContext  # type: ignore[attr-defined]

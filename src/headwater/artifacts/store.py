@@ -13,6 +13,11 @@ directly in the directory.
 
 What inspection learned about an artifact is kept beside it (``.<jar id>.info``), so a
 restarted JobManager lists its stored artifacts without reading them again.
+
+With ``web.upload.dir`` set to a URL (``s3://bucket/jars``...) that location is the
+store: each committed artifact is uploaded there in one request under its id, listing
+and lookups read it, and the local directory is only the JobManager's working copy
+(programs run from local files); a JobManager started anywhere else finds the artifacts.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from headwater.artifacts.inspection import (
     inspect_artifact,
     kind_of,
 )
+from headwater.runtime import filesystem
 
 _ID = re.compile(r"^[0-9a-f]{32}_[A-Za-z0-9][A-Za-z0-9._+-]{0,150}$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
@@ -87,9 +93,12 @@ def safe_file_name(client_name: str | None) -> str:
 class JarStore:
     """Artifacts uploaded through ``/jars/upload``, in one directory."""
 
-    def __init__(self, directory: Path, limits: InspectionLimits | None = None) -> None:
+    def __init__(self, directory: Path, limits: InspectionLimits | None = None,
+                 remote: str | None = None) -> None:
         self.directory = Path(directory).absolute()
         self.limits = limits or InspectionLimits()
+        #: The URL holding the artifacts when ``web.upload.dir`` is one (else None).
+        self.remote = remote.rstrip("/") if remote else None
         self._cache: dict[tuple[str, int, int], ArtifactInfo] = {}
 
     @contextlib.contextmanager
@@ -116,7 +125,34 @@ class JarStore:
         if target.parent != self.directory:  # cannot happen for a safe name; stay paranoid
             raise InvalidArtifact(f"Invalid file name {client_name!r}.")
         os.replace(staged, target)
+        if self.remote is not None:
+            try:
+                fs, path = filesystem.resolve(filesystem.join(self.remote, jar_id))
+                fs.put_file(str(target), path)  # one upload: visible only once complete
+            except Exception:
+                target.unlink(missing_ok=True)
+                raise
         return self._stored(jar_id, target, info)
+
+    def _fetch(self, jar_id: str, path: Path) -> None:
+        """Copy ``jar_id`` from the remote store into the working directory (if there)."""
+        if self.remote is None:
+            return
+        fs, remote = filesystem.resolve(filesystem.join(self.remote, jar_id))
+        try:
+            modified = fs.modified(remote).timestamp()
+        except (FileNotFoundError, NotImplementedError):
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
+        try:
+            fs.get_file(remote, str(tmp))
+            os.utime(tmp, (modified, modified))  # the upload time, as listed
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            return
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _info_path(self, jar_id: str) -> Path:
         return self.directory / f".{jar_id}.info"
@@ -156,6 +192,8 @@ class JarStore:
         if not _ID.fullmatch(jar_id or ""):
             raise JarNotFound(jar_id)
         path = self.directory / jar_id
+        if not os.path.lexists(path):
+            self._fetch(jar_id, path)
         try:
             st = path.lstat()
         except OSError as exc:
@@ -171,9 +209,16 @@ class JarStore:
         """Every stored artifact, newest first."""
         jars = []
         try:
-            names = os.listdir(self.directory)
+            names = set(os.listdir(self.directory))
         except OSError:
-            return []
+            names = set()
+        if self.remote is not None:
+            fs, path = filesystem.resolve(self.remote)
+            try:
+                names.update(p.rstrip("/").rpartition("/")[2]
+                             for p in fs.ls(path, detail=False))
+            except FileNotFoundError:
+                pass
         for name in names:
             try:
                 jars.append(self.get(name))
@@ -185,6 +230,12 @@ class JarStore:
     def delete(self, jar_id: str) -> None:
         """Remove a stored artifact; JarNotFound if there is none."""
         jar = self.get(jar_id)
+        if self.remote is not None:
+            fs, path = filesystem.resolve(filesystem.join(self.remote, jar_id))
+            try:
+                fs.rm_file(path)
+            except FileNotFoundError:
+                pass
         try:
             jar.path.unlink()
         except FileNotFoundError as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from headwater.cluster.ray_launcher import RayUnavailable
 from headwater.cluster.runner import JobManagerRunner
 from headwater.config import Configuration, parse_dynamic_properties
+from headwater.runtime.checkpoint.storage import CheckpointStorageError
 from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
 
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     config = Configuration.load(args.conf_dir, parse_dynamic_properties(args.dynamic))
     try:
         asyncio.run(_run(config, args.workdir, args.taskmanagers))
-    except (RayUnavailable, ValueError) as exc:  # a deployment that cannot start: say why
+    except (RayUnavailable, ValueError, CheckpointStorageError) as exc:  # cannot start: say why
         logging.getLogger(__name__).error("the JobManager cannot start: %s", exc)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -20,6 +20,8 @@ from headwater.cluster.process_launcher import ProcessTaskManagerLauncher
 from headwater.config import Configuration
 from headwater.rest.security import BearerTokenCheck, configured_token
 from headwater.rest.server import start_rest_server
+from headwater.runtime import filesystem
+from headwater.runtime.checkpoint import storage
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
 from headwater.runtime.jobmanager.ha_store import EmbeddedHaStore
 from headwater.runtime.jobmanager.task_manager_launcher import TaskManagerLauncher
@@ -29,6 +31,16 @@ from headwater.runtime.rpc.handshake import generate_secret, read_secret_file, w
 from headwater.runtime.rpc.messages import ShutdownTaskManager
 
 log = logging.getLogger(__name__)
+
+
+async def check_storage(configuration: Configuration) -> None:
+    """Apply the storage settings (``s3.*``) and make sure the configured checkpoint and
+    savepoint directories can be written: raises :class:`CheckpointStorageError` with the
+    reason before anything is started."""
+    filesystem.configure(configuration)
+    for key in ("state.checkpoints.dir", "state.savepoints.dir"):
+        if configuration.get(key):
+            await asyncio.to_thread(storage.check_location, str(configuration[key]), key)
 
 
 class JobManagerRunner:
@@ -86,6 +98,7 @@ class JobManagerRunner:
 
     async def start(self) -> None:
         """Open ports, start TaskManagers, write ``cluster.json`` in the workdir."""
+        await check_storage(self.configuration)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.dispatcher.rm.secret = self._cluster_secret()

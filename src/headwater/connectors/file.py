@@ -26,6 +26,31 @@ completed) and every other hidden file of the subtask is deleted (written after 
 checkpoint, its records come again). Readers of the directory see only committed parts,
 so the committed output of a job that failed and recovered equals that of a clean run.
 
+Continuous monitoring (``FileSource.for_record_stream_format(fmt, dir)
+.monitor_continuously(Duration.of_seconds(1)).build()``): after reading what is there,
+each subtask lists the paths every interval and reads the files it has not seen (a file
+belongs to subtask ``crc32(path) % parallelism``); the set of seen files is checkpointed
+(union operator state), so a restored job reads every file once. Such a source never
+ends. Write files elsewhere and move them in (or give them a hidden name while writing):
+a file is read once, when it is first seen.
+
+Rolling (``with_rolling_policy``): ``RollingPolicy.on_checkpoint_rolling_policy()`` (the
+default) rolls part files at checkpoints only; ``RollingPolicy.default_rolling_policy(
+part_size, rollover_interval, inactivity_interval)`` also rolls a part file when it
+reaches ``part_size`` bytes, is older than ``rollover_interval`` ms or was not written to
+for ``inactivity_interval`` ms (checked when records arrive). Unlike Flink's row formats,
+headwater rolls at every checkpoint under every policy (its in-progress files are not
+resumable), and writes into the base path itself (Flink's default bucket assigner makes
+``yyyy-MM-dd--HH`` subdirectories; ``BucketAssigner.base_path_bucket_assigner()`` is the
+behaviour here).
+
+Paths may be fsspec URLs (``s3://bucket/prefix``...). The source lists and reads them at
+the same checkpointed offsets. The sink cannot rename there: it writes the in-progress
+part to a local temporary file, uploads it at the checkpoint as the hidden object
+``.part-<subtask>-<n>.pending`` (one upload: the object appears only once complete) and
+commits by copying it to ``part-<subtask>-<n>`` and deleting the staged object; a commit
+repeated after a restore finds the final object and does nothing.
+
 Deviation from Flink 1.12: at the end of a bounded input the sink commits everything it
 wrote (Flink leaves the last files pending without a final checkpoint). Without
 checkpointing, an unbounded job therefore never commits, as in Flink. One sink per
@@ -37,10 +62,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from headwater.connectors.base import Sink, Source
+from headwater.runtime import filesystem
 from headwater.runtime.operators.base import (
     OperatorStateSnapshot,
     SourceOutput,
@@ -56,9 +86,13 @@ READ_BLOCK = 64 * 1024
 
 
 def _local_path(path: str | os.PathLike) -> str:
+    """A local path without ``file://``; a URL of another file system stays a URL."""
     text = os.fspath(path)
     if text.startswith("file://"):
         text = text[len("file://"):]
+    if not filesystem.is_local(text):
+        filesystem.resolve(text)  # fail early on an unknown scheme
+        return text.rstrip("/")
     return text
 
 
@@ -72,7 +106,9 @@ def list_files(paths: Iterable[str]) -> list[str]:
     out: list[str] = []
     for path in paths:
         path = _local_path(path)
-        if os.path.isdir(path):
+        if not filesystem.is_local(path):
+            out.extend(_list_remote(path))
+        elif os.path.isdir(path):
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if _visible(d))
                 out.extend(os.path.join(root, f) for f in sorted(files) if _visible(f))
@@ -81,6 +117,27 @@ def list_files(paths: Iterable[str]) -> list[str]:
         else:
             raise FileNotFoundError(f"File source path {path!r} does not exist")
     return out
+
+
+def _list_remote(url: str) -> list[str]:
+    """The visible files under ``url`` on an fsspec file system, as URLs."""
+    fs, root = filesystem.resolve(url)
+    if fs.isfile(root):
+        return [url]
+    if not fs.isdir(root):
+        raise FileNotFoundError(f"File source path {url!r} does not exist")
+    found = sorted(fs.find(root))
+    prefix = root.rstrip("/") + "/"
+    return [fs.unstrip_protocol(f) for f in found
+            if f.startswith(prefix) and all(_visible(n) for n in f[len(prefix):].split("/"))]
+
+
+def _open_read(location: str) -> Any:
+    """A binary, seekable reader of a local or remote file."""
+    if filesystem.is_local(location):
+        return open(location, "rb")
+    fs, path = filesystem.resolve(location)
+    return fs.open(path, "rb")
 
 
 # -- source -------------------------------------------------------------------------------
@@ -99,14 +156,39 @@ class StreamFormat:
         return StreamFormat(charset_name)
 
 
-class FileSource:
-    """A bounded source of the text lines of files and directories."""
+class FileSource(Source):
+    """A source of the text lines of files and directories: bounded, or monitoring the
+    paths for new files with ``monitor_continuously``. Its builder methods return the
+    source itself, so PyFlink's ``FileSource.for_record_stream_format(...)...build()``
+    works."""
 
     def __init__(self, paths: list[str], stream_format: StreamFormat | None = None) -> None:
         if not paths:
             raise ValueError("a FileSource needs at least one path")
         self.paths = [_local_path(p) for p in paths]
         self.format = stream_format or StreamFormat()
+        #: Milliseconds between listings for new files (None: bounded).
+        self.monitor_interval: int | None = None
+
+    def monitor_continuously(self, discovery_interval: Any) -> FileSource:
+        """Keep watching the paths: every ``discovery_interval`` (a Duration or ms) read
+        files that appeared since (the source then never ends)."""
+        from headwater.api.time import to_millis
+
+        interval = to_millis(discovery_interval, "discovery interval")
+        if interval <= 0:
+            raise ValueError("the discovery interval must be positive")
+        self.monitor_interval = interval
+        return self
+
+    def process_static_file_set(self) -> FileSource:
+        """Read the files that exist when the job starts, then end (the default)."""
+        self.monitor_interval = None
+        return self
+
+    def is_bounded(self) -> bool:
+        """Whether the source ends (not when monitoring continuously)."""
+        return self.monitor_interval is None
 
     @staticmethod
     def for_path(*paths: str | os.PathLike, charset: str = "UTF-8") -> FileSource:
@@ -125,33 +207,68 @@ class FileSource:
 
     def create_operator(self) -> FileSourceOperator:
         """The source operator the environment adds to the job."""
-        return FileSourceOperator(self.paths, self.format.charset)
+        return FileSourceOperator(self.paths, self.format.charset, self.monitor_interval)
+
+
+#: PyFlink's builder class: here the source is its own builder.
+FileSourceBuilder = FileSource
 
 
 class FileSourceOperator(SplitSource):
-    """Reads the lines of its splits; checkpoints ``(path, byte offset)`` per split."""
+    """Reads the lines of its splits; checkpoints ``(path, byte offset)`` per split (and,
+    when monitoring, the paths it has seen)."""
 
     state_name = "file-source-splits"
+    seen_state_name = "file-source-seen"
 
-    def __init__(self, paths: list[str], charset: str = "UTF-8") -> None:
+    def __init__(self, paths: list[str], charset: str = "UTF-8",
+                 monitor_interval: int | None = None) -> None:
         super().__init__()
         self.paths = list(paths)
         self.charset = charset
+        self.monitor_interval = monitor_interval
+        self._seen: set[str] = set()
+
+    def _mine(self, files: list[str]) -> list[str]:
+        """The files of this subtask (monitoring: by a hash of the path)."""
+        i, p = self.ctx.subtask_index, self.ctx.parallelism
+        if self.monitor_interval is None:
+            return files[i::p]
+        return [f for f in files if zlib.crc32(f.encode()) % p == i]
 
     def initial_splits(self) -> list[list[Any]]:
-        """This subtask's files (round-robin over all files), each from offset 0."""
-        files = list_files(self.paths)
-        i, p = self.ctx.subtask_index, self.ctx.parallelism
-        return [[f, 0] for f in files[i::p]]
+        """This subtask's files, each from offset 0."""
+        files = self._mine(list_files(self.paths))
+        self._seen.update(files)
+        return [[f, 0] for f in files]
 
     def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
         """Resume the restored splits (None: read everything from the start)."""
         entry = state.get(self.state_name) if state else None
         self._splits = None if entry is None else [[p, int(o)] for p, o in entry[1]]
+        seen = state.get(self.seen_state_name) if state else None
+        self._seen = set(seen[1]) if seen else set()
 
     def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot:
-        """The unfinished splits as "split" list state ``(path, offset)``."""
-        return {self.state_name: ("split", [(p, o) for p, o in self._positions()])}
+        """The unfinished splits as "split" list state ``(path, offset)`` (and the seen
+        paths as union state when monitoring)."""
+        state: OperatorStateSnapshot = {
+            self.state_name: ("split", [(p, o) for p, o in self._positions()])}
+        if self.monitor_interval is not None:
+            state[self.seen_state_name] = ("union", sorted(self._seen))
+        return state
+
+    def _discover(self, lock: Any) -> None:
+        """Add the files of this subtask that were not seen yet as splits."""
+        try:
+            files = list_files(self.paths)
+        except FileNotFoundError:
+            return
+        new = [f for f in self._mine(files) if f not in self._seen]
+        if new:
+            with lock:
+                self._seen.update(new)
+                self._positions().extend([f, 0] for f in new)
 
     def _decode(self, data: bytes) -> list[str]:
         text = data.decode(self.charset)
@@ -165,11 +282,23 @@ class FileSourceOperator(SplitSource):
         size adapts so that the checkpoint lock is never held long)."""
         lock = _checkpoint_lock(output)
         sizer = ChunkSizer()
+        while True:
+            self._read_splits(output, lock, sizer)
+            if self.monitor_interval is None:
+                return
+            deadline = time.monotonic() + self.monitor_interval / 1000
+            while time.monotonic() < deadline:
+                if self._cancelled or output.cancelled:
+                    return
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._discover(lock)
+
+    def _read_splits(self, output: SourceOutput, lock: Any, sizer: ChunkSizer) -> None:
         clock = time.perf_counter
         splits = self._positions()
         while splits:
             split = splits[0]
-            with open(split[0], "rb") as f:
+            with _open_read(split[0]) as f:
                 f.seek(split[1])
                 buf = b""
                 pos = 0  # buf[pos:] is not emitted yet; it starts at file offset split[1]
@@ -227,6 +356,14 @@ class OutputFileConfig:
         self.part_prefix = part_prefix
         self.part_suffix = part_suffix
 
+    def get_part_prefix(self) -> str:
+        """The part file name prefix."""
+        return self.part_prefix
+
+    def get_part_suffix(self) -> str:
+        """The part file name suffix."""
+        return self.part_suffix
+
     @staticmethod
     def builder() -> OutputFileConfig:
         """A config to refine with ``with_part_prefix``/``with_part_suffix``."""
@@ -245,7 +382,59 @@ class OutputFileConfig:
         return self
 
 
-class FileSink:
+class RollingPolicy:
+    """When a part file is closed and becomes pending (committed with the next
+    checkpoint): see the module docstring."""
+
+    def __init__(self, part_size: int | None = None, rollover_interval: int | None = None,
+                 inactivity_interval: int | None = None) -> None:
+        self.part_size = part_size
+        self.rollover_interval = rollover_interval
+        self.inactivity_interval = inactivity_interval
+
+    @staticmethod
+    def default_rolling_policy(part_size: int = 1024 * 1024 * 128,
+                               rollover_interval: int = 60 * 1000,
+                               inactivity_interval: int = 60 * 1000) -> RollingPolicy:
+        """Roll at ``part_size`` bytes, after ``rollover_interval`` ms, or after
+        ``inactivity_interval`` ms without records (and at checkpoints)."""
+        for name, value in (("part_size", part_size), ("rollover_interval", rollover_interval),
+                            ("inactivity_interval", inactivity_interval)):
+            if int(value) <= 0:
+                raise ValueError(f"{name} must be positive")
+        return RollingPolicy(int(part_size), int(rollover_interval), int(inactivity_interval))
+
+    @staticmethod
+    def on_checkpoint_rolling_policy() -> RollingPolicy:
+        """Roll at checkpoints only."""
+        return RollingPolicy()
+
+    def __repr__(self) -> str:
+        if self.part_size is None:
+            return "OnCheckpointRollingPolicy()"
+        return (f"DefaultRollingPolicy(part_size={self.part_size}, rollover_interval="
+                f"{self.rollover_interval}, inactivity_interval={self.inactivity_interval})")
+
+
+class BucketAssigner:
+    """Which subdirectory of the base path a record goes to. headwater writes every
+    record into the base path (``base_path_bucket_assigner``)."""
+
+    @staticmethod
+    def base_path_bucket_assigner() -> BucketAssigner:
+        """All records in the base path."""
+        return BucketAssigner()
+
+    @staticmethod
+    def date_time_bucket_assigner(format_str: str = "yyyy-MM-dd--HH",
+                                  timezone_id: str | None = None) -> BucketAssigner:
+        """Not supported: headwater does not bucket by time."""
+        raise NotImplementedError("BucketAssigner.date_time_bucket_assigner is not supported: "
+                                  "headwater's FileSink writes into the base path "
+                                  "(BucketAssigner.base_path_bucket_assigner())")
+
+
+class FileSink(Sink):
     """An exactly-once sink writing part files into a directory (row format)."""
 
     def __init__(self, base_path: str | os.PathLike, encoder: Any = str) -> None:
@@ -257,6 +446,7 @@ class FileSink:
         self.encoder = encode
         self.output_file_config = OutputFileConfig()
         self.max_part_size: int | None = None
+        self.rolling_policy = RollingPolicy.on_checkpoint_rolling_policy()
 
     @staticmethod
     def for_row_format(base_path: str | os.PathLike, encoder: Any = str) -> FileSink:
@@ -276,6 +466,25 @@ class FileSink:
         self.max_part_size = int(max_bytes)
         return self
 
+    def with_rolling_policy(self, rolling_policy: RollingPolicy) -> FileSink:
+        """When part files roll (see RollingPolicy)."""
+        if not isinstance(rolling_policy, RollingPolicy):
+            raise TypeError("expected a RollingPolicy")
+        self.rolling_policy = rolling_policy
+        if rolling_policy.part_size is not None:
+            self.max_part_size = rolling_policy.part_size
+        return self
+
+    def with_bucket_assigner(self, bucket_assigner: BucketAssigner) -> FileSink:
+        """Accepted: records go into the base path."""
+        if not isinstance(bucket_assigner, BucketAssigner):
+            raise TypeError("expected a BucketAssigner")
+        return self
+
+    def with_bucket_check_interval(self, interval: int) -> FileSink:
+        """Accepted: rolling by time is checked when records arrive."""
+        return self
+
     def build(self) -> FileSink:
         """This sink (builder compatibility)."""
         return self
@@ -283,8 +492,14 @@ class FileSink:
     def create_operator(self) -> FileSinkOperator:
         """The sink operator the stream adds to the job."""
         cfg = self.output_file_config
+        policy = self.rolling_policy
         return FileSinkOperator(self.base_path, self.encoder, cfg.part_prefix,
-                                cfg.part_suffix, self.max_part_size)
+                                cfg.part_suffix, self.max_part_size,
+                                policy.rollover_interval, policy.inactivity_interval)
+
+
+#: Flink's older name of the row-format file sink (``add_sink`` takes it too).
+StreamingFileSink = FileSink
 
 
 class FileSinkOperator(StreamOperator):
@@ -294,13 +509,20 @@ class FileSinkOperator(StreamOperator):
     COUNTERS = "file-sink-counters"
 
     def __init__(self, base_path: str, encoder: Callable[[Any], Any], prefix: str = "part",
-                 suffix: str = "", max_part_size: int | None = None) -> None:
+                 suffix: str = "", max_part_size: int | None = None,
+                 rollover_interval: int | None = None,
+                 inactivity_interval: int | None = None) -> None:
         self.base_path = base_path
         self.encoder = encoder
         self.prefix = prefix
         self.suffix = suffix
         self.max_part_size = max_part_size
+        self.rollover_interval = rollover_interval
+        self.inactivity_interval = inactivity_interval
+        self._opened_at = self._written_at = 0.0
         self._file: Any = None
+        #: On a remote file system in-progress parts are local files in this directory.
+        self._staging: str | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -319,11 +541,20 @@ class FileSinkOperator(StreamOperator):
         """The committed name of part ``n`` of ``subtask``."""
         return f"{self.prefix}-{subtask}-{n}{self.suffix}"
 
+    @property
+    def _remote(self) -> bool:
+        return not filesystem.is_local(self.base_path)
+
     def _path(self, name: str) -> str:
-        return os.path.join(self.base_path, name)
+        return filesystem.join(self.base_path, name)
 
     def _in_progress(self, subtask: int, n: int) -> str:
-        return self._path(f".{self.final_name(subtask, n)}.inprogress")
+        name = f".{self.final_name(subtask, n)}.inprogress"
+        if self._remote:
+            if self._staging is None:
+                self._staging = tempfile.mkdtemp(prefix="headwater-file-sink-")
+            return os.path.join(self._staging, name)
+        return self._path(name)
 
     def _pending_path(self, subtask: int, n: int) -> str:
         return self._path(f".{self.final_name(subtask, n)}.pending")
@@ -343,7 +574,8 @@ class FileSinkOperator(StreamOperator):
         files, and continue the part counter."""
         self._reset()
         self._initialized = True
-        os.makedirs(self.base_path, exist_ok=True)
+        if not self._remote:
+            os.makedirs(self.base_path, exist_ok=True)
         me, p = self.ctx.subtask_index, self.ctx.parallelism
         pending = state.get(self.PENDING) if state else None
         counters = state.get(self.COUNTERS) if state else None
@@ -352,7 +584,7 @@ class FileSinkOperator(StreamOperator):
             if s % p == me:
                 self._commit(s, n)
         counter = max((c for s, c in (counters[1] if counters else ()) if s == me), default=0)
-        for name in os.listdir(self.base_path):
+        for name in self._names():
             parsed = self._parse(name)
             if parsed is None:
                 continue
@@ -360,11 +592,32 @@ class FileSinkOperator(StreamOperator):
             if kind != "final" and s % p == me:
                 log.info("file sink: deleting %s (written after the restored checkpoint)",
                          name)
-                os.remove(self._path(name))
+                self._remove(self._path(name))
             elif s == me:
                 counter = max(counter, n + 1)
         self._counter = counter
-        _fsync_dir(self.base_path)
+        self._sync()
+
+    def _names(self) -> list[str]:
+        """The names in the base directory (none when it does not exist yet)."""
+        if not self._remote:
+            return os.listdir(self.base_path)
+        fs, path = filesystem.resolve(self.base_path)
+        try:
+            return [p.rstrip("/").rpartition("/")[2] for p in fs.ls(path, detail=False)]
+        except FileNotFoundError:
+            return []
+
+    def _remove(self, location: str) -> None:
+        if not self._remote:
+            os.remove(location)
+            return
+        fs, path = filesystem.resolve(location)
+        fs.rm_file(path)
+
+    def _sync(self) -> None:
+        if not self._remote:
+            _fsync_dir(self.base_path)
 
     def open(self) -> None:
         """Prepare the directory (fresh start unless the task restored state)."""
@@ -376,39 +629,73 @@ class FileSinkOperator(StreamOperator):
         if not values:
             return [], None
         parts = list(map(self.encoder, values))
-        if isinstance(parts[0], str):
-            data = ("\n".join(parts) + "\n").encode("utf-8")
-        else:
-            data = b"\n".join(parts) + b"\n"
+        now = time.monotonic()
+        if self._file is not None and self._time_to_roll(now):
+            self._roll()
+        if self.max_part_size is None:  # one write per batch
+            self._write(_lines(parts), now)
+            return [], None
+        for part in parts:  # the size limit applies per record, as in Flink
+            self._write(_lines([part]), now)
+            if self._written >= self.max_part_size:
+                self._roll()
+        return [], None
+
+    def _write(self, data: bytes, now: float) -> None:
         if self._file is None:
             self._current = self._counter
             self._counter += 1
             self._file = open(self._in_progress(self.ctx.subtask_index, self._current), "wb")
             self._written = 0
+            self._opened_at = now
         self._file.write(data)
         self._written += len(data)
-        if self.max_part_size is not None and self._written >= self.max_part_size:
-            self._roll()
-        return [], None
+        self._written_at = now
+
+    def _time_to_roll(self, now: float) -> bool:
+        """Whether the rolling policy's intervals say the open part file is done."""
+        rollover, inactivity = self.rollover_interval, self.inactivity_interval
+        return (rollover is not None and (now - self._opened_at) * 1000 >= rollover) or \
+            (inactivity is not None and (now - self._written_at) * 1000 >= inactivity)
 
     def _roll(self) -> None:
         """Close the in-progress file durably and make it pending."""
         f, self._file = self._file, None
         if f is None:
             return
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
         me, current = self.ctx.subtask_index, self._current
         assert current is not None  # set together with the open file
-        os.replace(self._in_progress(me, current), self._pending_path(me, current))
+        if self._remote:
+            # One upload to a hidden staging object: it appears only once complete (a
+            # single PUT, or a multipart upload that completes at its end).
+            f.close()
+            local = self._in_progress(me, current)
+            fs, pending = filesystem.resolve(self._pending_path(me, current))
+            fs.put_file(local, pending)
+            os.remove(local)
+        else:
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            os.replace(self._in_progress(me, current), self._pending_path(me, current))
         self._pending.append([me, current, None])
         self._current = None
 
     def _commit(self, subtask: int, n: int) -> None:
         src = self._pending_path(subtask, n)
         dst = self._path(self.final_name(subtask, n))
-        if os.path.exists(src):
+        if self._remote:
+            # No rename on object stores: copy the staged object to its final key, then
+            # drop the staged one. Repeating it after a restore is harmless.
+            fs, src_path = filesystem.resolve(src)
+            _, dst_path = filesystem.resolve(dst)
+            if fs.exists(src_path):
+                fs.copy(src_path, dst_path)
+                fs.rm_file(src_path)
+            elif not fs.exists(dst_path):
+                log.warning("file sink: pending part %s is missing; its records are lost",
+                            src)
+        elif os.path.exists(src):
             os.replace(src, dst)
         elif not os.path.exists(dst):
             log.warning("file sink: pending part file %s is missing; its records are lost",
@@ -421,7 +708,7 @@ class FileSinkOperator(StreamOperator):
         for entry in self._pending:
             if entry[2] is None:
                 entry[2] = checkpoint_id
-        _fsync_dir(self.base_path)
+        self._sync()
         me = self.ctx.subtask_index
         return {self.PENDING: ("union", [tuple(e) for e in self._pending]),
                 self.COUNTERS: ("union", [(me, self._counter)])}
@@ -437,7 +724,7 @@ class FileSinkOperator(StreamOperator):
                 keep.append(entry)
         if len(keep) != len(self._pending):
             self._pending = keep
-            _fsync_dir(self.base_path)
+            self._sync()
 
     def end_input(self) -> tuple[list, Timestamps]:
         """Bounded input done: commit everything written (see the module doc)."""
@@ -445,7 +732,7 @@ class FileSinkOperator(StreamOperator):
         for s, n, _ in self._pending:
             self._commit(s, n)
         self._pending = []
-        _fsync_dir(self.base_path)
+        self._sync()
         return [], None
 
     def close(self) -> None:
@@ -453,14 +740,25 @@ class FileSinkOperator(StreamOperator):
         f, self._file = self._file, None
         if f is not None:
             f.close()
+        staging, self._staging = self._staging, None
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("ctx", None)
         state["_file"] = None
+        state["_staging"] = None
         state["_pending"] = []
         state["_initialized"] = False
         return state
+
+
+def _lines(parts: list) -> bytes:
+    """The encoded records as newline-terminated lines."""
+    if isinstance(parts[0], str):
+        return ("\n".join(parts) + "\n").encode("utf-8")
+    return b"\n".join(parts) + b"\n"
 
 
 def _fsync_dir(path: str) -> None:

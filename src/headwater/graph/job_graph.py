@@ -22,6 +22,9 @@ class ShipStrategy(enum.StrEnum):
     RESCALE = "RESCALE"
     SHUFFLE = "SHUFFLE"
     BROADCAST = "BROADCAST"
+    #: partition_custom: the edge's key selector picks the channel
+    #: (``channel(value, num_channels)``).
+    CUSTOM = "CUSTOM"
 
 
 @dataclasses.dataclass
@@ -51,6 +54,9 @@ class JobEdge:
     input_number: int = 0
     #: The OutputTag id when the edge carries a side output instead of the main output.
     side_output_tag: str | None = None
+    #: 1 or 2: the edge feeds that input of a two-input operator (Flink's ``typeNumber``);
+    #: 0 for a one-input operator.
+    type_number: int = 0
 
 
 @dataclasses.dataclass

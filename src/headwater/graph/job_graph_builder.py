@@ -11,6 +11,8 @@ Chaining rule: an edge A -> B is chained (B runs in A's task, no exchange) when
   edges count as outputs;
 * the edge carries A's main output, not a side output (side outputs always cross to
   another vertex, so an operator with side-output consumers ends its chain);
+* the edge does not feed one input of a two-input operator (``type_number`` 0: such
+  edges always cross to another vertex, where their records arrive tagged);
 * neither A nor B called ``disable_chaining()``, B did not call ``start_new_chain()``, and
   chaining is enabled on the environment.
 
@@ -98,6 +100,7 @@ class _Builder:
         up, down = sg.node(edge.source_id), sg.node(edge.target_id)
         return (sg.chaining_enabled
                 and edge.side_output_tag is None
+                and edge.type_number == 0
                 and len(down.in_edges) == 1
                 and len(up.out_edges) == 1
                 and self.strategy[id(edge)] == ShipStrategy.FORWARD
@@ -190,8 +193,11 @@ class _Builder:
                     # the target of a non-chained edge is always a chain head
                     target_vertex_id=hashes[edge.target_id].hex(),
                     ship_strategy=strategy,
-                    key_selector=edge.key_selector if strategy == ShipStrategy.HASH else None,
+                    key_selector=edge.key_selector if strategy in (ShipStrategy.HASH,
+                                                                   ShipStrategy.CUSTOM)
+                    else None,
                     side_output_tag=edge.side_output_tag,
+                    type_number=edge.type_number,
                 ))
         by_id = {v.vertex_id: v for v in vertices.values()}
         sources = [vertices[sid] for sid in sg.source_ids]

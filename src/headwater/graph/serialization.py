@@ -65,6 +65,7 @@ def _edge_to_dict(e: JobEdge) -> dict:
         "key_selector": _blob(e.key_selector),
         "num": e.input_number,
         "side_output_tag": e.side_output_tag,
+        "type_number": e.type_number,
     }
 
 
@@ -76,6 +77,7 @@ def _edge_from_dict(d: dict) -> JobEdge:
         key_selector=d["key_selector"],
         input_number=d["num"],
         side_output_tag=d.get("side_output_tag"),
+        type_number=d.get("type_number", 0),
     )
 
 

@@ -30,6 +30,8 @@ class StreamEdge:
     #: The OutputTag id when the edge carries a side output of the source node (such an
     #: edge is never chained).
     side_output_tag: str | None = None
+    #: 1 or 2 when the target is a two-input operator (which input the edge feeds), else 0.
+    type_number: int = 0
 
 
 @dataclasses.dataclass(eq=False)
@@ -87,11 +89,13 @@ class StreamGraph:
 
     def add_edge(self, source: StreamNode, target: StreamNode,
                  partitioner: ShipStrategy | None = None, key_selector: Any = None,
-                 side_output_tag: str | None = None) -> StreamEdge:
-        """Connect two nodes (``side_output_tag``: the edge reads that side output)."""
+                 side_output_tag: str | None = None, type_number: int = 0) -> StreamEdge:
+        """Connect two nodes (``side_output_tag``: the edge reads that side output;
+        ``type_number``: 1 or 2, the input of a two-input target it feeds)."""
         if partitioner == ShipStrategy.HASH and key_selector is None:
             raise ValueError("a HASH edge needs a key selector")
-        edge = StreamEdge(source.id, target.id, partitioner, key_selector, side_output_tag)
+        edge = StreamEdge(source.id, target.id, partitioner, key_selector, side_output_tag,
+                          type_number)
         source.out_edges.append(edge)
         target.in_edges.append(edge)
         return edge

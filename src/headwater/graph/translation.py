@@ -11,9 +11,11 @@ runtime's operators only when they run, not when this module is imported.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from headwater.api.connected import BroadcastProcessTransformation, CoTransformation
 from headwater.api.transformations import (
     CollectionSourceTransformation,
     FilterTransformation,
@@ -56,7 +58,7 @@ def translate(transformations: Iterable[Transformation], job_name: str, parallel
         for i in t.inputs:
             strategy = ShipStrategy(i.partitioning.value) if i.partitioning else None
             graph.add_edge(nodes[i.upstream.id], node, strategy, i.key_selector,
-                           i.side_output_tag)
+                           i.side_output_tag, i.type_number)
         nodes[t.id] = node
     return graph
 
@@ -66,7 +68,42 @@ def create_operator(t: Transformation) -> Any:
     translator = _translators().get(type(t))
     if translator is None:
         raise TypeError(f"no translator for {type(t).__name__}")
+    if t.output_type is not None:
+        t = _with_output_type(t)
     return translator(t)
+
+
+def _with_output_type(t: Transformation) -> Transformation:
+    """A copy of ``t`` whose user function converts its outputs to ``t.output_type``
+    (errors name the operator); ``t`` itself if that type converts nothing."""
+    from headwater.api import typed_functions as typed
+    from headwater.api.functions import KeyedProcessFunction, ProcessWindowFunction
+    from headwater.api.typeinfo import converter_for
+
+    convert = converter_for(t.output_type, t.name)
+    if convert is None:
+        return t
+    if isinstance(t, MapTransformation):
+        return dataclasses.replace(
+            t, function=typed.wrap(typed.ConvertingMapFunction, t.function, convert))
+    if isinstance(t, FlatMapTransformation):
+        return dataclasses.replace(
+            t, function=typed.wrap(typed.ConvertingFlatMapFunction, t.function, convert))
+    if isinstance(t, ProcessTransformation | KeyedProcessTransformation):
+        wrapper = typed.ConvertingKeyedProcessFunction \
+            if isinstance(t.function, KeyedProcessFunction) \
+            or isinstance(t, KeyedProcessTransformation) else typed.ConvertingProcessFunction
+        return dataclasses.replace(t, function=typed.wrap(wrapper, t.function, convert))
+    if isinstance(t, CoTransformation | BroadcastProcessTransformation):
+        return dataclasses.replace(t, function=typed.wrap_two_input(t.function, convert))
+    if isinstance(t, WindowTransformation):
+        fn = t.window_function
+        if t.kind == WindowFunctionKind.PROCESS or isinstance(fn, ProcessWindowFunction):
+            wrapped: Any = typed.ConvertingProcessWindowFunction(fn, convert)
+        else:
+            wrapped = typed.ConvertingWindowFunction(fn, convert)
+        return dataclasses.replace(t, window_function=wrapped)
+    return t
 
 
 def _translators() -> dict[type[Transformation], Callable[[Any], Any]]:
@@ -112,15 +149,38 @@ def _translators() -> dict[type[Transformation], Callable[[Any], Any]]:
         KeyedAggregationTransformation: keyed_aggregation,
         KeyedProcessTransformation: keyed_process,
         WindowTransformation: _window_operator,
-        PrintSinkTransformation: lambda t: PrintSinkOperator(t.sink_identifier),
+        PrintSinkTransformation: lambda t: PrintSinkOperator(t.sink_identifier,
+                                                             formatter=t.formatter),
         SinkFunctionTransformation: lambda t: SinkOperator(t.function),
         SinkTransformation: lambda t: t.sink.create_operator(),
+        CoTransformation: _co_operator,
+        BroadcastProcessTransformation: _broadcast_operator,
     }
+
+
+def _co_operator(t: CoTransformation) -> Any:
+    from headwater.runtime.operators.co_operators import CoOperator, KeyedCoOperator
+
+    if t.key_selectors is not None:
+        return KeyedCoOperator(t.function, t.co_kind, t.key_selectors)
+    return CoOperator(t.function, t.co_kind)
+
+
+def _broadcast_operator(t: BroadcastProcessTransformation) -> Any:
+    from headwater.runtime.operators.co_operators import (
+        BroadcastProcessOperator,
+        KeyedBroadcastProcessOperator,
+    )
+
+    if t.key_selector is not None:
+        return KeyedBroadcastProcessOperator(t.function, t.descriptors, t.key_selector)
+    return BroadcastProcessOperator(t.function, t.descriptors)
 
 
 def _window_operator(t: WindowTransformation) -> Any:
     from headwater.runtime.operators.window_contents import (
         AggregateContents,
+        EvictingContents,
         ListContents,
         ReduceContents,
     )
@@ -137,5 +197,7 @@ def _window_operator(t: WindowTransformation) -> Any:
     else:
         contents = ListContents()
         adapter = WindowFunctionAdapter(t.window_function, t.kind.value)
+    if t.evictor is not None:
+        contents = EvictingContents(contents)
     return WindowOperator(t.assigner, t.key_selector, contents, adapter, t.trigger,
-                          t.allowed_lateness, t.late_data_tag)
+                          t.allowed_lateness, t.late_data_tag, t.evictor)

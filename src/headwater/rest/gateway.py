@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
+from headwater.runtime import filesystem
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import CheckpointStatsTracker
 from headwater.runtime.jobmanager.events import ClusterEvents
@@ -133,10 +134,19 @@ class RestfulGateway(Protocol):
 
 
 def default_upload_dir(configuration: Configuration, workdir: Path | None) -> Path:
-    """``web.upload.dir``, else ``<workdir>/web-upload``, else a per-process temp dir."""
+    """``web.upload.dir``, else ``<workdir>/web-upload``, else a per-process temp dir.
+    When ``web.upload.dir`` is a URL this is the local working copy (see
+    :func:`upload_url`)."""
     configured = str(configuration.get("web.upload.dir") or "")
-    if configured:
-        return Path(configured).absolute()
+    if configured and upload_url(configuration) is None:
+        return Path(filesystem.local_path(configured)).absolute()
     if workdir is not None:
         return Path(workdir) / "web-upload"
     return Path(tempfile.gettempdir()) / f"headwater-web-{os.getpid()}" / "web-upload"
+
+
+def upload_url(configuration: Configuration) -> str | None:
+    """``web.upload.dir`` when it is a URL of another file system (``s3://...``), where
+    uploaded artifacts are stored; None for a local directory."""
+    configured = str(configuration.get("web.upload.dir") or "")
+    return configured if configured and not filesystem.is_local(configured) else None

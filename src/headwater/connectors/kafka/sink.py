@@ -15,26 +15,15 @@ See :mod:`headwater.connectors.kafka.sink_operator` for the protocol of each gua
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
+from headwater.connectors.base import DeliveryGuarantee, Sink
 from headwater.connectors.kafka.record_serializer import KafkaRecordSerializationSchema
 
-
-class DeliveryGuarantee(enum.Enum):
-    """Flink's ``DeliveryGuarantee``."""
-
-    #: Records may be lost or duplicated (nothing waits for the broker).
-    NONE = "none"
-    #: Every checkpoint waits until the broker has everything before it: replays after a
-    #: failure may duplicate records, none are lost.
-    AT_LEAST_ONCE = "at-least-once"
-    #: One Kafka transaction per checkpoint, committed when the checkpoint completes:
-    #: ``read_committed`` consumers see each record once.
-    EXACTLY_ONCE = "exactly-once"
+__all__ = ["DeliveryGuarantee", "KafkaSink", "KafkaSinkBuilder"]
 
 
-class KafkaSink:
+class KafkaSink(Sink):
     """A Kafka sink (build it with :meth:`builder`)."""
 
     def __init__(self, builder: KafkaSinkBuilder) -> None:

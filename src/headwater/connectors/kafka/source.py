@@ -17,12 +17,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from headwater.connectors.base import Source
 from headwater.connectors.kafka.client import CONNECTOR_PROPERTIES
 from headwater.connectors.kafka.offsets import KafkaOffsetsInitializer
 from headwater.connectors.kafka.serialization import deserializer_function
 
 
-class KafkaSource:
+class KafkaSource(Source):
     """A Kafka source: partitions of topics (or a topic pattern) read by the subtasks."""
 
     def __init__(self, builder: KafkaSourceBuilder) -> None:
@@ -49,6 +50,10 @@ class KafkaSource:
         other.watermark_strategy = strategy
         other.execution_config = config
         return other
+
+    def is_bounded(self) -> bool:
+        """Whether stopping offsets were set (``set_bounded``)."""
+        return self.stopping_offsets is not None
 
     def create_operator(self) -> Any:
         """The source operator the environment adds to the job."""

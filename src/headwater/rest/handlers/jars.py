@@ -30,7 +30,7 @@ from headwater.graph.serialization import JobGraphFormatError
 from headwater.ids import is_hex_id
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
-from headwater.rest.gateway import RestfulGateway
+from headwater.rest.gateway import RestfulGateway, upload_url
 from headwater.rest.handlers.common import absolute_location, no_nul, read_json_object
 
 _STORES: weakref.WeakKeyDictionary[RestfulGateway, JarStore] = weakref.WeakKeyDictionary()
@@ -47,7 +47,8 @@ def jar_store(cluster: RestfulGateway) -> JarStore:
     store = _STORES.get(cluster)
     if store is None:
         store = _STORES[cluster] = JarStore(
-            cluster.upload_dir, InspectionLimits.from_config(cluster.configuration))
+            cluster.upload_dir, InspectionLimits.from_config(cluster.configuration),
+            remote=upload_url(cluster.configuration))
     return store
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater.clock import now_ms
+from headwater.runtime import filesystem
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import (
@@ -51,7 +51,7 @@ class CompletedCheckpoint:
     """A checkpoint or savepoint whose ``_metadata`` is written."""
 
     checkpoint_id: int
-    directory: Path
+    directory: str
     metadata: storage.CheckpointMetadata
     is_savepoint: bool
 
@@ -65,7 +65,7 @@ class PendingCheckpoint:
     """A checkpoint waiting for acknowledgements."""
 
     stats: CheckpointStats
-    directory: Path
+    directory: str
     #: attempt id -> (vertex id, subtask index) still to acknowledge
     waiting: dict[str, tuple[str, int]]
     #: (vertex id, subtask index) -> state file name
@@ -95,12 +95,18 @@ class CheckpointCoordinator:
         self._loop = asyncio.get_event_loop()
         #: Where the next (re)deployment restores from.
         self.restore_point: CompletedCheckpoint | None = None
+        #: Counts restarts and the end: a checkpoint whose metadata upload finishes in
+        #: another epoch than it started in is not completed.
+        self._epoch = 0
 
     # -- restore points -----------------------------------------------------------------
 
-    def load_savepoint(self, location: str, allow_non_restored: bool) -> CompletedCheckpoint:
-        """Read and validate a savepoint/retained checkpoint for this job's graph."""
-        directory, meta = storage.read_metadata(location)
+    def load_savepoint(self, location: str, allow_non_restored: bool,
+                       read: tuple[str, storage.CheckpointMetadata] | None = None
+                       ) -> CompletedCheckpoint:
+        """Read (unless ``read`` holds what :func:`storage.read_metadata` answered) and
+        validate a savepoint/retained checkpoint for this job's graph."""
+        directory, meta = read if read is not None else storage.read_metadata(location)
         vertices = {v.vertex_id: v for v in self.jm.job_graph.vertices}
         for vertex_id, info in meta.vertices.items():
             if vertex_id in vertices or not info.get("has_state"):
@@ -180,7 +186,7 @@ class CheckpointCoordinator:
         """Take a checkpoint now (Flink 1.17's manual checkpoint), beside the periodic ones."""
         return await asyncio.shield(self._trigger(CheckpointType.CHECKPOINT, None).future)
 
-    def _trigger(self, ctype: CheckpointType, directory: Path | None, *, stop: bool = False,
+    def _trigger(self, ctype: CheckpointType, directory: str | None, *, stop: bool = False,
                  drain: bool = False) -> PendingCheckpoint:
         g = self.jm.graph
         if not self._all_running():
@@ -266,11 +272,40 @@ class CheckpointCoordinator:
             version=storage.METADATA_VERSION, job_id=self.jm.job_id,
             checkpoint_id=pending.checkpoint_id, timestamp=stats.trigger_timestamp,
             is_savepoint=stats.is_savepoint, vertices=vertices)
-        try:
-            storage.write_metadata(pending.directory, meta)
-        except storage.CheckpointStorageError as exc:
-            self._fail(pending, str(exc), count=True, already_removed=True)
+        if filesystem.is_local(pending.directory):
+            try:
+                storage.write_metadata(pending.directory, meta)
+            except storage.CheckpointStorageError as exc:
+                self._fail(pending, str(exc), count=True, already_removed=True)
+                return
+            self._finish(pending, meta)
             return
+        # A remote store: the event loop does not wait for the upload.
+        epoch = self._epoch
+        written = self._loop.run_in_executor(None, storage.write_metadata, pending.directory,
+                                             meta)
+        written.add_done_callback(lambda f: self._metadata_written(pending, meta, epoch, f))
+
+    def _metadata_written(self, pending: PendingCheckpoint,
+                          meta: storage.CheckpointMetadata, epoch: int,
+                          written: asyncio.Future) -> None:
+        if written.cancelled():  # the event loop is closing
+            return
+        exc = written.exception()
+        if exc is None and epoch != self._epoch and not pending.stats.is_savepoint:
+            # The job restarted or ended meanwhile: its tasks may already have restored an
+            # older checkpoint, so this one must not become a restore point.
+            exc = CheckpointException("The job restarted while the checkpoint metadata was "
+                                      "written.")
+        if exc is not None:
+            self._fail(pending, str(exc), count=isinstance(exc, OSError), already_removed=True)
+            return
+        self._finish(pending, meta)
+
+    def _finish(self, pending: PendingCheckpoint, meta: storage.CheckpointMetadata) -> None:
+        """``_metadata`` is written: the checkpoint is complete."""
+        g = self.jm.graph
+        stats = pending.stats
         completed = CompletedCheckpoint(pending.checkpoint_id, pending.directory, meta,
                                         stats.is_savepoint)
         if stats.is_savepoint or self.config.externalized:
@@ -305,7 +340,7 @@ class CheckpointCoordinator:
             stats = self.stats.get(old.checkpoint_id)
             if stats is not None:
                 stats.discarded = True
-            storage.discard(old.directory)
+            self._discard(old.directory)
 
     def _fail(self, pending: PendingCheckpoint, reason: str, *, count: bool,
               already_removed: bool = False) -> None:
@@ -317,7 +352,7 @@ class CheckpointCoordinator:
         self.jm.on_checkpoint_reported(pending.stats)
         log.warning("job %s: checkpoint %d failed: %s", self.jm.job_id, pending.checkpoint_id,
                     reason)
-        storage.discard(pending.directory)
+        self._discard(pending.directory)
         for _, _, ex in self.jm.graph.all_executions():
             if ex.state == ExecutionState.RUNNING:
                 self.jm.send_to(ex, NotifyCheckpointAborted(attempt_id=ex.attempt_id,
@@ -332,6 +367,7 @@ class CheckpointCoordinator:
 
     def abort_pending(self, reason: str) -> None:
         """Fail every pending checkpoint (the job is restarting, cancelled or failed)."""
+        self._epoch += 1
         for pending in list(self.pending.values()):
             self._fail(pending, reason, count=False)
 
@@ -346,11 +382,19 @@ class CheckpointCoordinator:
                   or (self.config.externalized is not None and final_state == "FAILED"))
         if not retain:
             for c in self.completed:
-                storage.discard(c.directory)
+                self._discard(c.directory)
                 stats = self.stats.get(c.checkpoint_id)
                 if stats is not None:
                     stats.discarded = True
             self.completed.clear()
+
+    def _discard(self, directory: str) -> None:
+        """Delete a checkpoint directory: at once on the local file system, in the
+        background on a remote store (the event loop does not wait on the network)."""
+        if filesystem.is_local(directory):
+            storage.discard(directory)
+        else:
+            self._loop.run_in_executor(None, storage.discard, directory)
 
     @property
     def in_progress(self) -> int:

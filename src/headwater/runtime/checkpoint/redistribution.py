@@ -3,7 +3,10 @@
 Keyed state moves by key group: new subtask i takes the key groups of its range from
 whichever old subtasks held them. Operator list state is redistributed as Flink does:
 "split" deals the items of all old subtasks out evenly, "union" gives every new
-subtask all items; "opaque" state is only restored at unchanged parallelism.
+subtask all items, "broadcast" gives every new subtask one old subtask's items (broadcast
+state is the same on every subtask: new subtask i takes old subtask i mod the old
+parallelism's copy, as Flink does); "opaque" state is only restored at unchanged
+parallelism.
 """
 
 from __future__ import annotations
@@ -34,12 +37,21 @@ def redistribute_operator_state(old: list[OperatorStateSnapshot | None], new_par
                 raise StateMismatch(
                     f"operator state {name!r} cannot be redistributed from parallelism "
                     f"{len(old)} to {new_parallelism}")
-            if mode not in ("split", "union"):
+            if mode not in ("split", "union", "broadcast"):
                 raise StateMismatch(f"unknown redistribution mode {mode!r} of state {name!r}")
-            merged.setdefault(name, (mode, []))[1].extend(items)
+            entry = merged.setdefault(name, (mode, []))
+            if entry[0] != mode:
+                raise StateMismatch(f"operator state {name!r} was checkpointed with modes "
+                                    f"{entry[0]!r} and {mode!r}")
+            if mode == "broadcast":
+                entry[1].append(items)  # one copy per old subtask
+            else:
+                entry[1].extend(items)
     out: OperatorStateSnapshot = {}
     for name, (mode, items) in merged.items():
-        if mode == "union":
+        if mode == "broadcast":
+            out[name] = (mode, list(items[new_index % len(items)]))
+        elif mode == "union":
             out[name] = (mode, list(items))
         else:
             start = new_index * len(items) // new_parallelism

@@ -11,6 +11,7 @@ and :meth:`Dispatcher.recover` brings them all back after a JobManager restart.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import OrderedDict
 from typing import Any
@@ -67,6 +68,7 @@ class Dispatcher:
             raise ValueError(f"Job has already been submitted: {job_graph.job_id}")
         if self.shutdown_requested.is_set():
             raise RuntimeError("the cluster is shutting down")
+        await self._check_job_storage(job_graph)
         jm = JobMaster(job_graph, self.rm, self.configuration, self._on_job_terminal,
                        events=self.events)
         self.job_masters[job_graph.job_id] = jm
@@ -78,6 +80,18 @@ class Dispatcher:
             jm.checkpoint_listener = self.ha_store.put_checkpoint
         log.info("job %s (%s) submitted", job_graph.name, job_graph.job_id)
         jm.start()
+
+    async def _check_job_storage(self, job_graph: JobGraph) -> None:
+        """A job that sets its own checkpoint or savepoint directory is refused (as a
+        bad request) unless that location can be written; the cluster's own were
+        checked when the JobManager started."""
+        for key in ("state.checkpoints.dir", "state.savepoints.dir"):
+            own = str(job_graph.configuration.get(key) or "")
+            if own and own != str(self.configuration.get(key) or ""):
+                try:
+                    await asyncio.to_thread(storage.check_location, own, key)
+                except storage.CheckpointStorageError as exc:
+                    raise ValueError(str(exc)) from exc
 
     async def recover(self) -> list[str]:
         """After a restart with an HA store: serve the archived jobs again and resume the
@@ -122,7 +136,7 @@ class Dispatcher:
     async def dispose_savepoint(self, path: str) -> None:
         """Delete a savepoint (its directory with ``_metadata`` and state files)."""
         directory, _ = await asyncio.to_thread(storage.read_metadata, path)
-        await asyncio.to_thread(storage.discard, directory)
+        await asyncio.to_thread(functools.partial(storage.discard, directory, strict=True))
 
     # -- helpers for executors ----------------------------------------------------------
 

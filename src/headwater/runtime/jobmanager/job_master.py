@@ -16,6 +16,7 @@ from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.ids import new_id
 from headwater.runtime import accumulators as acc
+from headwater.runtime import filesystem
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.coordinator import CheckpointCoordinator, CheckpointException
@@ -113,9 +114,17 @@ class JobMaster:
         if self._first_schedule:
             self._first_schedule = False
             if self.job_graph.savepoint_path:
+                path = self.job_graph.savepoint_path
                 try:
-                    self.coordinator.load_savepoint(self.job_graph.savepoint_path,
-                                                    self.job_graph.allow_non_restored_state)
+                    read = None
+                    if not filesystem.is_local(path):  # off the event loop
+                        before = g.state
+                        read = await asyncio.to_thread(storage.read_metadata, path)
+                        if g.state != before:  # cancelled meanwhile
+                            return
+                    self.coordinator.load_savepoint(path,
+                                                    self.job_graph.allow_non_restored_state,
+                                                    read)
                 except (CheckpointException, CheckpointStorageError) as exc:
                     self._fail_job(f"java.lang.IllegalStateException: {exc}")
                     return
@@ -185,7 +194,7 @@ class JobMaster:
                 partition_id=f"{ex.attempt_id}-{k}", ship_strategy=edge.ship_strategy.value,
                 num_subpartitions=len(consumers), consumer_parallelism=target.parallelism,
                 consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector,
-                side_output_tag=edge.side_output_tag))
+                side_output_tag=edge.side_output_tag, type_number=edge.type_number))
         inputs = []
         for edge in jv.inputs:
             source = g.edge_end(edge.source_vertex_id)
@@ -460,7 +469,7 @@ class JobMaster:
         if not base:
             raise CheckpointException("rescaling needs state.checkpoints.dir")
         completed = await self.coordinator.trigger_savepoint(
-            str(storage.to_path(base) / self.job_id / "rescaling"))
+            filesystem.join(storage.location_of(base), self.job_id, "rescaling"))
         self._require_running("rescale")
         self.coordinator.restore_point = completed
         self._rescale_to = parallelism

@@ -25,12 +25,17 @@ class RecordWriter:
 
     def __init__(self, partition: ResultPartition, ship_strategy: str, batch_size: int,
                  key_selector: Callable[[Any], Any] | None = None, max_parallelism: int = 128,
-                 subtask_index: int = 0) -> None:
+                 subtask_index: int = 0, input_tag: int | None = None) -> None:
         self.partition = partition
+        #: Set for an edge into one input of a two-input operator: every record travels
+        #: as ``(input_tag, value)``, wrapped after the channel is chosen (see
+        #: :mod:`headwater.runtime.operators.co_operators`).
+        self.input_tag = input_tag
         self.subpartitions = partition.subpartitions
         self.n = len(self.subpartitions)
         self.strategy = ship_strategy
         self.batch_size = batch_size
+        self.key_selector = key_selector
         self.pending: list[Values] = [[] for _ in range(self.n)]
         self.pending_ts: list[list[int] | None] = [None] * self.n
         self.records_out = 0
@@ -55,6 +60,8 @@ class RecordWriter:
             return self._split_random
         if strategy == "BROADCAST":
             return self._split_broadcast
+        if strategy == "CUSTOM":
+            return self._split_custom
         raise ValueError(f"unknown ship strategy {strategy}")
 
     def _split_hash(self, values: Values, timestamps: Timestamps) -> Split:
@@ -90,6 +97,21 @@ class RecordWriter:
             out_t[c].append(timestamps[i])
         return out_v, out_t
 
+    def _split_custom(self, values: Values, timestamps: Timestamps) -> Split:
+        custom: Any = self.key_selector  # a partition_custom channel chooser
+        n, channel = self.n, custom.channel
+        out_v: list[Values] = [[] for _ in range(n)]
+        out_t: list[list[int]] | None = None if timestamps is None else [[] for _ in range(n)]
+        for i, v in enumerate(values):
+            c = channel(v, n)
+            if not 0 <= c < n:
+                raise ValueError(f"partition_custom: the partitioner chose partition {c}, "
+                                 f"not in [0, {n})")
+            out_v[c].append(v)
+            if out_t is not None and timestamps is not None:
+                out_t[c].append(timestamps[i])
+        return out_v, out_t
+
     def _split_broadcast(self, values: Values, timestamps: Timestamps) -> Split:
         return [values] * self.n, None if timestamps is None else [timestamps] * self.n
 
@@ -100,13 +122,18 @@ class RecordWriter:
         if not values:
             return
         self.records_out += len(values)
+        tag = self.input_tag
+        if tag is not None and (self._split is None or self.strategy != "HASH"):
+            values = [(tag, v) for v in values]  # the key selector needs unwrapped values
+            tag = None
         if self._split is None:
             self._append(0, values, timestamps)
             return
         per_v, per_t = self._split(values, timestamps)
         for c in range(self.n):
             if per_v[c]:
-                self._append(c, per_v[c], None if per_t is None else per_t[c])
+                vs = per_v[c] if tag is None else [(tag, v) for v in per_v[c]]
+                self._append(c, vs, None if per_t is None else per_t[c])
 
     def _append(self, c: int, values: Values, timestamps: Timestamps) -> None:
         pending = self.pending[c]

@@ -17,7 +17,9 @@ Timestamps = list[int] | None
 #: Non-keyed operator state as operators snapshot it: state name -> (mode, items).
 #: ``mode`` says how a list of items is redistributed when parallelism changes, as
 #: Flink's operator list state: "split" (even-split: the items of all old subtasks are
-#: dealt out among the new ones) or "union" (every new subtask gets all items).
+#: dealt out among the new ones), "union" (every new subtask gets all items) or
+#: "broadcast" (every subtask holds the same items, e.g. broadcast state: every new
+#: subtask gets one old subtask's copy).
 #: Anything else may be stored under mode "opaque": it is restored only when the
 #: parallelism is unchanged.
 OperatorStateSnapshot = dict[str, tuple[str, Any]]
@@ -54,6 +56,8 @@ class OperatorContext:
     emit_records: Any = None
     #: The operator's metric group (``counter``, ``gauge``, ``meter``, ``histogram``).
     metric_group: Any = None
+    #: The job's global parameters (``RuntimeContext.get_job_parameter``).
+    job_parameters: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class StreamOperator:

@@ -240,10 +240,13 @@ class PrintSinkOperator(StreamOperator):
     prefixed "i> " with the 1-based subtask index when parallelism > 1, and with
     "identifier:" when a sink identifier is given."""
 
-    def __init__(self, sink_identifier: str | None = None, to_stderr: bool = False) -> None:
+    def __init__(self, sink_identifier: str | None = None, to_stderr: bool = False,
+                 formatter: Callable[[Any], str] | None = None) -> None:
         self.sink_identifier = sink_identifier
         self.to_stderr = to_stderr
         self.prefix = ""
+        #: record -> text (a declared type's Flink format); None: ``str``.
+        self.formatter = formatter
 
     def open(self) -> None:
         """Compute the line prefix."""
@@ -257,6 +260,8 @@ class PrintSinkOperator(StreamOperator):
         """Print the batch in one write."""
         stream = sys.stderr if self.to_stderr else sys.stdout
         prefix = self.prefix
+        if self.formatter is not None:
+            values = list(map(self.formatter, values))
         stream.write("".join([f"{prefix}{v}\n" for v in values]))
         stream.flush()
         return [], None

@@ -120,6 +120,41 @@ class ListContents:
         return acc
 
 
+class EvictingContents:
+    """Contents of a window with an evictor: every ``(value, timestamp)``; the wrapped
+    contents (reduce, aggregate or list) evaluate what the evictor leaves."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        """Open the wrapped contents' function."""
+        self.inner.open(runtime_context)
+
+    def close(self) -> None:
+        """Close the wrapped contents' function."""
+        self.inner.close()
+
+    def add_all(self, acc: Any, pairs: list) -> list:
+        """The list with the ``(value, timestamp)`` pairs appended."""
+        if acc is MISSING:
+            return list(pairs)
+        acc.extend(pairs)
+        return acc
+
+    def merge(self, a: list, b: list) -> list:
+        """Both lists."""
+        return a + b
+
+    def result(self, acc: list) -> list:
+        """The values (the operator evaluates through ``evaluate`` instead)."""
+        return [v for v, _ in acc]
+
+    def evaluate(self, values: list) -> list:
+        """What the window function sees for these (non-empty) values."""
+        return self.inner.result(self.inner.add_all(MISSING, values))
+
+
 def put_entry(table: Any, key: Any, entry: dict) -> None:
     """Write a per-key dict back to its state table (dropped when empty). Tables of
     backends that serialize (RocksDB) hand out copies, so every change is written back."""

@@ -45,7 +45,7 @@ def process_merging(op: WindowOperator, values: list, timestamps: Timestamps) ->
             if win_map is None:
                 win_map = {}
             win_map[state_window] = contents.add_all(win_map.get(state_window, MISSING),
-                                                     [v])
+                                                     [v] if op.evictor is None else [(v, t)])
             tctx.window = actual
             result = trigger.on_element(v, t, actual, tctx)
             if result is not _CONTINUE:

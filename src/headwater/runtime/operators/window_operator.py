@@ -37,6 +37,7 @@ from headwater.api.windowing import (
     ProcessingTimeSessionWindows,
     SlidingEventTimeWindows,
     SlidingProcessingTimeWindows,
+    TimestampedValue,
     TimeWindow,
     TriggerResult,
     TumblingEventTimeWindows,
@@ -52,6 +53,7 @@ from headwater.runtime.operators.window_functions import WindowFunctionAdapter
 from headwater.runtime.operators.window_merging import process_merging
 from headwater.runtime.operators.window_triggers import (
     WindowOperatorAssignerContext,
+    WindowOperatorEvictorContext,
     WindowTriggerContext,
 )
 
@@ -68,7 +70,8 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
 
     def __init__(self, assigner: Any, key_selector: Any, contents: Any,
                  window_function: WindowFunctionAdapter | None = None, trigger: Any = None,
-                 allowed_lateness: int = 0, late_data_tag: Any = None) -> None:
+                 allowed_lateness: int = 0, late_data_tag: Any = None,
+                 evictor: Any = None) -> None:
         self._init_keyed(key_selector)
         if allowed_lateness < 0:
             raise ValueError("The allowed lateness cannot be negative.")
@@ -84,6 +87,8 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
         self.late_data_tag = late_data_tag
         self.contents = contents
         self.window_function = window_function or WindowFunctionAdapter()
+        #: With an evictor, contents are all (value, timestamp) pairs (EvictingContents).
+        self.evictor = evictor
         #: Flink's numLateRecordsDropped.
         self.num_late_records_dropped = 0
 
@@ -106,7 +111,8 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
         self.trigger_state = self.backend.get_table(self.trigger_table)
         self.trigger_ctx = WindowTriggerContext(self)
         self.assigner_ctx = WindowOperatorAssignerContext(self)
-        runtime_context = RuntimeContext(self.ctx)
+        self.evictor_ctx = WindowOperatorEvictorContext(self)
+        runtime_context = self.runtime_context = RuntimeContext(self.ctx)
         self.contents.open(runtime_context)
         self.window_function.open(runtime_context, self)
         pts = self.ctx.processing_time_service
@@ -120,8 +126,8 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
             self._aligned = (assigner.size, assigner.size, assigner.offset)
         elif type(assigner) in (SlidingEventTimeWindows, SlidingProcessingTimeWindows):
             self._aligned = (assigner.size, assigner.slide, assigner.offset)
-        self._sessions = type(assigner) in (EventTimeSessionWindows,
-                                            ProcessingTimeSessionWindows)
+        self._sessions = isinstance(assigner, (EventTimeSessionWindows,
+                                               ProcessingTimeSessionWindows))
         group = getattr(self.ctx, "metric_group", None)
         if group is not None and hasattr(group, "gauge"):
             group.gauge("numLateRecordsDropped", lambda: self.num_late_records_dropped)
@@ -162,12 +168,32 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
 
     def _emit(self, key: Any, window: Any, acc: Any) -> None:
         """Evaluate a fired window into the pending output."""
-        r = self.window_function.evaluate(key, window, self.contents.result(acc))
+        if self.evictor is not None:
+            r = self._emit_evicting(key, window, acc)
+        else:
+            r = self.window_function.evaluate(key, window, self.contents.result(acc))
         if r is not None:
             out = self._out
             n = len(out)
             out.extend(r)
             self._out_ts.extend(repeat(window.max_timestamp(), len(out) - n))
+
+    def _emit_evicting(self, key: Any, window: Any, pairs: list) -> Any:
+        """Evict, evaluate the rest, evict again; ``pairs`` (the window's stored
+        ``(value, timestamp)`` list) keeps what is left."""
+        elements = [TimestampedValue(v, t) for v, t in pairs]
+        size = len(elements)
+        ectx = self.evictor_ctx
+        self.evictor.evict_before(elements, size, window, ectx)
+        r = None
+        if elements:
+            r = self.window_function.evaluate(
+                key, window, self.contents.evaluate([e.value for e in elements]))
+            if r is not None:
+                r = list(r)
+        self.evictor.evict_after(elements, size, window, ectx)
+        pairs[:] = [(e.value, e.timestamp) for e in elements]
+        return r
 
     def _take_output(self) -> tuple[list, Timestamps]:
         out, out_ts = self._out, self._out_ts
@@ -230,8 +256,10 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
         get = groups.get
         if self._aligned is None:  # any assigner: ask it per record
             assign, actx = self.assigner.assign_windows, self.assigner_ctx
+            backend = self.backend
             maybe_times = timestamps if timestamps is not None else repeat(None, len(values))
             for i, (v, k, t) in enumerate(zip(values, keys, maybe_times, strict=True)):
+                backend.current_key = k  # assigners may use keyed state (count windows)
                 for w in assign(v, t, actx):
                     g = (k, w)
                     idx = get(g)
@@ -277,6 +305,9 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
 
     def _process_grouped(self, values: list, timestamps: Timestamps) -> None:
         groups = self._group(values, timestamps)
+        stored = values if self.evictor is None else \
+            list(zip(values, timestamps if timestamps is not None else repeat(None),
+                     strict=False))
         trigger, tctx, backend = self.trigger, self.trigger_ctx, self.backend
         contents, table = self.contents, self.window_contents
         agnostic = trigger.element_agnostic
@@ -299,12 +330,12 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
                                             else timestamps[i0], window, tctx)
                 if result is _CONTINUE:
                     win_map[window] = contents.add_all(win_map.get(window, MISSING),
-                                                       list(map(values.__getitem__, idx)))
+                                                       list(map(stored.__getitem__, idx)))
                     table[key] = win_map
                     self._register_cleanup_timer(key, window)
                     continue
             for j, i in enumerate(idx):
-                win_map[window] = contents.add_all(win_map.get(window, MISSING), [values[i]])
+                win_map[window] = contents.add_all(win_map.get(window, MISSING), [stored[i]])
                 if result is None or j > 0:
                     result = trigger.on_element(values[i], None if timestamps is None
                                                 else timestamps[i], window, tctx)
@@ -351,7 +382,7 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
         changed = False
         if result is not _CONTINUE:
             self._fire(key, window, state_window, win_map, result)
-            changed = result.value[1]
+            changed = result.value[1] or self.evictor is not None
         if event_time == self.event_time and self._cleanup_time(window) == time:
             self._clear_all_state(window, state_window, win_map, mapping)
             changed = True
@@ -385,7 +416,7 @@ class WindowOperator(TimersStateMixin, _KeyedMixin, StreamOperator):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         for transient in ("ctx", "timers", "backend", "window_contents", "merging_sets",
-                          "trigger_state", "trigger_ctx", "assigner_ctx", "_now", "_out",
+                          "trigger_state", "trigger_ctx", "assigner_ctx", "evictor_ctx", "runtime_context", "_now", "_out",
                           "_out_ts", "_aligned", "_sessions"):
             state.pop(transient, None)
         return state

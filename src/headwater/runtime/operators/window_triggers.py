@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from headwater.api.windowing import TriggerContext, WindowAssignerContext
+from headwater.api.windowing import EvictorContext, TriggerContext, WindowAssignerContext
 from headwater.runtime.operators.window_contents import MISSING, put_entry
 
 if TYPE_CHECKING:
@@ -155,6 +155,25 @@ class WindowOperatorAssignerContext(WindowAssignerContext):
     def get_current_processing_time(self) -> int:
         """Wall-clock milliseconds."""
         return self.op._now()
+
+    def get_runtime_context(self) -> Any:
+        """The operator's RuntimeContext (its keyed state is the record's key's)."""
+        return self.op.runtime_context
+
+
+class WindowOperatorEvictorContext(EvictorContext):
+    """The clocks an evictor may read."""
+
+    def __init__(self, op: WindowOperator) -> None:
+        self.op = op
+
+    def get_current_processing_time(self) -> int:
+        """Wall-clock milliseconds."""
+        return self.op._now()
+
+    def get_current_watermark(self) -> int:
+        """The operator's watermark."""
+        return self.op.timers.current_watermark
 
 
 class MergeCallback:

@@ -225,6 +225,9 @@ class PartitionDescriptor(msgspec.Struct):
     key_selector: bytes | None = None
     #: Set for edges that carry a side output (OutputTag id) instead of the main output.
     side_output_tag: str | None = None
+    #: 1 or 2 for an edge into the first or second input of a two-input operator (its
+    #: records travel tagged with their input), 0 otherwise.
+    type_number: int = 0
 
 
 class OperatorBlob(msgspec.Struct):

@@ -1,7 +1,9 @@
 """Operator (non-keyed) state of user functions and how operators checkpoint it.
 
-:class:`HeapOperatorStateStore` holds the list states a ``CheckpointedFunction`` registers;
-its snapshot is the operator contract's ``{name: ("split"|"union", items)}``.
+:class:`HeapOperatorStateStore` holds the list states a ``CheckpointedFunction`` registers
+and the broadcast states of a broadcast process operator; its snapshot is the operator
+contract's ``{name: ("split"|"union", items)}``, and ``{name: ("broadcast", [entries])}``
+for a broadcast state (one dict, the same on every subtask).
 :class:`FunctionStateBinding` is what an operator around a user function delegates its
 ``initialize_state``/``snapshot_state``/``notify_checkpoint_*`` calls to::
 
@@ -66,6 +68,8 @@ class HeapOperatorStateStore(OperatorStateStore):
     def __init__(self, restored: dict[str, tuple[str, Any]] | None = None) -> None:
         self._restored = dict(restored or {})
         self.states: dict[str, OperatorListState] = {}
+        #: Broadcast states: name -> entries.
+        self.broadcast_states: dict[str, dict[Any, Any]] = {}
 
     def _get(self, descriptor: Any, mode: str) -> OperatorListState:
         name = descriptor if isinstance(descriptor, str) else descriptor.name
@@ -94,9 +98,27 @@ class HeapOperatorStateStore(OperatorStateStore):
         """A list state every subtask gets completely when rescaling."""
         return self._get(state_descriptor, "union")
 
+    def get_broadcast_entries(self, name: str) -> dict[Any, Any]:
+        """The entries of broadcast state ``name`` (restored, else empty), the live dict."""
+        entries = self.broadcast_states.get(name)
+        if entries is not None:
+            return entries
+        if name in self.states:
+            raise ValueError(f"operator state {name!r} is already registered as list state")
+        entries = {}
+        if name in self._restored:
+            old_mode, old_items = self._restored.pop(name)
+            if old_mode != "broadcast":
+                raise ValueError(f"operator state {name!r} was checkpointed as "
+                                 f"{old_mode!r} state, now asked for as broadcast state")
+            for copy in old_items:
+                entries.update(copy)
+        self.broadcast_states[name] = entries
+        return entries
+
     def get_registered_state_names(self) -> set[str]:
         """Names of the states registered so far."""
-        return set(self.states)
+        return set(self.states) | set(self.broadcast_states)
 
     def snapshot(self) -> dict[str, tuple[str, list]]:
         """``{name: (mode, items)}`` of every registered state (copies of the lists), plus
@@ -105,6 +127,8 @@ class HeapOperatorStateStore(OperatorStateStore):
             name: (mode, list(items)) for name, (mode, items) in self._restored.items()}
         for name, state in self.states.items():
             out[name] = (state.mode, list(state.items))
+        for name, entries in self.broadcast_states.items():
+            out[name] = ("broadcast", [dict(entries)])
         return out
 
 

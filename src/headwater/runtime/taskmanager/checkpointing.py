@@ -14,7 +14,6 @@ import pickle
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater.clock import now_ms as _now_ms
@@ -88,13 +87,13 @@ class SubtaskCheckpointer:
         sync_ms = int((time.perf_counter() - start) * 1000)
         writer = threading.Thread(
             target=self._write, name=f"checkpoint-writer {task.name}", daemon=True,
-            args=(checkpoint_id, Path(directory), data, sync_ms, barrier_timestamp,
+            args=(checkpoint_id, directory, data, sync_ms, barrier_timestamp,
                   alignment_ns // 1_000_000, alignment_buffered, processed_data, deferred))
         self._writers = [w for w in self._writers if w.is_alive()]
         self._writers.append(writer)
         writer.start()
 
-    def _write(self, checkpoint_id: int, directory: Path, data: dict[str, Any] | bytes,
+    def _write(self, checkpoint_id: int, directory: str, data: dict[str, Any] | bytes,
                sync_ms: int, barrier_timestamp: int, alignment_ms: int,
                alignment_buffered: int, processed_data: int,
                deferred: Callable[[], Any] | None = None) -> None:
@@ -141,7 +140,7 @@ class SubtaskCheckpointer:
             for op in task.operators:
                 op.initialize_state(None)
             return
-        directory = storage.to_path(restore.directory)
+        directory = restore.directory
         old = [storage.read_state(directory, f) if f else {} for f in restore.files]
         old = [o or {} for o in old]
         for o in old:  # operator state frozen as bytes by a deferred (RocksDB) snapshot

@@ -17,6 +17,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
+from headwater.api.execution_config import JOB_PARAMETERS, parse_job_parameters
 from headwater.runtime.metrics.groups import MetricGroup
 from headwater.runtime.network.buffers import StreamEvent
 from headwater.runtime.network.events import Watermark, WatermarkStatus
@@ -39,7 +40,8 @@ def create_writers(tdd: TaskDeploymentDescriptor, partitions: list[ResultPartiti
         key_selector = pickle.loads(desc.key_selector) if desc.key_selector else None
         writer = RecordWriter(
             p, desc.ship_strategy, batch_size, key_selector=key_selector,
-            max_parallelism=desc.consumer_max_parallelism, subtask_index=tdd.subtask_index)
+            max_parallelism=desc.consumer_max_parallelism, subtask_index=tdd.subtask_index,
+            input_tag=desc.type_number - 1 if desc.type_number else None)
         if desc.side_output_tag is None:
             writers.append(writer)
         else:
@@ -63,6 +65,7 @@ class OperatorChain:
               accumulators: dict[str, Any], timers: ProcessingTimeService,
               metric_groups: list[MetricGroup]) -> None:
         """Give every operator its context (its emit hooks lead into this chain)."""
+        parameters = parse_job_parameters(tdd.configuration.get(JOB_PARAMETERS))
         for i, (spec, op) in enumerate(zip(tdd.operators, self.operators, strict=True)):
             op.setup(OperatorContext(
                 job_id=tdd.job_id, vertex_id=tdd.vertex_id, operator_id=spec.operator_id,
@@ -75,7 +78,7 @@ class OperatorChain:
                 emit_side_output=functools.partial(self.emit_side_output, i + 1),
                 emit_records=functools.partial(self.emit_records, i),
                 emit_watermark_status=self.emit_watermark_status,
-                metric_group=metric_groups[i]))
+                metric_group=metric_groups[i], job_parameters=parameters))
 
     def open(self, cancelled: Callable[[], bool]) -> bool:
         """Open the operators, tail first as Flink does; False if ``cancelled()`` became

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from headwater.config import DEFAULTS
+from headwater.runtime import filesystem
 from headwater.runtime.metrics.groups import MetricGroup
 from headwater.runtime.metrics.task_metrics import register_task_metrics
 from headwater.runtime.network.connection_security import ConnectionSecurity
@@ -87,6 +88,7 @@ class Task:
         self.metric_group: MetricGroup | None = None
         self.state = "DEPLOYING"
         cfg = tdd.configuration
+        filesystem.configure(cfg)  # s3.* keys travel with the job's configuration
         self.batch_size = int(cfg.get("taskmanager.network.batch-size",
                                       DEFAULTS["taskmanager.network.batch-size"]))
         self.credits = int(cfg.get("taskmanager.network.credits-per-channel",
