@@ -1,0 +1,351 @@
+"""Columnar operators: each record of a columnar stream is one ``pyarrow.RecordBatch``.
+
+The chain hands these operators lists of batches; every operator checks that its input
+batches share one schema and that user functions return batches, and names itself in
+the error otherwise. :class:`ColumnarAggregateOperator` keeps keyed aggregates as one
+Arrow table (a row per key), checkpointed as Arrow IPC bytes per key group.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.runtime.operators.base import OperatorStateSnapshot, StreamOperator, Timestamps
+from headwater.runtime.state import columnar as cstate
+from headwater.runtime.state.key_groups import key_group_range_for_operator
+
+
+class ColumnarError(TypeError):
+    """A columnar operator got or produced something that is not a valid batch."""
+
+
+class _Columnar(StreamOperator):
+    """Common part: operator name for errors and the input schema check."""
+
+    _schema: Any = None
+
+    @property
+    def _name(self) -> str:
+        ctx = getattr(self, "ctx", None)
+        return f"operator '{ctx.operator_name}'" if ctx is not None else "a columnar operator"
+
+    def _check(self, batch: Any) -> Any:
+        if type(batch) is not pa.RecordBatch:
+            raise ColumnarError(f"{self._name} expects pyarrow.RecordBatch records, got "
+                                f"{type(batch).__name__}")
+        schema = self._schema
+        if schema is None:
+            self._schema = batch.schema
+        elif batch.schema is not schema and not batch.schema.equals(schema):
+            raise ColumnarError(f"{self._name}: schema mismatch between batches: got "
+                                f"[{_describe(batch.schema)}], earlier batches had "
+                                f"[{_describe(schema)}]")
+        return batch
+
+
+def _describe(schema: Any) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)
+
+
+def _as_batches(result: Any, what: str) -> list[Any]:
+    """A user function's result as a list of RecordBatches (TypeError otherwise)."""
+    if type(result) is pa.RecordBatch:
+        return [result]
+    if isinstance(result, pa.Table):
+        return result.to_batches()
+    if isinstance(result, list | tuple) and all(type(b) is pa.RecordBatch for b in result):
+        return list(result)
+    raise ColumnarError(f"{what} must return a pyarrow.RecordBatch, a pyarrow.Table or a "
+                        f"list of RecordBatches, got {type(result).__name__}")
+
+
+def _evaluate(batch: Any, columns: Any = None, predicate: Any = None) -> list[Any]:
+    """Project and/or filter one batch with pyarrow.compute expressions."""
+    import pyarrow.dataset as ds
+
+    scanner = ds.Scanner.from_batches([batch], schema=batch.schema, columns=columns,
+                                      filter=predicate, use_threads=False)
+    return [b for b in scanner.to_batches() if b.num_rows]
+
+
+class BatchFunctionOperator(_Columnar):
+    """``map_batches``, ``flat_map_batches``, ``filter``, ``select`` and ``with_columns``."""
+
+    KINDS = ("map", "flat_map", "filter", "select", "with_columns")
+
+    def __init__(self, kind: str, function: Any) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown batch function kind {kind!r}")
+        self.kind = kind
+        self.function = function
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Apply the function to every batch."""
+        out: list[Any] = []
+        for value in values:
+            batch = self._check(value)
+            out.extend(self._apply(batch))
+        return out, None
+
+    def _apply(self, batch: Any) -> list[Any]:
+        kind, fn = self.kind, self.function
+        if kind == "map":
+            return _as_batches(fn(batch), f"map_batches in {self._name}")
+        if kind == "flat_map":
+            out: list[Any] = []
+            for item in fn(batch):
+                out.extend(_as_batches(item, f"flat_map_batches in {self._name}"))
+            return out
+        if kind == "filter":
+            if isinstance(fn, pc.Expression):
+                return _evaluate(batch, predicate=fn)
+            mask = fn(batch)
+            if not isinstance(mask, pa.Array | pa.ChunkedArray) or mask.type != pa.bool_():
+                raise ColumnarError(f"the filter function of {self._name} must return a "
+                                    f"boolean pyarrow array, got {type(mask).__name__}")
+            kept = batch.filter(mask)
+            return [kept] if kept.num_rows else []
+        if kind == "select":
+            missing = [c for c in fn if isinstance(c, str) and c not in batch.schema.names]
+            if missing:
+                raise ColumnarError(f"{self._name}: no column {missing[0]!r} in "
+                                    f"[{_describe(batch.schema)}]")
+            return [batch.select(list(fn))]
+        # with_columns: name -> expression (pyarrow.compute.Expression) or batch -> array
+        exprs = {name: pc.field(name) for name in batch.schema.names}
+        callables: dict[str, Callable[[Any], Any]] = {}
+        for name, e in fn.items():
+            if isinstance(e, pc.Expression):
+                exprs[name] = e
+            else:
+                callables[name] = e
+                exprs.pop(name, None)
+        out = _evaluate(batch, columns=exprs) if len(exprs) != batch.num_columns or \
+            any(name not in batch.schema.names for name in exprs) or \
+            any(isinstance(e, pc.Expression) for e in fn.values()) else [batch]
+        if not callables:
+            return out if out else []
+        result = out[0] if out else batch.select([])
+        for name, f in callables.items():
+            result = result.append_column(name, f(batch))
+        return [result]
+
+
+class ToBatchesOperator(StreamOperator):
+    """``DataStream.to_batches``: the records of each incoming buffer as batches of at most
+    ``size`` rows (tuples by position, dicts by name; no buffering across buffers, so
+    nothing to checkpoint)."""
+
+    def __init__(self, size: int, schema: Any) -> None:
+        self.size = size
+        self.schema = schema
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Convert records to batches."""
+        out = []
+        for start in range(0, len(values), self.size):
+            out.append(self._convert(values[start:start + self.size]))
+        return out, None
+
+    def _convert(self, rows: list) -> Any:
+        schema = self.schema
+        first = rows[0]
+        try:
+            if isinstance(first, dict):
+                return pa.RecordBatch.from_pylist(rows, schema=schema)
+            if not isinstance(first, tuple | list):
+                rows = [(r,) for r in rows]
+            columns = list(zip(*rows, strict=True))
+            if schema is None:
+                names = [f"f{i}" for i in range(len(columns))]
+                return pa.RecordBatch.from_arrays([pa.array(c) for c in columns], names=names)
+            return pa.RecordBatch.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+                schema=schema)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise ColumnarError(f"to_batches in operator '{self.ctx.operator_name}': "
+                                f"records do not fit the schema: {exc}") from exc
+
+
+class ToRecordsOperator(_Columnar):
+    """``BatchStream.to_records``: every row as a tuple (or a dict)."""
+
+    def __init__(self, as_dicts: bool) -> None:
+        self.as_dicts = as_dicts
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Explode batches into rows."""
+        out: list[Any] = []
+        for value in values:
+            batch = self._check(value)
+            if self.as_dicts:
+                out.extend(batch.to_pylist())
+            else:
+                out.extend(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+        return out, None
+
+
+class BatchSinkOperator(_Columnar):
+    """``BatchStream.add_sink`` / ``print``: a function called with every batch."""
+
+    def __init__(self, function: Any, print_identifier: str | None = None,
+                 printing: bool = False) -> None:
+        self.function = function
+        self.printing = printing
+        self.print_identifier = print_identifier
+
+    def open(self) -> None:
+        """Call the function's ``open`` if it has one."""
+        opener = getattr(self.function, "open", None)
+        if callable(opener):
+            opener()
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Hand every batch to the sink function (or print its rows)."""
+        for value in values:
+            batch = self._check(value)
+            if self.printing:
+                prefix = "" if self.ctx.parallelism == 1 else f"{self.ctx.subtask_index + 1}> "
+                if self.print_identifier:
+                    prefix = f"{self.print_identifier}:{prefix or '> '}"
+                lines = [f"{prefix}{row}" for row in
+                         zip(*(c.to_pylist() for c in batch.columns), strict=True)]
+                sys.stdout.write("\n".join(lines) + "\n")
+                sys.stdout.flush()
+            else:
+                self.function(batch)
+        return [], None
+
+    def close(self) -> None:
+        """Call the function's ``close`` if it has one."""
+        closer = getattr(self.function, "close", None)
+        if callable(closer):
+            closer()
+
+
+#: How a partial aggregate column combines with the state's: aggregation per state kind.
+_COMBINE = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
+#: The state kinds each output aggregation needs.
+_NEEDS = {"sum": ("sum",), "count": ("count",), "min": ("min",), "max": ("max",),
+          "mean": ("sum", "count")}
+
+
+class ColumnarAggregateOperator(_Columnar):
+    """Keyed, vectorized aggregations of a columnar stream.
+
+    ``outputs`` maps an output column to ``(input column or None, aggregation)``, with
+    aggregations sum, count, min, max and mean. The state is one table: the key columns
+    and one column per partial aggregate (``__sum_<col>``...). ``emit="running"`` sends the
+    updated rows of the keys of every input batch; ``emit="final"`` sends every key once
+    at end of input. Snapshots are union operator state of ``(key group, IPC bytes)``
+    items: every subtask restores the key groups of its own range, so state rescales
+    by key group.
+    """
+
+    def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
+                 emit: str = "running") -> None:
+        if emit not in ("running", "final"):
+            raise ValueError("emit must be 'running' or 'final'")
+        for name, (_col, agg) in outputs.items():
+            if agg not in _NEEDS:
+                raise ValueError(f"unknown aggregation {agg!r} for {name!r}")
+        self.keys = list(keys)
+        self.outputs = dict(outputs)
+        self.emit = emit
+        self.state: Any = None
+        self._partials: list[tuple[str | None, str, str]] = []  # (input col, kind, state col)
+        for col, agg in self.outputs.values():
+            for kind in _NEEDS[agg]:
+                state_col = f"__{kind}_{col or '*'}"
+                if all(p[2] != state_col for p in self._partials):
+                    self._partials.append((col, kind, state_col))
+
+    def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
+        """Restore the key groups of this subtask's range."""
+        if not state or "columnar-aggregate" not in state:
+            return
+        ctx = self.ctx
+        groups = key_group_range_for_operator(ctx.max_parallelism, ctx.parallelism,
+                                              ctx.subtask_index)
+        self.state = cstate.restore_key_groups(state["columnar-aggregate"][1],
+                                               range(groups.start, groups.end + 1))
+
+    def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot | None:
+        """The state table as (key group, Arrow IPC bytes) items."""
+        items = cstate.split_by_key_group(self.state, self.keys, self.ctx.max_parallelism)
+        return {"columnar-aggregate": ("union", items)}
+
+    def _partial(self, batch: Any) -> Any:
+        names = batch.schema.names
+        for needed in [*self.keys, *(p[0] for p in self._partials if p[0] is not None)]:
+            if needed not in names:
+                raise ColumnarError(f"{self._name}: no column {needed!r} in "
+                                    f"[{_describe(batch.schema)}]")
+        aggs: list[Any] = [([], "count_all") if col is None else (col, kind)
+                           for col, kind, _state_col in self._partials]
+        table = pa.Table.from_batches([batch])
+        result = table.group_by(self.keys, use_threads=False).aggregate(aggs)
+        result = result.select([*self.keys, *(_agg_name(p) for p in self._partials)]) \
+            .rename_columns([*self.keys, *(p[2] for p in self._partials)])
+        for i, key in enumerate(self.keys):  # state keys hold plain values
+            field = result.schema.field(key)
+            if pa.types.is_dictionary(field.type):
+                result = result.set_column(i, key, pc.cast(result.column(key),
+                                                           field.type.value_type))
+        return result
+
+    def _merge(self, partial: Any) -> Any:
+        if self.state is None:
+            return partial
+        both = pa.concat_tables([self.state, partial],
+                                promote_options="permissive")
+        merged = both.group_by(self.keys, use_threads=False).aggregate(
+            [(p[2], _COMBINE[p[1]]) for p in self._partials])
+        return merged.select([*self.keys, *(f"{p[2]}_{_COMBINE[p[1]]}" for p in self._partials)]) \
+            .rename_columns([*self.keys, *(p[2] for p in self._partials)])
+
+    def _result(self, table: Any) -> list[Any]:
+        if table is None or table.num_rows == 0:
+            return []
+        columns = [table.column(k) for k in self.keys]
+        names = list(self.keys)
+        for name, (col, agg) in self.outputs.items():
+            if agg == "mean":
+                s = table.column(f"__sum_{col}")
+                c = table.column(f"__count_{col}")
+                columns.append(pc.divide(pc.cast(s, pa.float64()), c))
+            else:
+                columns.append(table.column(f"__{agg}_{col or '*'}"))
+            names.append(name)
+        return pa.Table.from_arrays(columns, names=names).combine_chunks().to_batches()
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Fold every batch into the state; in running mode emit the updated keys."""
+        out: list[Any] = []
+        for value in values:
+            batch = self._check(value)
+            if batch.num_rows == 0:
+                continue
+            partial = self._partial(batch)
+            self.state = self._merge(partial).combine_chunks()
+            if self.emit == "running":
+                touched = self.state.join(partial.select(self.keys), self.keys,
+                                          join_type="left semi", use_threads=False)
+                out.extend(self._result(touched))
+        return out, None
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """In final mode: every key's aggregate."""
+        if self.emit == "final":
+            return self._result(self.state), None
+        return [], None
+
+
+def _agg_name(partial: tuple[str | None, str, str]) -> str:
+    col, kind, _ = partial
+    return "count_all" if col is None else f"{col}_{kind}"
