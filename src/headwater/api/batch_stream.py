@@ -198,20 +198,28 @@ class KeyedBatchStream:
     """A BatchStream partitioned by key columns; aggregations keep columnar keyed state."""
 
     def __init__(self, stream: DataStream, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+        self._upstream = stream
+        self._stream = self._partitioned(stream)
+
+    def _partitioned(self, stream: DataStream) -> DataStream:
         from headwater.api.datastream import DataStream
 
-        self.columns = columns
-        selector = ColumnKeys(columns)
-        self._stream = DataStream(stream._env, [
+        selector = ColumnKeys(self.columns)
+        return DataStream(stream._env, [
             StreamInput(i.upstream, Partitioning.CUSTOM, selector, i.side_output_tag)
             for i in stream._inputs])
 
     def aggregate(self, outputs: dict[str, tuple[str | None, str]],
-                  emit: str = "running") -> BatchStream:
+                  emit: str = "running", local: bool = True) -> BatchStream:
         """Aggregate per key: ``{"total": ("n", "sum"), "rows": (None, "count"),
         "avg": ("x", "mean")}`` (sum, count, min, max, mean). ``emit="running"`` sends the
         updated rows of each input batch's keys; ``"final"`` every key once at end of
-        input. The output has the key columns, then the outputs."""
+        input. The output has the key columns, then the outputs.
+
+        With ``local=True`` (the default) each batch is first reduced to one partial row
+        per key in the upstream task (Flink's local-global aggregation), so only partial
+        aggregates cross the network; ``local=False`` ships the rows."""
         if not outputs:
             raise ValueError("aggregate needs at least one output column")
         for name, spec in outputs.items():
@@ -221,29 +229,37 @@ class KeyedBatchStream:
                                  f"'max'|'mean'), got {spec!r}")
         if emit not in ("running", "final"):
             raise ValueError("emit must be 'running' or 'final'")
-        return BatchStream(self._stream._transform(
+        arguments = {"keys": list(self.columns), "outputs": dict(outputs), "emit": emit}
+        if not local:
+            return BatchStream(self._stream._transform(
+                ColumnarTransformation, "Aggregate",
+                operator_class="ColumnarAggregateOperator", arguments=arguments))
+        partials = self._upstream._transform(
+            ColumnarTransformation, "LocalAggregate", operator_class="ColumnarAggregateOperator",
+            arguments={**arguments, "emit": "running", "stage": "local"})
+        return BatchStream(self._partitioned(partials)._transform(
             ColumnarTransformation, "Aggregate", operator_class="ColumnarAggregateOperator",
-            arguments={"keys": list(self.columns), "outputs": dict(outputs), "emit": emit}))
+            arguments={**arguments, "stage": "global"}))
 
-    def sum(self, column: str, emit: str = "running") -> BatchStream:
+    def sum(self, column: str, emit: str = "running", local: bool = True) -> BatchStream:
         """Per-key sum of ``column`` (output column named like it)."""
-        return self.aggregate({column: (column, "sum")}, emit)
+        return self.aggregate({column: (column, "sum")}, emit, local)
 
-    def count(self, emit: str = "running") -> BatchStream:
+    def count(self, emit: str = "running", local: bool = True) -> BatchStream:
         """Per-key row count (output column ``count``)."""
-        return self.aggregate({"count": (None, "count")}, emit)
+        return self.aggregate({"count": (None, "count")}, emit, local)
 
-    def min(self, column: str, emit: str = "running") -> BatchStream:
+    def min(self, column: str, emit: str = "running", local: bool = True) -> BatchStream:
         """Per-key minimum of ``column``."""
-        return self.aggregate({column: (column, "min")}, emit)
+        return self.aggregate({column: (column, "min")}, emit, local)
 
-    def max(self, column: str, emit: str = "running") -> BatchStream:
+    def max(self, column: str, emit: str = "running", local: bool = True) -> BatchStream:
         """Per-key maximum of ``column``."""
-        return self.aggregate({column: (column, "max")}, emit)
+        return self.aggregate({column: (column, "max")}, emit, local)
 
-    def mean(self, column: str, emit: str = "running") -> BatchStream:
+    def mean(self, column: str, emit: str = "running", local: bool = True) -> BatchStream:
         """Per-key mean of ``column`` (float64)."""
-        return self.aggregate({column: (column, "mean")}, emit)
+        return self.aggregate({column: (column, "mean")}, emit, local)
 
 
 def _check_callable(func: Any, what: str) -> None:

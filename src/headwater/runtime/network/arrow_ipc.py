@@ -14,6 +14,25 @@ from __future__ import annotations
 from typing import Any
 
 
+class Batches(list):  # type: ignore[type-arg]
+    """Arrow record batches travelling as one list whose ``len()`` is their row count.
+
+    The chain, the input processor and the writers count ``len(values)`` once per list;
+    columnar operators and channels hand batches on in this list, so every record
+    counter (``numRecordsIn/Out`` of tasks and operators) counts rows, not batches.
+    Iteration and indexing see the batches.
+    """
+
+    __slots__ = ("rows",)
+
+    def __init__(self, batches: Any = ()) -> None:
+        super().__init__(batches)
+        self.rows: int = sum(int(b.num_rows) for b in self)
+
+    def __len__(self) -> int:
+        return self.rows
+
+
 def is_arrow_batch(value: Any) -> bool:
     """Whether ``value`` is a ``pyarrow.RecordBatch`` (without importing pyarrow)."""
     t = type(value)
@@ -30,12 +49,12 @@ def dumps(batch: Any) -> Any:
     return memoryview(sink.getvalue())
 
 
-def loads(data: Any) -> tuple[list[Any], None]:
+def loads(data: Any) -> tuple[Batches, None]:
     """Decode an IPC buffer into ``([batch], None)`` (the record path's decoder shape)."""
     import pyarrow as pa
 
     reader = pa.ipc.open_stream(pa.py_buffer(data))
-    return [reader.read_next_batch()], None
+    return Batches([reader.read_next_batch()]), None
 
 
 def emit_batches(writer: Any, batches: list[Any]) -> None:

@@ -106,7 +106,7 @@ class Subpartition:
         self._acquire_credit()
         if self._local is not None:
             q, idx = self._local
-            q.put(Buffer(idx, [batch], None))
+            q.put(Buffer(idx, arrow_ipc.Batches([batch]), None))
             return 0
         payload = arrow_ipc.dumps(batch)
         with self._send_lock:

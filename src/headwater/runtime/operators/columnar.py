@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headwater.runtime.network.arrow_ipc import Batches
 from headwater.runtime.operators.base import OperatorStateSnapshot, StreamOperator, Timestamps
 from headwater.runtime.state import columnar as cstate
 from headwater.runtime.state.key_groups import key_group_range_for_operator
@@ -90,7 +91,7 @@ class BatchFunctionOperator(_Columnar):
         for value in values:
             batch = self._check(value)
             out.extend(self._apply(batch))
-        return out, None
+        return Batches(out), None
 
     def _apply(self, batch: Any) -> list[Any]:
         kind, fn = self.kind, self.function
@@ -150,7 +151,7 @@ class ToBatchesOperator(StreamOperator):
         out = []
         for start in range(0, len(values), self.size):
             out.append(self._convert(values[start:start + self.size]))
-        return out, None
+        return Batches(out), None
 
     def _convert(self, rows: list) -> Any:
         schema = self.schema
@@ -248,9 +249,14 @@ class ColumnarAggregateOperator(_Columnar):
     """
 
     def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
-                 emit: str = "running") -> None:
+                 emit: str = "running", stage: str = "complete") -> None:
         if emit not in ("running", "final"):
             raise ValueError("emit must be 'running' or 'final'")
+        if stage not in ("complete", "local", "global"):
+            raise ValueError("stage must be 'complete', 'local' or 'global'")
+        #: "complete": rows in, aggregates out; "local": rows in, one partial row per key
+        #: of each batch out (no state); "global": partial rows in, aggregates out.
+        self.stage = stage
         for name, (_col, agg) in outputs.items():
             if agg not in _NEEDS:
                 raise ValueError(f"unknown aggregation {agg!r} for {name!r}")
@@ -277,6 +283,8 @@ class ColumnarAggregateOperator(_Columnar):
 
     def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot | None:
         """The state table as (key group, Arrow IPC bytes) items."""
+        if self.stage == "local":
+            return None
         items = cstate.split_by_key_group(self.state, self.keys, self.ctx.max_parallelism)
         return {"columnar-aggregate": ("union", items)}
 
@@ -324,25 +332,39 @@ class ColumnarAggregateOperator(_Columnar):
             names.append(name)
         return pa.Table.from_arrays(columns, names=names).combine_chunks().to_batches()
 
+    def _partial_input(self, batch: Any) -> Any:
+        """A batch of partial rows (from a local stage) as a partial table."""
+        wanted = [*self.keys, *(p[2] for p in self._partials)]
+        missing = [c for c in wanted if c not in batch.schema.names]
+        if missing:
+            raise ColumnarError(f"{self._name}: no column {missing[0]!r} in the partial "
+                                f"aggregates [{_describe(batch.schema)}]")
+        return pa.Table.from_batches([batch]).select(wanted)
+
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
-        """Fold every batch into the state; in running mode emit the updated keys."""
+        """Fold every batch into the state; in running mode emit the updated keys (the
+        local stage emits each batch's partial aggregates)."""
         out: list[Any] = []
         for value in values:
             batch = self._check(value)
             if batch.num_rows == 0:
                 continue
-            partial = self._partial(batch)
+            if self.stage == "local":
+                out.extend(self._partial(batch).combine_chunks().to_batches())
+                continue
+            partial = self._partial_input(batch) if self.stage == "global" \
+                else self._partial(batch)
             self.state = self._merge(partial).combine_chunks()
             if self.emit == "running":
                 touched = self.state.join(partial.select(self.keys), self.keys,
                                           join_type="left semi", use_threads=False)
                 out.extend(self._result(touched))
-        return out, None
+        return Batches(out), None
 
     def end_input(self) -> tuple[list, Timestamps]:
         """In final mode: every key's aggregate."""
-        if self.emit == "final":
-            return self._result(self.state), None
+        if self.emit == "final" and self.stage != "local":
+            return Batches(self._result(self.state)), None
         return [], None
 
 

@@ -36,10 +36,26 @@ def _dictionary_hashes(column: Any) -> tuple[np.ndarray, np.ndarray]:
         column = column.combine_chunks()
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column, null_encoding="encode")
-    values = column.dictionary.to_pylist()
+    indices = column.indices
+    hashes = _hashes_of_dictionary(column.dictionary)
+    if indices.null_count:  # a dictionary array with null indices: None's hash
+        hashes = np.append(hashes, stable_hash(None))
+        indices = pc.fill_null(indices, len(hashes) - 1)
+    return hashes, indices.to_numpy(zero_copy_only=False)
+
+
+#: The last dictionary seen and its hashes: batches of one source share a dictionary.
+_last_dictionary: list[Any] = [None, None]
+
+
+def _hashes_of_dictionary(dictionary: Any) -> np.ndarray:
+    last, last_hashes = _last_dictionary
+    if last is not None and len(last) == len(dictionary) and last.equals(dictionary):
+        return last_hashes
     cache = _hash_cache
     if len(cache) > _CACHE_LIMIT:
         cache.clear()
+    values = dictionary.to_pylist()
     hashes = np.empty(len(values), dtype=np.int64)
     for i, v in enumerate(values):
         try:
@@ -50,11 +66,9 @@ def _dictionary_hashes(column: Any) -> tuple[np.ndarray, np.ndarray]:
         if h is None:
             h = cache[(type(v), v)] = stable_hash(v)
         hashes[i] = h
-    indices = column.indices
-    if indices.null_count:  # a dictionary array with null indices: None's hash
-        hashes = np.append(hashes, stable_hash(None))
-        indices = pc.fill_null(indices, len(values))
-    return hashes, indices.to_numpy(zero_copy_only=False)
+    if len(values) >= 64:
+        _last_dictionary[:] = [dictionary, hashes]
+    return hashes
 
 
 def _column_hashes(column: Any) -> np.ndarray:
@@ -105,7 +119,13 @@ def split_by_channel(batch: Any, columns: Sequence[str], num_channels: int,
                      max_parallelism: int) -> list[tuple[int, Any]]:
     """``batch`` as at most one slice per channel: ``[(channel, slice), ...]``; rows keep
     their order within a slice."""
-    channels = key_groups_of(batch, columns, max_parallelism) * num_channels // max_parallelism
+    if len(columns) == 1:  # channel once per distinct value, then gather
+        hashes, indices = _dictionary_hashes(batch.column(columns[0]))
+        channels = (murmur_hash_np(hashes) % max_parallelism * num_channels
+                    // max_parallelism)[indices]
+    else:
+        channels = key_groups_of(batch, columns, max_parallelism) * num_channels \
+            // max_parallelism
     first = channels[0]
     if (channels == first).all():
         return [(int(first), batch)]
