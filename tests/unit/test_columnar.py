@@ -143,8 +143,8 @@ def test_record_writer_sends_each_slice_as_one_buffer_and_counts_rows():
 def test_missing_key_column_is_named():
     from headwater.api.batch_stream import ColumnKeys
 
-    with pytest.raises(KeyError, match="no key column 'user'"):
-        ColumnKeys(("user",)).split_batch(words_batch(), 2, 128)
+    with pytest.raises(ValueError, match="after operator 'parse': no key column 'user'"):
+        ColumnKeys(("user",), "parse").split_batch(words_batch(), 2, 128)
 
 
 # -- aggregation state -------------------------------------------------------------------

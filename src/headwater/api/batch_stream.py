@@ -176,8 +176,10 @@ class BatchStream:
 class ColumnKeys:
     """The key selector of a columnar ``key_by``: splits batches by key group."""
 
-    def __init__(self, columns: tuple[str, ...]) -> None:
+    def __init__(self, columns: tuple[str, ...], producer: str = "") -> None:
         self.columns = columns
+        #: The operator(s) whose output is partitioned, named in errors.
+        self.producer = producer
 
     def split_batch(self, batch: Any, num_channels: int,
                     max_parallelism: int) -> list[tuple[int, Any]]:
@@ -187,7 +189,8 @@ class ColumnKeys:
         names = batch.schema.names
         for c in self.columns:
             if c not in names:
-                raise KeyError(f"key_by: no key column {c!r} in the batch columns {names}")
+                raise ValueError(f"key_by{self.columns} after operator '{self.producer}': "
+                                 f"no key column {c!r} in the batch columns {names}")
         return split_by_channel(batch, self.columns, num_channels, max_parallelism)
 
     def __call__(self, value: Any) -> Any:
@@ -205,7 +208,7 @@ class KeyedBatchStream:
     def _partitioned(self, stream: DataStream) -> DataStream:
         from headwater.api.datastream import DataStream
 
-        selector = ColumnKeys(self.columns)
+        selector = ColumnKeys(self.columns, ", ".join(i.upstream.name for i in stream._inputs))
         return DataStream(stream._env, [
             StreamInput(i.upstream, Partitioning.CUSTOM, selector, i.side_output_tag)
             for i in stream._inputs])
