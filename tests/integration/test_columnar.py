@@ -258,3 +258,32 @@ def test_rescale_two_one_two_of_columnar_keyed_state_is_exact(cluster, job, tmp_
     state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
     assert state["state"] == "FINISHED"
     assert committed(out) == expected_lines()
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_tumbling_windows_equal_a_plain_pyarrow_computation(mini_cluster, local):
+    import random
+
+    rnd = random.Random(7)
+    n = 4000
+    ts = [t + rnd.randrange(0, 400) for t in sorted(rnd.randrange(0, 90_000) for _ in range(n))]
+    trips = pa.table({"zone": [f"z{rnd.randrange(6)}" for _ in range(n)],
+                      "fare": [rnd.randrange(100) for _ in range(n)],
+                      "ts": pa.array(ts, pa.timestamp("ms"))})
+    env = new_env(2)
+    sink = CollectSink()
+    (env.from_arrow(trips, batch_size=200).set_parallelism(1)
+        .with_watermarks("ts", max_out_of_orderness=1000)
+        .key_by("zone")
+        .tumbling_window(10_000, "ts")
+        .aggregate({"total": ("fare", "sum"), "trips": (None, "count"),
+                    "top": ("fare", "max")}, local=local)
+        .to_records()
+        .add_sink(sink))
+    got = sorted(sink.records(env.execute("windows")))
+    millis = pc.cast(trips["ts"], pa.int64())
+    starts = pc.multiply(pc.divide(millis, 10_000), 10_000)
+    expected = trips.append_column("start", starts).group_by(["zone", "start"]).aggregate(
+        [("fare", "sum"), ("fare", "count"), ("fare", "max")]).to_pylist()
+    assert got == sorted((r["zone"], r["start"], r["start"] + 10_000, r["fare_sum"],
+                          r["fare_count"], r["fare_max"]) for r in expected)

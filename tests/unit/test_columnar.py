@@ -242,3 +242,19 @@ def test_api_imports_without_pyarrow():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_window_operator_fires_on_watermarks_and_drops_late_rows():
+    from headwater.runtime.operators.columnar import ColumnarWindowOperator
+
+    op = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "ts", 10)
+    op.setup(context())
+    op.process_batch([pa.record_batch({"k": ["a", "a", "b"], "ts": [1, 12, -3]})], None)
+    out, _ = op.process_watermark(9)
+    assert sorted((r["k"], r["window_start"], r["window_end"], r["n"])
+                  for b in out for r in b.to_pylist()) == [("a", 0, 10, 1), ("b", -10, 0, 1)]
+    op.process_batch([pa.record_batch({"k": ["a", "a"], "ts": [5, 15]})], None)  # 5 is late
+    assert op.late_rows == 1
+    out, _ = op.process_watermark(2**63 - 1)
+    assert [(r["k"], r["window_start"], r["n"]) for b in out for r in b.to_pylist()] == [
+        ("a", 10, 2)]

@@ -139,6 +139,18 @@ class BatchStream:
             raise TypeError("key_by needs one or more column names")
         return KeyedBatchStream(self._stream, tuple(columns))
 
+    def with_watermarks(self, time_column: str, max_out_of_orderness: Any = 0,
+                        interval: Any = 200) -> BatchStream:
+        """Event time from ``time_column`` (a timestamp or int epoch-ms column): every
+        ``interval`` (ms or a Duration) the watermark becomes the largest time seen minus
+        ``max_out_of_orderness`` minus 1, as ``for_bounded_out_of_orderness`` does."""
+        from headwater.api.time import to_millis
+
+        return self._columnar("Watermarks", "ColumnarWatermarkOperator",
+                              time_column=time_column,
+                              max_out_of_orderness=to_millis(max_out_of_orderness),
+                              interval_ms=to_millis(interval))
+
     def rebalance(self) -> BatchStream:
         """Deal whole batches round robin over the next operator's subtasks."""
         return BatchStream(self._stream.rebalance())
@@ -223,13 +235,7 @@ class KeyedBatchStream:
         With ``local=True`` (the default) each batch is first reduced to one partial row
         per key in the upstream task (Flink's local-global aggregation), so only partial
         aggregates cross the network; ``local=False`` ships the rows."""
-        if not outputs:
-            raise ValueError("aggregate needs at least one output column")
-        for name, spec in outputs.items():
-            if not (isinstance(spec, tuple) and len(spec) == 2
-                    and spec[1] in ("sum", "count", "min", "max", "mean")):
-                raise ValueError(f"aggregate: {name!r} must be (column, 'sum'|'count'|'min'|"
-                                 f"'max'|'mean'), got {spec!r}")
+        _check_outputs(outputs)
         if emit not in ("running", "final"):
             raise ValueError("emit must be 'running' or 'final'")
         arguments = {"keys": list(self.columns), "outputs": dict(outputs), "emit": emit}
@@ -243,6 +249,14 @@ class KeyedBatchStream:
         return BatchStream(self._partitioned(partials)._transform(
             ColumnarTransformation, "Aggregate", operator_class="ColumnarAggregateOperator",
             arguments={**arguments, "stage": "global"}))
+
+    def tumbling_window(self, size: Any, time_column: str,
+                        offset: Any = 0) -> TumblingBatchWindows:
+        """Tumbling event-time windows of ``size`` (ms or a Duration/Time) over
+        ``time_column``; fired by watermarks (see :meth:`BatchStream.with_watermarks`)."""
+        from headwater.api.time import to_millis
+
+        return TumblingBatchWindows(self, to_millis(size), time_column, to_millis(offset))
 
     def sum(self, column: str, emit: str = "running", local: bool = True) -> BatchStream:
         """Per-key sum of ``column`` (output column named like it)."""
@@ -263,6 +277,50 @@ class KeyedBatchStream:
     def mean(self, column: str, emit: str = "running", local: bool = True) -> BatchStream:
         """Per-key mean of ``column`` (float64)."""
         return self.aggregate({column: (column, "mean")}, emit, local)
+
+
+class TumblingBatchWindows:
+    """Tumbling event-time windows of a KeyedBatchStream, aggregated vectorized."""
+
+    def __init__(self, keyed: KeyedBatchStream, size: int, time_column: str,
+                 offset: int) -> None:
+        if size <= 0:
+            raise ValueError("window size must be positive")
+        self.keyed = keyed
+        self.size = size
+        self.time_column = time_column
+        self.offset = offset
+
+    def aggregate(self, outputs: dict[str, tuple[str | None, str]],
+                  local: bool = True) -> BatchStream:
+        """One row per key and window when the watermark passes the window's end: the
+        key columns, ``window_start``, ``window_end`` (ms), then ``outputs`` as in
+        :meth:`KeyedBatchStream.aggregate`. Late rows are dropped."""
+        _check_outputs(outputs)
+        keyed = self.keyed
+        arguments = {"keys": list(keyed.columns), "outputs": dict(outputs),
+                     "time_column": self.time_column, "size": self.size,
+                     "offset": self.offset}
+        if not local:
+            return BatchStream(keyed._stream._transform(
+                ColumnarTransformation, "Window", operator_class="ColumnarWindowOperator",
+                arguments=arguments))
+        partials = keyed._upstream._transform(
+            ColumnarTransformation, "LocalWindow", operator_class="ColumnarWindowOperator",
+            arguments={**arguments, "stage": "local"})
+        return BatchStream(keyed._partitioned(partials)._transform(
+            ColumnarTransformation, "Window", operator_class="ColumnarWindowOperator",
+            arguments={**arguments, "stage": "global"}))
+
+
+def _check_outputs(outputs: dict[str, tuple[str | None, str]]) -> None:
+    if not outputs:
+        raise ValueError("aggregate needs at least one output column")
+    for name, spec in outputs.items():
+        if not (isinstance(spec, tuple) and len(spec) == 2
+                and spec[1] in ("sum", "count", "min", "max", "mean")):
+            raise ValueError(f"aggregate: {name!r} must be (column, 'sum'|'count'|'min'|"
+                             f"'max'|'mean'), got {spec!r}")
 
 
 def _check_callable(func: Any, what: str) -> None:

@@ -261,6 +261,8 @@ class ColumnarAggregateOperator(_Columnar):
             if agg not in _NEEDS:
                 raise ValueError(f"unknown aggregation {agg!r} for {name!r}")
         self.keys = list(keys)
+        #: The columns rows are grouped by: the keys (windows add ``window_start``).
+        self.group_keys = list(keys)
         self.outputs = dict(outputs)
         self.emit = emit
         self.state: Any = None
@@ -296,32 +298,38 @@ class ColumnarAggregateOperator(_Columnar):
                                     f"[{_describe(batch.schema)}]")
         aggs: list[Any] = [([], "count_all") if col is None else (col, kind)
                            for col, kind, _state_col in self._partials]
-        table = pa.Table.from_batches([batch])
-        result = table.group_by(self.keys, use_threads=False).aggregate(aggs)
-        result = result.select([*self.keys, *(_agg_name(p) for p in self._partials)]) \
-            .rename_columns([*self.keys, *(p[2] for p in self._partials)])
-        for i, key in enumerate(self.keys):  # state keys hold plain values
+        table = self._prepare(pa.Table.from_batches([batch]))
+        keys = self.group_keys
+        result = table.group_by(keys, use_threads=False).aggregate(aggs)
+        result = result.select([*keys, *(_agg_name(p) for p in self._partials)]) \
+            .rename_columns([*keys, *(p[2] for p in self._partials)])
+        for i, key in enumerate(keys):  # state keys hold plain values
             field = result.schema.field(key)
             if pa.types.is_dictionary(field.type):
                 result = result.set_column(i, key, pc.cast(result.column(key),
                                                            field.type.value_type))
         return result
 
+    def _prepare(self, table: Any) -> Any:
+        """The input rows as they are grouped (windows add their start)."""
+        return table
+
     def _merge(self, partial: Any) -> Any:
         if self.state is None:
             return partial
         both = pa.concat_tables([self.state, partial],
                                 promote_options="permissive")
-        merged = both.group_by(self.keys, use_threads=False).aggregate(
+        keys = self.group_keys
+        merged = both.group_by(keys, use_threads=False).aggregate(
             [(p[2], _COMBINE[p[1]]) for p in self._partials])
-        return merged.select([*self.keys, *(f"{p[2]}_{_COMBINE[p[1]]}" for p in self._partials)]) \
-            .rename_columns([*self.keys, *(p[2] for p in self._partials)])
+        return merged.select([*keys, *(f"{p[2]}_{_COMBINE[p[1]]}" for p in self._partials)]) \
+            .rename_columns([*keys, *(p[2] for p in self._partials)])
 
     def _result(self, table: Any) -> list[Any]:
         if table is None or table.num_rows == 0:
             return []
-        columns = [table.column(k) for k in self.keys]
-        names = list(self.keys)
+        columns = [table.column(k) for k in self.group_keys]
+        names = list(self.group_keys)
         for name, (col, agg) in self.outputs.items():
             if agg == "mean":
                 s = table.column(f"__sum_{col}")
@@ -334,7 +342,7 @@ class ColumnarAggregateOperator(_Columnar):
 
     def _partial_input(self, batch: Any) -> Any:
         """A batch of partial rows (from a local stage) as a partial table."""
-        wanted = [*self.keys, *(p[2] for p in self._partials)]
+        wanted = [*self.group_keys, *(p[2] for p in self._partials)]
         missing = [c for c in wanted if c not in batch.schema.names]
         if missing:
             raise ColumnarError(f"{self._name}: no column {missing[0]!r} in the partial "
@@ -356,7 +364,7 @@ class ColumnarAggregateOperator(_Columnar):
                 else self._partial(batch)
             self.state = self._merge(partial).combine_chunks()
             if self.emit == "running":
-                touched = self.state.join(partial.select(self.keys), self.keys,
+                touched = self.state.join(partial.select(self.group_keys), self.group_keys,
                                           join_type="left semi", use_threads=False)
                 out.extend(self._result(touched))
         return Batches(out), None
@@ -371,3 +379,151 @@ class ColumnarAggregateOperator(_Columnar):
 def _agg_name(partial: tuple[str | None, str, str]) -> str:
     col, kind, _ = partial
     return "count_all" if col is None else f"{col}_{kind}"
+
+
+def _epoch_millis(column: Any) -> Any:
+    """A time column as int64 epoch milliseconds (int columns are taken as such)."""
+    if pa.types.is_timestamp(column.type):
+        return pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
+    if pa.types.is_integer(column.type):
+        return pc.cast(column, pa.int64())
+    raise ColumnarError(f"time column of type {column.type}: expected a timestamp or "
+                        "integer epoch milliseconds")
+
+
+class ColumnarWatermarkOperator(_Columnar):
+    """Event time from a column: every ``interval_ms`` (and at end of input) emits the
+    watermark ``max(time column) - max_out_of_orderness - 1`` when it advanced (Flink's
+    bounded out-of-orderness generator, vectorized)."""
+
+    def __init__(self, time_column: str, max_out_of_orderness: int = 0,
+                 interval_ms: int = 200) -> None:
+        self.time_column = time_column
+        self.delay = max_out_of_orderness
+        self.interval = interval_ms
+        self.max_seen = -(2**63)
+        self.emitted = -(2**63)
+
+    def open(self) -> None:
+        """Schedule the periodic emission."""
+        self.pts = self.ctx.processing_time_service
+        self._handle = None
+        if self.pts is not None and self.interval > 0:
+            self._handle = self.pts.register_timer(
+                self.pts.current_processing_time() + self.interval, self._on_periodic)
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Note the largest timestamp of every batch; batches pass unchanged."""
+        for value in values:
+            batch = self._check(value)
+            if self.time_column not in batch.schema.names:
+                raise ColumnarError(f"{self._name}: no time column {self.time_column!r} in "
+                                    f"[{_describe(batch.schema)}]")
+            if batch.num_rows:
+                top = pc.max(_epoch_millis(batch.column(self.time_column))).as_py()
+                if top is not None and top > self.max_seen:
+                    self.max_seen = top
+        return values, None
+
+    def _on_periodic(self, time: int) -> None:
+        self.emit_now()
+        self._handle = self.pts.register_timer(
+            max(time, self.pts.current_processing_time()) + self.interval, self._on_periodic)
+
+    def emit_now(self) -> None:
+        """Emit the watermark if it advanced."""
+        if self.max_seen == -(2**63):
+            return
+        watermark = self.max_seen - self.delay - 1
+        if watermark > self.emitted and self.ctx.emit_watermark is not None:
+            self.emitted = watermark
+            self.ctx.emit_watermark(watermark)
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """A last emission."""
+        self.emit_now()
+        return [], None
+
+    def close(self) -> None:
+        """Stop the periodic timer."""
+        handle = getattr(self, "_handle", None)
+        if handle is not None and self.pts is not None:
+            self.pts.cancel(handle)
+            self._handle = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("pts", "_handle", "ctx")}
+
+
+class ColumnarWindowOperator(ColumnarAggregateOperator):
+    """Tumbling event-time windows of ``size`` ms over ``time_column``, aggregated per key.
+
+    The state holds one row per key and open window (``window_start`` plus the partial
+    aggregates); a watermark at or past a window's last millisecond emits its rows (keys,
+    ``window_start``, ``window_end``, outputs) and drops them. Rows of windows the
+    watermark already passed are late and dropped (no allowed lateness). The local stage
+    pre-aggregates each batch per key and window.
+    """
+
+    def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
+                 time_column: str, size: int, offset: int = 0,
+                 stage: str = "complete") -> None:
+        super().__init__(keys, outputs, "final", stage)
+        if size <= 0:
+            raise ValueError("window size must be positive")
+        self.time_column = time_column
+        self.size = size
+        self.offset = offset
+        self.group_keys = [*keys, "window_start"]
+        self.watermark = -(2**63)
+        self.late_rows = 0
+
+    def _prepare(self, table: Any) -> Any:
+        if self.time_column not in table.schema.names:
+            raise ColumnarError(f"{self._name}: no time column {self.time_column!r} in "
+                                f"[{_describe(table.schema)}]")
+        ts = _epoch_millis(table.column(self.time_column))
+        shifted = pc.subtract(ts, self.offset)
+        start = pc.add(pc.subtract(shifted, _floor_mod(shifted, self.size)), self.offset)
+        return table.append_column("window_start", start)
+
+    def _merge(self, partial: Any) -> Any:
+        if self.stage != "local" and self.watermark > -(2**63):
+            on_time = pc.greater(pc.add(partial.column("window_start"), self.size - 1),
+                                 self.watermark)
+            kept = partial.filter(on_time)
+            self.late_rows += partial.num_rows - kept.num_rows
+            partial = kept
+        return super()._merge(partial)
+
+    def process_watermark(self, watermark: int) -> tuple[list, Timestamps]:
+        """Emit and drop every window the watermark passed."""
+        self.watermark = watermark
+        if self.state is None or self.state.num_rows == 0 or self.stage == "local":
+            return [], None
+        ends = pc.add(self.state.column("window_start"), self.size - 1)
+        due = pc.less_equal(ends, watermark)
+        fired = self.state.filter(due)
+        if fired.num_rows == 0:
+            return [], None
+        self.state = self.state.filter(pc.invert(due))
+        return Batches(self._result(fired)), None
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """Nothing more: bounded inputs end with the maximal watermark, which fired all."""
+        return [], None
+
+    def _result(self, table: Any) -> list[Any]:
+        batches = super()._result(table)
+        out = []
+        for b in batches:
+            i = b.schema.get_field_index("window_start")
+            out.append(b.add_column(i + 1, "window_end",
+                                    pc.add(b.column("window_start"), self.size)))
+        return out
+
+
+def _floor_mod(values: Any, size: int) -> Any:
+    """``values mod size`` rounded towards negative infinity (as Flink's window start)."""
+    rem = pc.subtract(values, pc.multiply(pc.divide(values, size), size))
+    return pc.if_else(pc.less(rem, 0), pc.add(rem, size), rem)
