@@ -287,3 +287,51 @@ def test_tumbling_windows_equal_a_plain_pyarrow_computation(mini_cluster, local)
         [("fare", "sum"), ("fare", "count"), ("fare", "max")]).to_pylist()
     assert got == sorted((r["zone"], r["start"], r["start"] + 10_000, r["fare_sum"],
                           r["fare_count"], r["fare_max"]) for r in expected)
+
+
+PARQUET_JOB = '''
+import sys, time
+import pyarrow as pa
+from headwater.api import RestartStrategies, StreamExecutionEnvironment
+from headwater.connectors.arrow_files import BatchFileSink
+from headwater.connectors.file import FileSource
+
+source_dir, out_dir, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+
+
+def slow(batch):
+    time.sleep(delay * batch.num_rows)
+    return pa.record_batch({"line": [w.strip() for w in batch.column(0).to_pylist()]})
+
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+env.enable_checkpointing(300)
+env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 200))
+(env.from_source(FileSource.for_path(source_dir), None, "lines").uid("lines")
+    .to_batches(50).uid("batches")
+    .map_batches(slow).uid("slow")
+    .sink_to(BatchFileSink.for_parquet(out_dir)).uid("sink"))
+env.execute("parquet exactly-once")
+'''
+
+
+def test_parquet_sink_is_exactly_once_through_a_killed_taskmanager(cluster, job, tmp_path):
+    import pyarrow.parquet as pq
+
+    _, source = job
+    script = tmp_path / "parquet_job.py"
+    script.write_text(PARQUET_JOB)
+    out = tmp_path / "out"
+    job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.003").stdout)
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 2)
+    victim = [p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline())][0]
+    victim.send_signal(signal.SIGKILL)
+    state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
+    assert state["state"] == "FINISHED"
+    rows: collections.Counter = collections.Counter()
+    for part in out.glob("part-*.parquet"):
+        rows.update(pq.read_table(part).column("line").to_pylist())
+    assert rows == collections.Counter(f"k{i % KEYS}" for i in range(FILES * LINES))
+    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1

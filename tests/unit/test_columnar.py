@@ -258,3 +258,25 @@ def test_window_operator_fires_on_watermarks_and_drops_late_rows():
     out, _ = op.process_watermark(2**63 - 1)
     assert [(r["k"], r["window_start"], r["n"]) for b in out for r in b.to_pylist()] == [
         ("a", 10, 2)]
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv"])
+def test_batch_file_sink_commits_finished_parts_at_checkpoints(tmp_path, file_format):
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from headwater.connectors.arrow_files import BatchFileSink
+
+    op = BatchFileSink(tmp_path, file_format).create_operator()
+    op.setup(context("files"))
+    op.initialize_state(None)
+    op.process_batch([words_batch(10), words_batch(5)], None)
+    op.snapshot_state(1)
+    assert not list(tmp_path.glob("part-*"))  # pending until the checkpoint completes
+    op.notify_checkpoint_complete(1)
+    op.process_batch([words_batch(3)], None)
+    op.close()  # the part after the checkpoint stays hidden
+    read = pq.read_table if file_format == "parquet" else pcsv.read_csv
+    parts = sorted(tmp_path.glob("part-*"))
+    assert [p.name for p in parts] == [f"part-0-0.{file_format}"]
+    assert read(parts[0]).num_rows == 15

@@ -174,7 +174,15 @@ class BatchStream:
                           printing=True)
 
     def sink_to(self, sink: Any) -> DataStreamSink:
-        """Write the rows (as tuples) to a record sink such as a FileSink."""
+        """Write the batches to a batch sink (``BatchFileSink.for_parquet/for_csv`` of
+        :mod:`headwater.connectors.arrow_files`), or the rows (as tuples) to a record
+        sink such as a FileSink."""
+        if getattr(sink, "accepts_batches", False):
+            from headwater.api.datastream import DataStreamSink
+            from headwater.api.transformations import SinkTransformation
+
+            return DataStreamSink(self._stream._add(SinkTransformation, "Unnamed", "Sink: ",
+                                                    sink=sink))
         return self.to_records().sink_to(sink)
 
     def _sink(self, name: str, **arguments: Any) -> DataStreamSink:
