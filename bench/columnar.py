@@ -4,7 +4,8 @@ All run in the same invocation on the same machine:
 
 * plain loop: one Python process generating, splitting and counting the words;
 * pyarrow: one process generating the same words as batches (numpy) and counting them
-  with ``pyarrow.compute.value_counts``;
+  with ``pyarrow.compute.value_counts``; then two such processes at once, which shows how
+  much parallelism the machine gives at the moment (the ceiling for P=2 / P=1);
 * headwater record path (``examples/wordcount.py``) at P=2;
 * headwater columnar path (``examples/wordcount_columnar.py``) at P=1 and P=2,
 
@@ -64,6 +65,25 @@ def pyarrow_program(wcc, lines: int) -> float:
     return lines * 10 / (time.perf_counter() - start)
 
 
+def _pyarrow_seconds(lines: int) -> float:
+    """Seconds of :func:`pyarrow_program` in a worker process."""
+    sys.path.insert(0, str(REPO / "examples"))
+    import wordcount_columnar
+
+    return lines * 10 / pyarrow_program(wordcount_columnar, lines)
+
+
+def pyarrow_two_processes(lines: int) -> float:
+    """Words per second of two pyarrow programs at once: how much parallelism this machine
+    gives right now (the ceiling of any P=2 / P=1 ratio)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        start = time.perf_counter()
+        list(pool.map(_pyarrow_seconds, [lines, lines]))
+        return 2 * lines * 10 / (time.perf_counter() - start)
+
+
 def run_job(cluster: MiniCluster, module, lines: int, parallelism: int, name: str) -> float:
     """Words per second of one job, by the JobManager's duration."""
     env = StreamExecutionEnvironment.get_execution_environment()
@@ -87,6 +107,7 @@ def main() -> None:
     wc, wcc = load_wordcount_example(), load_columnar_example()
     loop = max(plain_loop(wc, record_lines) for _ in range(args.repeat))
     arrow = max(pyarrow_program(wcc, lines) for _ in range(args.repeat))
+    arrow2 = max(pyarrow_two_processes(lines) for _ in range(args.repeat))
     with MiniCluster(Configuration(), taskmanagers=2) as cluster:
         record = max(run_job(cluster, wc, record_lines, 2, "wordcount")
                      for _ in range(args.repeat))
@@ -95,6 +116,8 @@ def main() -> None:
     print(f"lines per subtask: {lines} columnar, {record_lines} loop/record (10 words each)")
     print(f"plain loop              : {loop:13,.0f} words/s")
     print(f"pyarrow, one process    : {arrow:13,.0f} words/s   {arrow / loop:5.2f}x loop")
+    print(f"pyarrow, two processes  : {arrow2:13,.0f} words/s   {arrow2 / arrow:5.2f}x one "
+          "process (the parallelism this machine gives now)")
     print(f"headwater record P=2    : {record:13,.0f} words/s   {record / loop:5.2f}x loop")
     print(f"headwater columnar P=1  : {c1:13,.0f} words/s   {c1 / loop:5.2f}x loop")
     print(f"headwater columnar P=2  : {c2:13,.0f} words/s   {c2 / loop:5.2f}x loop "

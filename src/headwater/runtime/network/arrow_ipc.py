@@ -65,6 +65,9 @@ def emit_batches(writer: Any, batches: list[Any]) -> None:
     n = writer.n
     strategy = writer.strategy
     split = getattr(writer.key_selector, "split_batch", None) if strategy == "CUSTOM" else None
+    if writer.input_tag is not None:
+        raise TypeError("a stream of Arrow batches cannot feed a two-input operator; "
+                        "convert it with BatchStream.to_records() first")
     if strategy == "HASH":
         raise TypeError("a stream of Arrow batches is keyed with BatchStream.key_by(column...)")
     subs = writer.subpartitions

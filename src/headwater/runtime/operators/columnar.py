@@ -9,7 +9,6 @@ Arrow table (a row per key), checkpointed as Arrow IPC bytes per key group.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -70,7 +69,8 @@ def _evaluate(batch: Any, columns: Any = None, predicate: Any = None) -> list[An
     import pyarrow.dataset as ds
 
     scanner = ds.Scanner.from_batches([batch], schema=batch.schema, columns=columns,
-                                      filter=predicate, use_threads=False)
+                                      filter=predicate, use_threads=False,
+                                      batch_size=max(batch.num_rows, 1))
     return [b for b in scanner.to_batches() if b.num_rows]
 
 
@@ -109,6 +109,8 @@ class BatchFunctionOperator(_Columnar):
             if not isinstance(mask, pa.Array | pa.ChunkedArray) or mask.type != pa.bool_():
                 raise ColumnarError(f"the filter function of {self._name} must return a "
                                     f"boolean pyarrow array, got {type(mask).__name__}")
+            if isinstance(mask, pa.ChunkedArray):
+                mask = mask.combine_chunks()
             kept = batch.filter(mask)
             return [kept] if kept.num_rows else []
         if kind == "select":
@@ -118,22 +120,25 @@ class BatchFunctionOperator(_Columnar):
                                     f"[{_describe(batch.schema)}]")
             return [batch.select(list(fn))]
         # with_columns: name -> expression (pyarrow.compute.Expression) or batch -> array
-        exprs = {name: pc.field(name) for name in batch.schema.names}
-        callables: dict[str, Callable[[Any], Any]] = {}
-        for name, e in fn.items():
-            if isinstance(e, pc.Expression):
-                exprs[name] = e
-            else:
-                callables[name] = e
-                exprs.pop(name, None)
-        out = _evaluate(batch, columns=exprs) if len(exprs) != batch.num_columns or \
-            any(name not in batch.schema.names for name in exprs) or \
-            any(isinstance(e, pc.Expression) for e in fn.values()) else [batch]
-        if not callables:
-            return out if out else []
-        result = out[0] if out else batch.select([])
+        names = batch.schema.names
+        callables = {n: e for n, e in fn.items() if not isinstance(e, pc.Expression)}
+        if len(callables) < len(fn):
+            exprs = {n: pc.field(n) for n in names if n not in callables}
+            exprs.update({n: e for n, e in fn.items() if n not in callables})
+            pieces = _evaluate(batch, columns=exprs)
+            if not pieces:
+                return []
+            result = pieces[0] if len(pieces) == 1 else \
+                pa.Table.from_batches(pieces).combine_chunks().to_batches()[0]
+        else:
+            result = batch.select([n for n in names if n not in callables])
         for name, f in callables.items():
-            result = result.append_column(name, f(batch))
+            try:
+                result = result.append_column(name, f(batch))
+            except (TypeError, ValueError, pa.ArrowException) as exc:
+                raise ColumnarError(f"with_columns({name}=...) in {self._name}: the "
+                                    f"function must return an array as long as the batch "
+                                    f"({exc})") from exc
         return [result]
 
 
