@@ -10,6 +10,7 @@ import importlib.util
 import json
 import signal
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pc = pytest.importorskip("pyarrow.compute")
 
+from headwater.api import SourceFunction  # noqa: E402
 from headwater.cluster.minicluster import JobExecutionException  # noqa: E402
 from headwater.testing import CollectSink  # noqa: E402
 from tests.integration.conftest import EXAMPLES, headwater, start_cluster, stop_cluster  # noqa: E402
@@ -108,6 +110,47 @@ def test_row_metrics_count_rows_not_batches(mini_cluster):
     figures = {m["id"]: m["sum"] for m in agg}
     assert figures == {"numRecordsIn": 1000.0, "sums.numRecordsIn": 1000.0,
                        "sums.numRecordsOut": 7.0}  # one final row per key
+
+
+class EndlessBatches(SourceFunction):
+    """Emits batches of 1000 rows until cancelled."""
+
+    def __init__(self) -> None:
+        self.running = True
+
+    def run(self, ctx) -> None:
+        batch = pa.record_batch({"n": list(range(1000))})
+        while self.running:
+            ctx.collect(batch)
+
+    def cancel(self) -> None:
+        self.running = False
+
+
+def slow_sink(batch) -> None:
+    time.sleep(0.02)  # a slow sink on purpose: it back-pressures
+
+
+def test_a_slow_columnar_sink_back_pressures_its_producer(mini_cluster):
+    from headwater.testing import wait_for
+
+    env = new_env(1)
+    env.from_batch_source(EndlessBatches()).name("endless").rebalance() \
+        .add_sink(slow_sink).name("slow")
+    job_id = mini_cluster.submit(env.get_job_graph("columnar back-pressure"))
+    try:
+        source = wait_for(lambda: (j := get(mini_cluster, f"/jobs/{job_id}"))["vertices"]
+                          and all(v["status"] == "RUNNING" for v in j["vertices"])
+                          and j["vertices"][0]["id"], 30, 0.1, "running")
+        wait_for(lambda: get(mini_cluster, f"/jobs/{job_id}/vertices/{source}/backpressure")
+                 .get("backpressure-level") == "high", 30, 0.2, "high back-pressure")
+        rows = wait_for(lambda: (v := get(mini_cluster, f"/jobs/{job_id}")["vertices"][1])
+                        ["metrics"]["read-records"] >= 2000 and v["metrics"]["read-records"],
+                        30, 0.2, "rows read")
+        assert rows % 1000 == 0  # whole batches, counted in rows
+    finally:
+        mini_cluster.cancel(job_id)
+        mini_cluster.wait(job_id, timeout=60)
 
 
 def failure_of(env, name: str) -> str:
