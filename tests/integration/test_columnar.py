@@ -378,3 +378,52 @@ def test_parquet_sink_is_exactly_once_through_a_killed_taskmanager(cluster, job,
         rows.update(pq.read_table(part).column("line").to_pylist())
     assert rows == collections.Counter(f"k{i % KEYS}" for i in range(FILES * LINES))
     assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
+
+
+PARQUET_TO_PARQUET_JOB = '''
+import sys, time
+from headwater.api import RestartStrategies, StreamExecutionEnvironment
+from headwater.connectors.arrow_files import BatchFileSink, BatchFileSource
+
+source_dir, out_dir, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+
+
+def slow(batch):
+    time.sleep(delay * batch.num_rows)
+    return batch
+
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+env.enable_checkpointing(300)
+env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 200))
+(env.from_batch_source(BatchFileSource.for_parquet(source_dir), "trips").uid("trips")
+    .map_batches(slow).uid("slow")
+    .sink_to(BatchFileSink.for_parquet(out_dir)).uid("sink"))
+env.execute("parquet to parquet")
+'''
+
+
+def test_parquet_source_and_sink_are_exactly_once_through_a_killed_taskmanager(cluster,
+                                                                              tmp_path):
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for f in range(4):
+        pq.write_table(pa.table({"id": list(range(f * 600, f * 600 + 600))}),
+                       source / f"trips-{f}.parquet", row_group_size=40)
+    script = tmp_path / "job.py"
+    script.write_text(PARQUET_TO_PARQUET_JOB)
+    out = tmp_path / "out"
+    job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.003").stdout)
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 2)
+    victim = [p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline())][0]
+    victim.send_signal(signal.SIGKILL)
+    state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
+    assert state["state"] == "FINISHED"
+    ids = sorted(i for part in out.glob("part-*.parquet")
+                 for i in pq.read_table(part).column("id").to_pylist())
+    assert ids == list(range(2400))
+    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1

@@ -280,3 +280,38 @@ def test_batch_file_sink_commits_finished_parts_at_checkpoints(tmp_path, file_fo
     parts = sorted(tmp_path.glob("part-*"))
     assert [p.name for p in parts] == [f"part-0-0.{file_format}"]
     assert read(parts[0]).num_rows == 15
+
+
+def test_parquet_source_resumes_after_the_last_emitted_row_group(tmp_path):
+    import pyarrow.parquet as pq
+
+    from headwater.connectors.arrow_files import BatchFileSource
+
+    for i in range(2):
+        pq.write_table(pa.table({"n": list(range(i * 100, i * 100 + 100))}),
+                       tmp_path / f"f{i}.parquet", row_group_size=30)
+
+    class Output:
+        cancelled = False
+
+        def __init__(self, stop_after=None):
+            self.batches, self.stop_after = [], stop_after
+
+        def collect_batch(self, values, timestamps=None):
+            self.batches.extend(values)
+            if self.stop_after and len(self.batches) >= self.stop_after:
+                self.cancelled = True
+
+    op = BatchFileSource.for_parquet(tmp_path).create_operator()
+    op.setup(context("parquet"))
+    op.initialize_state(None)
+    first = Output(stop_after=5)
+    op.run(first)
+    snapshot = op.snapshot_state(1)
+    again = BatchFileSource.for_parquet(tmp_path).create_operator()
+    again.setup(context("parquet"))
+    again.initialize_state(snapshot)
+    rest = Output()
+    again.run(rest)
+    rows = [n for b in first.batches + rest.batches for n in b.column("n").to_pylist()]
+    assert rows == list(range(200))

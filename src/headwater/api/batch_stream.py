@@ -358,7 +358,10 @@ def from_arrow(env: StreamExecutionEnvironment, data: Any,
 def from_batch_source(env: StreamExecutionEnvironment, source: Any,
                       source_name: str = "Batch Source") -> BatchStream:
     """A BatchStream from a SourceFunction (or generator function) that collects
-    RecordBatches; every subtask runs its own copy."""
+    RecordBatches (every subtask runs its own copy), or from a batch source object such
+    as ``BatchFileSource.for_parquet(path)``."""
+    if callable(getattr(source, "create_operator", None)):
+        return BatchStream(env.from_source(source, None, source_name))
     return BatchStream(env.add_source(source, source_name))
 
 
