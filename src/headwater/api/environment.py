@@ -394,7 +394,8 @@ class StreamExecutionEnvironment:
         return from_arrow(self, data, batch_size)
 
     def from_batch_source(self, source: Any, source_name: str = "Batch Source") -> BatchStream:
-        """A columnar stream from a SourceFunction that collects RecordBatches."""
+        """A columnar stream from a SourceFunction that collects RecordBatches, or from a
+        batch source object such as ``BatchFileSource.for_parquet(path)``."""
         from headwater.api.batch_stream import from_batch_source
 
         return from_batch_source(self, source, source_name)
