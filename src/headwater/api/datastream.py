@@ -65,6 +65,7 @@ from headwater.api.windowing import (
 )
 
 if TYPE_CHECKING:
+    from headwater.api.batch_stream import BatchStream
     from headwater.api.connected import (
         BroadcastConnectedStream,
         BroadcastStream,
@@ -262,6 +263,13 @@ class DataStream(_OperatorSettings):
         return DataStream(self._env, [StreamInput(i.upstream, Partitioning.CUSTOM, channel,
                                                   i.side_output_tag) for i in self._inputs],
                           type_info=self._type_info)
+
+    def to_batches(self, size: int = 1024, schema: Any = None) -> BatchStream:
+        """A columnar stream of this stream's records as Arrow batches of at most ``size``
+        rows (:mod:`headwater.api.batch_stream`)."""
+        from headwater.api.batch_stream import to_batches
+
+        return to_batches(self, size, schema)
 
     def window_all(self, window_assigner: WindowAssigner) -> AllWindowedStream:
         """Windows over the whole (non-keyed) stream, evaluated by one subtask::

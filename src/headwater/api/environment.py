@@ -44,6 +44,7 @@ from headwater.api.typeinfo import check_type_info, converter_for
 from headwater.api.unsupported import JVM_ONLY, NOT_YET, TABLE_API_ONLY, unsupported
 
 if TYPE_CHECKING:
+    from headwater.api.batch_stream import BatchStream
     from headwater.graph.job_graph import JobGraph
 
 #: The job name when ``execute`` gets none (Flink's default).
@@ -384,6 +385,20 @@ class StreamExecutionEnvironment:
         """The integers start..end (inclusive), split evenly across subtasks."""
         return self._source(SequenceSourceTransformation, "Sequence Source", start=int(start),
                             end=int(end))
+
+    def from_arrow(self, data: Any, batch_size: int | None = None) -> BatchStream:
+        """A columnar stream of a pyarrow Table or list of RecordBatches
+        (:mod:`headwater.api.batch_stream`)."""
+        from headwater.api.batch_stream import from_arrow
+
+        return from_arrow(self, data, batch_size)
+
+    def from_batch_source(self, source: Any, source_name: str = "Batch Source") -> BatchStream:
+        """A columnar stream from a SourceFunction that collects RecordBatches, or from a
+        batch source object such as ``BatchFileSource.for_parquet(path)``."""
+        from headwater.api.batch_stream import from_batch_source
+
+        return from_batch_source(self, source, source_name)
 
     def add_source(self, source_func: Any, source_name: str = "Custom Source",
                    type_info: Any = None) -> DataStream:

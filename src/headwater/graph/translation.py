@@ -66,6 +66,9 @@ def translate(transformations: Iterable[Transformation], job_name: str, parallel
 def create_operator(t: Transformation) -> Any:
     """A new runtime operator for one transformation."""
     translator = _translators().get(type(t))
+    build = getattr(t, "build_operator", None)
+    if translator is None and callable(build):
+        return build()  # e.g. columnar operators (api.batch_stream)
     if translator is None:
         raise TypeError(f"no translator for {type(t).__name__}")
     if t.output_type is not None:

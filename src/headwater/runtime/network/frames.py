@@ -24,6 +24,7 @@ CREDIT_KIND = 2
 REQUEST = 3
 RESPONSE = 4
 DATA_MARSHAL = 5  # a batch of plain built-in values, marshalled (about twice as fast)
+DATA_ARROW = 6  # one Arrow record batch as an Arrow IPC stream (arrow_ipc)
 
 
 def dumps(obj: object) -> bytes:

@@ -18,7 +18,7 @@ from typing import cast
 
 import msgspec
 
-from headwater.runtime.network import frames
+from headwater.runtime.network import arrow_ipc, frames
 from headwater.runtime.network.buffers import (
     ChannelEvent,
     Decoder,
@@ -134,6 +134,8 @@ class RemoteInputChannel:
                     q.put(SerializedBuffer(idx, payload, marshal_loads))  # the task decodes
                 elif kind == frames.DATA:
                     q.put(SerializedBuffer(idx, payload, pickle_loads))
+                elif kind == frames.DATA_ARROW:
+                    q.put(SerializedBuffer(idx, payload, arrow_ipc.loads))
                 elif kind == frames.EVENT:
                     event: StreamEvent = frames.loads(payload)
                     q.put(ChannelEvent(idx, event))

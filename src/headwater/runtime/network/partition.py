@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from headwater.runtime.network import frames
+from headwater.runtime.network import arrow_ipc, frames
 from headwater.runtime.network.buffers import Buffer, ChannelEvent, QueueItem, StreamEvent
 from headwater.runtime.network.events import EndOfPartition
 
@@ -96,6 +96,21 @@ class Subpartition:
         kind, payload = frames.dumps_batch((values, timestamps))
         with self._send_lock:
             frames.send_frame(self._socket(), kind, payload)
+        return len(payload)
+
+    def send_arrow(self, batch: Any) -> int:
+        """Send one Arrow record batch as one buffer (blocks for a credit): the object to a
+        local consumer, Arrow IPC bytes to a remote one. Returns the bytes put on the wire."""
+        if not self._attached.is_set():
+            self._wait_attached()
+        self._acquire_credit()
+        if self._local is not None:
+            q, idx = self._local
+            q.put(Buffer(idx, arrow_ipc.Batches([batch]), None))
+            return 0
+        payload = arrow_ipc.dumps(batch)
+        with self._send_lock:
+            frames.send_frame(self._socket(), frames.DATA_ARROW, payload)
         return len(payload)
 
     def _socket(self) -> socket.socket:

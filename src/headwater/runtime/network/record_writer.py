@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from headwater.runtime.network import arrow_ipc
 from headwater.runtime.network.buffers import StreamEvent
 from headwater.runtime.network.partition import ResultPartition
 
@@ -41,6 +42,9 @@ class RecordWriter:
         self.records_out = 0
         self.bytes_out = 0
         self._rr = subtask_index % max(self.n, 1)
+        self.max_parallelism = max_parallelism
+        #: Whether this edge carries Arrow record batches (decided by its first value).
+        self._columnar: bool | None = None
         self._split = self._pick_splitter(ship_strategy)
         if ship_strategy == "HASH":
             from headwater.runtime.state.key_groups import KeyGroupChannelSelector
@@ -120,6 +124,11 @@ class RecordWriter:
     def emit(self, values: Values, timestamps: Timestamps) -> None:
         """Add a batch; full channel buffers are sent (may block on credit)."""
         if not values:
+            return
+        if self._columnar is None:
+            self._columnar = arrow_ipc.is_arrow_batch(values[0])
+        if self._columnar:
+            arrow_ipc.emit_batches(self, values)
             return
         self.records_out += len(values)
         tag = self.input_tag

@@ -1,0 +1,534 @@
+"""Columnar operators: each record of a columnar stream is one ``pyarrow.RecordBatch``.
+
+The chain hands these operators lists of batches; every operator checks that its input
+batches share one schema and that user functions return batches, and names itself in
+the error otherwise. :class:`ColumnarAggregateOperator` keeps keyed aggregates as one
+Arrow table (a row per key), checkpointed as Arrow IPC bytes per key group.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headwater.runtime.network.arrow_ipc import Batches
+from headwater.runtime.operators.base import OperatorStateSnapshot, StreamOperator, Timestamps
+from headwater.runtime.state import columnar as cstate
+from headwater.runtime.state.key_groups import key_group_range_for_operator
+
+
+class ColumnarError(TypeError):
+    """A columnar operator got or produced something that is not a valid batch."""
+
+
+class _Columnar(StreamOperator):
+    """Common part: operator name for errors and the input schema check."""
+
+    _schema: Any = None
+
+    @property
+    def _name(self) -> str:
+        ctx = getattr(self, "ctx", None)
+        return f"operator '{ctx.operator_name}'" if ctx is not None else "a columnar operator"
+
+    def _check(self, batch: Any) -> Any:
+        if type(batch) is not pa.RecordBatch:
+            raise ColumnarError(f"{self._name} expects pyarrow.RecordBatch records, got "
+                                f"{type(batch).__name__}")
+        schema = self._schema
+        if schema is None:
+            self._schema = batch.schema
+        elif batch.schema is not schema and not batch.schema.equals(schema):
+            raise ColumnarError(f"{self._name}: schema mismatch between batches: got "
+                                f"[{_describe(batch.schema)}], earlier batches had "
+                                f"[{_describe(schema)}]")
+        return batch
+
+
+def _describe(schema: Any) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)
+
+
+def _as_batches(result: Any, what: str) -> list[Any]:
+    """A user function's result as a list of RecordBatches (TypeError otherwise)."""
+    if type(result) is pa.RecordBatch:
+        return [result]
+    if isinstance(result, pa.Table):
+        return result.to_batches()
+    if isinstance(result, list | tuple) and all(type(b) is pa.RecordBatch for b in result):
+        return list(result)
+    raise ColumnarError(f"{what} must return a pyarrow.RecordBatch, a pyarrow.Table or a "
+                        f"list of RecordBatches, got {type(result).__name__}")
+
+
+def _evaluate(batch: Any, columns: Any = None, predicate: Any = None) -> list[Any]:
+    """Project and/or filter one batch with pyarrow.compute expressions."""
+    import pyarrow.dataset as ds
+
+    scanner = ds.Scanner.from_batches([batch], schema=batch.schema, columns=columns,
+                                      filter=predicate, use_threads=False,
+                                      batch_size=max(batch.num_rows, 1))
+    return [b for b in scanner.to_batches() if b.num_rows]
+
+
+class BatchFunctionOperator(_Columnar):
+    """``map_batches``, ``flat_map_batches``, ``filter``, ``select`` and ``with_columns``."""
+
+    KINDS = ("map", "flat_map", "filter", "select", "with_columns")
+
+    def __init__(self, kind: str, function: Any) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown batch function kind {kind!r}")
+        self.kind = kind
+        self.function = function
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Apply the function to every batch."""
+        out: list[Any] = []
+        for value in values:
+            batch = self._check(value)
+            out.extend(self._apply(batch))
+        return Batches(out), None
+
+    def _apply(self, batch: Any) -> list[Any]:
+        kind, fn = self.kind, self.function
+        if kind == "map":
+            return _as_batches(fn(batch), f"map_batches in {self._name}")
+        if kind == "flat_map":
+            out: list[Any] = []
+            for item in fn(batch):
+                out.extend(_as_batches(item, f"flat_map_batches in {self._name}"))
+            return out
+        if kind == "filter":
+            if isinstance(fn, pc.Expression):
+                return _evaluate(batch, predicate=fn)
+            mask = fn(batch)
+            if not isinstance(mask, pa.Array | pa.ChunkedArray) or mask.type != pa.bool_():
+                raise ColumnarError(f"the filter function of {self._name} must return a "
+                                    f"boolean pyarrow array, got {type(mask).__name__}")
+            if isinstance(mask, pa.ChunkedArray):
+                mask = mask.combine_chunks()
+            kept = batch.filter(mask)
+            return [kept] if kept.num_rows else []
+        if kind == "select":
+            missing = [c for c in fn if isinstance(c, str) and c not in batch.schema.names]
+            if missing:
+                raise ColumnarError(f"{self._name}: no column {missing[0]!r} in "
+                                    f"[{_describe(batch.schema)}]")
+            return [batch.select(list(fn))]
+        # with_columns: name -> expression (pyarrow.compute.Expression) or batch -> array
+        names = batch.schema.names
+        callables = {n: e for n, e in fn.items() if not isinstance(e, pc.Expression)}
+        if len(callables) < len(fn):
+            exprs = {n: pc.field(n) for n in names if n not in callables}
+            exprs.update({n: e for n, e in fn.items() if n not in callables})
+            pieces = _evaluate(batch, columns=exprs)
+            if not pieces:
+                return []
+            result = pieces[0] if len(pieces) == 1 else \
+                pa.Table.from_batches(pieces).combine_chunks().to_batches()[0]
+        else:
+            result = batch.select([n for n in names if n not in callables])
+        for name, f in callables.items():
+            try:
+                result = result.append_column(name, f(batch))
+            except (TypeError, ValueError, pa.ArrowException) as exc:
+                raise ColumnarError(f"with_columns({name}=...) in {self._name}: the "
+                                    f"function must return an array as long as the batch "
+                                    f"({exc})") from exc
+        return [result]
+
+
+class ToBatchesOperator(StreamOperator):
+    """``DataStream.to_batches``: the records of each incoming buffer as batches of at most
+    ``size`` rows (tuples by position, dicts by name; no buffering across buffers, so
+    nothing to checkpoint)."""
+
+    def __init__(self, size: int, schema: Any) -> None:
+        self.size = size
+        self.schema = schema
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Convert records to batches."""
+        out = []
+        for start in range(0, len(values), self.size):
+            out.append(self._convert(values[start:start + self.size]))
+        return Batches(out), None
+
+    def _convert(self, rows: list) -> Any:
+        schema = self.schema
+        first = rows[0]
+        try:
+            if isinstance(first, dict):
+                return pa.RecordBatch.from_pylist(rows, schema=schema)
+            if not isinstance(first, tuple | list):
+                rows = [(r,) for r in rows]
+            columns = list(zip(*rows, strict=True))
+            if schema is None:
+                names = [f"f{i}" for i in range(len(columns))]
+                return pa.RecordBatch.from_arrays([pa.array(c) for c in columns], names=names)
+            return pa.RecordBatch.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+                schema=schema)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise ColumnarError(f"to_batches in operator '{self.ctx.operator_name}': "
+                                f"records do not fit the schema: {exc}") from exc
+
+
+class ToRecordsOperator(_Columnar):
+    """``BatchStream.to_records``: every row as a tuple (or a dict)."""
+
+    def __init__(self, as_dicts: bool) -> None:
+        self.as_dicts = as_dicts
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Explode batches into rows."""
+        out: list[Any] = []
+        for value in values:
+            batch = self._check(value)
+            if self.as_dicts:
+                out.extend(batch.to_pylist())
+            else:
+                out.extend(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+        return out, None
+
+
+class BatchSinkOperator(_Columnar):
+    """``BatchStream.add_sink`` / ``print``: a function called with every batch."""
+
+    def __init__(self, function: Any, print_identifier: str | None = None,
+                 printing: bool = False) -> None:
+        self.function = function
+        self.printing = printing
+        self.print_identifier = print_identifier
+
+    def open(self) -> None:
+        """Call the function's ``open`` if it has one."""
+        opener = getattr(self.function, "open", None)
+        if callable(opener):
+            opener()
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Hand every batch to the sink function (or print its rows)."""
+        for value in values:
+            batch = self._check(value)
+            if self.printing:
+                prefix = "" if self.ctx.parallelism == 1 else f"{self.ctx.subtask_index + 1}> "
+                if self.print_identifier:
+                    prefix = f"{self.print_identifier}:{prefix or '> '}"
+                lines = [f"{prefix}{row}" for row in
+                         zip(*(c.to_pylist() for c in batch.columns), strict=True)]
+                sys.stdout.write("\n".join(lines) + "\n")
+                sys.stdout.flush()
+            else:
+                self.function(batch)
+        return [], None
+
+    def close(self) -> None:
+        """Call the function's ``close`` if it has one."""
+        closer = getattr(self.function, "close", None)
+        if callable(closer):
+            closer()
+
+
+#: How a partial aggregate column combines with the state's: aggregation per state kind.
+_COMBINE = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
+#: The state kinds each output aggregation needs.
+_NEEDS = {"sum": ("sum",), "count": ("count",), "min": ("min",), "max": ("max",),
+          "mean": ("sum", "count")}
+
+
+class ColumnarAggregateOperator(_Columnar):
+    """Keyed, vectorized aggregations of a columnar stream.
+
+    ``outputs`` maps an output column to ``(input column or None, aggregation)``, with
+    aggregations sum, count, min, max and mean. The state is one table: the key columns
+    and one column per partial aggregate (``__sum_<col>``...). ``emit="running"`` sends the
+    updated rows of the keys of every input batch; ``emit="final"`` sends every key once
+    at end of input. Snapshots are union operator state of ``(key group, IPC bytes)``
+    items: every subtask restores the key groups of its own range, so state rescales
+    by key group.
+    """
+
+    def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
+                 emit: str = "running", stage: str = "complete") -> None:
+        if emit not in ("running", "final"):
+            raise ValueError("emit must be 'running' or 'final'")
+        if stage not in ("complete", "local", "global"):
+            raise ValueError("stage must be 'complete', 'local' or 'global'")
+        #: "complete": rows in, aggregates out; "local": rows in, one partial row per key
+        #: of each batch out (no state); "global": partial rows in, aggregates out.
+        self.stage = stage
+        for name, (_col, agg) in outputs.items():
+            if agg not in _NEEDS:
+                raise ValueError(f"unknown aggregation {agg!r} for {name!r}")
+        self.keys = list(keys)
+        #: The columns rows are grouped by: the keys (windows add ``window_start``).
+        self.group_keys = list(keys)
+        self.outputs = dict(outputs)
+        self.emit = emit
+        self.state: Any = None
+        self._partials: list[tuple[str | None, str, str]] = []  # (input col, kind, state col)
+        for col, agg in self.outputs.values():
+            for kind in _NEEDS[agg]:
+                state_col = f"__{kind}_{col or '*'}"
+                if all(p[2] != state_col for p in self._partials):
+                    self._partials.append((col, kind, state_col))
+
+    def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
+        """Restore the key groups of this subtask's range."""
+        if not state or "columnar-aggregate" not in state:
+            return
+        ctx = self.ctx
+        groups = key_group_range_for_operator(ctx.max_parallelism, ctx.parallelism,
+                                              ctx.subtask_index)
+        self.state = cstate.restore_key_groups(state["columnar-aggregate"][1],
+                                               range(groups.start, groups.end + 1))
+
+    def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot | None:
+        """The state table as (key group, Arrow IPC bytes) items."""
+        if self.stage == "local":
+            return None
+        items = cstate.split_by_key_group(self.state, self.keys, self.ctx.max_parallelism)
+        return {"columnar-aggregate": ("union", items)}
+
+    def _partial(self, batch: Any) -> Any:
+        names = batch.schema.names
+        for needed in [*self.keys, *(p[0] for p in self._partials if p[0] is not None)]:
+            if needed not in names:
+                raise ColumnarError(f"{self._name}: no column {needed!r} in "
+                                    f"[{_describe(batch.schema)}]")
+        aggs: list[Any] = [([], "count_all") if col is None else (col, kind)
+                           for col, kind, _state_col in self._partials]
+        table = self._prepare(pa.Table.from_batches([batch]))
+        keys = self.group_keys
+        result = table.group_by(keys, use_threads=False).aggregate(aggs)
+        result = result.select([*keys, *(_agg_name(p) for p in self._partials)]) \
+            .rename_columns([*keys, *(p[2] for p in self._partials)])
+        for i, key in enumerate(keys):  # state keys hold plain values
+            field = result.schema.field(key)
+            if pa.types.is_dictionary(field.type):
+                result = result.set_column(i, key, pc.cast(result.column(key),
+                                                           field.type.value_type))
+        return result
+
+    def _prepare(self, table: Any) -> Any:
+        """The input rows as they are grouped (windows add their start)."""
+        return table
+
+    def _merge(self, partial: Any) -> Any:
+        if self.state is None:
+            return partial
+        both = pa.concat_tables([self.state, partial],
+                                promote_options="permissive")
+        keys = self.group_keys
+        merged = both.group_by(keys, use_threads=False).aggregate(
+            [(p[2], _COMBINE[p[1]]) for p in self._partials])
+        return merged.select([*keys, *(f"{p[2]}_{_COMBINE[p[1]]}" for p in self._partials)]) \
+            .rename_columns([*keys, *(p[2] for p in self._partials)])
+
+    def _result(self, table: Any) -> list[Any]:
+        if table is None or table.num_rows == 0:
+            return []
+        columns = [table.column(k) for k in self.group_keys]
+        names = list(self.group_keys)
+        for name, (col, agg) in self.outputs.items():
+            if agg == "mean":
+                s = table.column(f"__sum_{col}")
+                c = table.column(f"__count_{col}")
+                columns.append(pc.divide(pc.cast(s, pa.float64()), c))
+            else:
+                columns.append(table.column(f"__{agg}_{col or '*'}"))
+            names.append(name)
+        return pa.Table.from_arrays(columns, names=names).combine_chunks().to_batches()
+
+    def _partial_input(self, batch: Any) -> Any:
+        """A batch of partial rows (from a local stage) as a partial table."""
+        wanted = [*self.group_keys, *(p[2] for p in self._partials)]
+        missing = [c for c in wanted if c not in batch.schema.names]
+        if missing:
+            raise ColumnarError(f"{self._name}: no column {missing[0]!r} in the partial "
+                                f"aggregates [{_describe(batch.schema)}]")
+        return pa.Table.from_batches([batch]).select(wanted)
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Fold every batch into the state; in running mode emit the updated keys (the
+        local stage emits each batch's partial aggregates)."""
+        out: list[Any] = []
+        for value in values:
+            batch = self._check(value)
+            if batch.num_rows == 0:
+                continue
+            if self.stage == "local":
+                out.extend(self._partial(batch).combine_chunks().to_batches())
+                continue
+            partial = self._partial_input(batch) if self.stage == "global" \
+                else self._partial(batch)
+            self.state = self._merge(partial).combine_chunks()
+            if self.emit == "running":
+                touched = self.state.join(partial.select(self.group_keys), self.group_keys,
+                                          join_type="left semi", use_threads=False)
+                out.extend(self._result(touched))
+        return Batches(out), None
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """In final mode: every key's aggregate."""
+        if self.emit == "final" and self.stage != "local":
+            return Batches(self._result(self.state)), None
+        return [], None
+
+
+def _agg_name(partial: tuple[str | None, str, str]) -> str:
+    col, kind, _ = partial
+    return "count_all" if col is None else f"{col}_{kind}"
+
+
+def _epoch_millis(column: Any) -> Any:
+    """A time column as int64 epoch milliseconds (int columns are taken as such)."""
+    if pa.types.is_timestamp(column.type):
+        return pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
+    if pa.types.is_integer(column.type):
+        return pc.cast(column, pa.int64())
+    raise ColumnarError(f"time column of type {column.type}: expected a timestamp or "
+                        "integer epoch milliseconds")
+
+
+class ColumnarWatermarkOperator(_Columnar):
+    """Event time from a column: every ``interval_ms`` (and at end of input) emits the
+    watermark ``max(time column) - max_out_of_orderness - 1`` when it advanced (Flink's
+    bounded out-of-orderness generator, vectorized)."""
+
+    def __init__(self, time_column: str, max_out_of_orderness: int = 0,
+                 interval_ms: int = 200) -> None:
+        self.time_column = time_column
+        self.delay = max_out_of_orderness
+        self.interval = interval_ms
+        self.max_seen = -(2**63)
+        self.emitted = -(2**63)
+
+    def open(self) -> None:
+        """Schedule the periodic emission."""
+        self.pts = self.ctx.processing_time_service
+        self._handle = None
+        if self.pts is not None and self.interval > 0:
+            self._handle = self.pts.register_timer(
+                self.pts.current_processing_time() + self.interval, self._on_periodic)
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Note the largest timestamp of every batch; batches pass unchanged."""
+        for value in values:
+            batch = self._check(value)
+            if self.time_column not in batch.schema.names:
+                raise ColumnarError(f"{self._name}: no time column {self.time_column!r} in "
+                                    f"[{_describe(batch.schema)}]")
+            if batch.num_rows:
+                top = pc.max(_epoch_millis(batch.column(self.time_column))).as_py()
+                if top is not None and top > self.max_seen:
+                    self.max_seen = top
+        return values, None
+
+    def _on_periodic(self, time: int) -> None:
+        self.emit_now()
+        self._handle = self.pts.register_timer(
+            max(time, self.pts.current_processing_time()) + self.interval, self._on_periodic)
+
+    def emit_now(self) -> None:
+        """Emit the watermark if it advanced."""
+        if self.max_seen == -(2**63):
+            return
+        watermark = self.max_seen - self.delay - 1
+        if watermark > self.emitted and self.ctx.emit_watermark is not None:
+            self.emitted = watermark
+            self.ctx.emit_watermark(watermark)
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """A last emission."""
+        self.emit_now()
+        return [], None
+
+    def close(self) -> None:
+        """Stop the periodic timer."""
+        handle = getattr(self, "_handle", None)
+        if handle is not None and self.pts is not None:
+            self.pts.cancel(handle)
+            self._handle = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("pts", "_handle", "ctx")}
+
+
+class ColumnarWindowOperator(ColumnarAggregateOperator):
+    """Tumbling event-time windows of ``size`` ms over ``time_column``, aggregated per key.
+
+    The state holds one row per key and open window (``window_start`` plus the partial
+    aggregates); a watermark at or past a window's last millisecond emits its rows (keys,
+    ``window_start``, ``window_end``, outputs) and drops them. Rows of windows the
+    watermark already passed are late and dropped (no allowed lateness). The local stage
+    pre-aggregates each batch per key and window.
+    """
+
+    def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
+                 time_column: str, size: int, offset: int = 0,
+                 stage: str = "complete") -> None:
+        super().__init__(keys, outputs, "final", stage)
+        if size <= 0:
+            raise ValueError("window size must be positive")
+        self.time_column = time_column
+        self.size = size
+        self.offset = offset
+        self.group_keys = [*keys, "window_start"]
+        self.watermark = -(2**63)
+        self.late_rows = 0
+
+    def _prepare(self, table: Any) -> Any:
+        if self.time_column not in table.schema.names:
+            raise ColumnarError(f"{self._name}: no time column {self.time_column!r} in "
+                                f"[{_describe(table.schema)}]")
+        ts = _epoch_millis(table.column(self.time_column))
+        shifted = pc.subtract(ts, self.offset)
+        start = pc.add(pc.subtract(shifted, _floor_mod(shifted, self.size)), self.offset)
+        return table.append_column("window_start", start)
+
+    def _merge(self, partial: Any) -> Any:
+        if self.stage != "local" and self.watermark > -(2**63):
+            on_time = pc.greater(pc.add(partial.column("window_start"), self.size - 1),
+                                 self.watermark)
+            kept = partial.filter(on_time)
+            self.late_rows += partial.num_rows - kept.num_rows
+            partial = kept
+        return super()._merge(partial)
+
+    def process_watermark(self, watermark: int) -> tuple[list, Timestamps]:
+        """Emit and drop every window the watermark passed."""
+        self.watermark = watermark
+        if self.state is None or self.state.num_rows == 0 or self.stage == "local":
+            return [], None
+        ends = pc.add(self.state.column("window_start"), self.size - 1)
+        due = pc.less_equal(ends, watermark)
+        fired = self.state.filter(due)
+        if fired.num_rows == 0:
+            return [], None
+        self.state = self.state.filter(pc.invert(due))
+        return Batches(self._result(fired)), None
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """Nothing more: bounded inputs end with the maximal watermark, which fired all."""
+        return [], None
+
+    def _result(self, table: Any) -> list[Any]:
+        batches = super()._result(table)
+        out = []
+        for b in batches:
+            i = b.schema.get_field_index("window_start")
+            out.append(b.add_column(i + 1, "window_end",
+                                    pc.add(b.column("window_start"), self.size)))
+        return out
+
+
+def _floor_mod(values: Any, size: int) -> Any:
+    """``values mod size`` rounded towards negative infinity (as Flink's window start)."""
+    rem = pc.subtract(values, pc.multiply(pc.divide(values, size), size))
+    return pc.if_else(pc.less(rem, 0), pc.add(rem, size), rem)
