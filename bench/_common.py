@@ -7,10 +7,15 @@ and they import this module as ``_common``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import re
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -49,3 +54,30 @@ def headwater_cli(*args: str, timeout: float = 600) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"headwater {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
+
+
+@contextlib.contextmanager
+def local_cluster(taskmanagers: int = 2, *options: str) -> Iterator[int]:
+    """``headwater cluster start`` in a temporary workdir on a free port (no Prometheus
+    port), stopped on exit; yields the REST port."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="headwater-bench-") as tmp:
+        workdir = os.path.join(tmp, "cluster")
+        headwater_cli("cluster", "start", "--taskmanagers", str(taskmanagers), "--port",
+                      str(port), "--workdir", workdir, "-D", "metrics.reporter.prom.port=0",
+                      *options)
+        try:
+            yield port
+        finally:
+            headwater_cli("cluster", "stop", "--workdir", workdir)
+
+
+def submit_wordcount(port: int, lines: int, parallelism: int = 2) -> str:
+    """Run examples/wordcount.py detached on the cluster at ``port``; its job id."""
+    out = headwater_cli("run", "-m", f"127.0.0.1:{port}", "-d",
+                        str(REPO / "examples" / "wordcount.py"), "--lines", str(lines),
+                        "--parallelism", str(parallelism))
+    match = re.search(r"JobID ([0-9a-f]{32})", out)
+    if match is None:
+        raise RuntimeError(f"no job id in: {out}")
+    return match.group(1)

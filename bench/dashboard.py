@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from _common import REPO, free_port, headwater_cli
+from _common import REPO, headwater_cli, local_cluster, submit_wordcount
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -69,10 +67,7 @@ async def _poll_page(session: aiohttp.ClientSession, base: str, job_id: str,
 async def _run_job(base: str, lines: int, subscribers: int, polls: float
                    ) -> tuple[float, int, int]:
     """(words per second, events received, requests served) of one P=2 wordcount run."""
-    out = await asyncio.to_thread(
-        headwater_cli, "run", "-m", base.removeprefix("http://"), "-d",
-        str(REPO / "examples" / "wordcount.py"), "--lines", str(lines), "--parallelism", "2")
-    job_id = re.search(r"JobID ([0-9a-f]{32})", out).group(1)
+    job_id = await asyncio.to_thread(submit_wordcount, int(base.rsplit(":", 1)[1]), lines)
     stop = asyncio.Event()
     received, served = [0], [0]
     async with aiohttp.ClientSession() as session:
@@ -129,29 +124,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     args = parser.parse_args()
     lines = 150_000 if args.quick else args.lines
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="headwater-bench-") as tmp:
-        workdir = os.path.join(tmp, "cluster")
-        headwater_cli("cluster", "start", "--taskmanagers", "2", "--port", str(port),
-                      "--workdir", workdir, "-D", "metrics.reporter.prom.port=0")
+    with local_cluster(2) as port:
         base = f"http://127.0.0.1:{port}"
-        try:
-            quiet, watched, events, served = 0.0, 0.0, 0, 0
-            for _ in range(args.repeat):  # alternate, so that drift hits both alike
-                quiet = max(quiet, asyncio.run(_run_job(base, lines, 0, 0))[0])
-                rate, n_events, n_served = asyncio.run(
-                    _run_job(base, lines, args.subscribers, args.polls))
-                if rate > watched:
-                    watched, events, served = rate, n_events, n_served
-            render: list[float] | None = None
-            if CHROMIUM.exists():
-                out = headwater_cli("run", "-m", f"127.0.0.1:{port}", "-d",
-                                    str(REPO / "examples" / "streaming.py"), "--rate", "100")
-                job_id = re.search(r"JobID ([0-9a-f]{32})", out).group(1)
-                time.sleep(2)  # running, with figures
-                render = _first_render_ms(base, job_id)
-        finally:
-            headwater_cli("cluster", "stop", "--workdir", workdir)
+        quiet, watched, events, served = 0.0, 0.0, 0, 0
+        for _ in range(args.repeat):  # alternate, so that drift hits both alike
+            quiet = max(quiet, asyncio.run(_run_job(base, lines, 0, 0))[0])
+            rate, n_events, n_served = asyncio.run(
+                _run_job(base, lines, args.subscribers, args.polls))
+            if rate > watched:
+                watched, events, served = rate, n_events, n_served
+        render: list[float] | None = None
+        if CHROMIUM.exists():
+            out = headwater_cli("run", "-m", f"127.0.0.1:{port}", "-d",
+                                str(REPO / "examples" / "streaming.py"), "--rate", "100")
+            job_id = re.search(r"JobID ([0-9a-f]{32})", out).group(1)
+            time.sleep(2)  # running, with figures
+            render = _first_render_ms(base, job_id)
     print(f"lines per subtask: {lines} (10 words each), P=2; watched = {args.subscribers} "
           f"event streams + {args.polls:g} job-page refreshes/s")
     print(f"quiet              : {quiet:12,.0f} words/s")

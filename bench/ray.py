@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-from _common import REPO, free_port, headwater_cli
+from _common import free_port, headwater_cli, submit_wordcount
 
 # This file is named like the ray package: take its folder off the import path so that
 # `import ray` finds the package.
@@ -36,10 +35,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 
 def _run_wordcount(port: int, lines: int) -> float:
-    out = headwater_cli("run", "-m", f"127.0.0.1:{port}", "-d",
-                        str(REPO / "examples" / "wordcount.py"), "--lines", str(lines),
-                        "--parallelism", "2")
-    job_id = re.search(r"JobID ([0-9a-f]{32})", out).group(1)
+    job_id = submit_wordcount(port, lines)
     while True:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/jobs/{job_id}") as resp:
             job = json.loads(resp.read())

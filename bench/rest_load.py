@@ -19,17 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-from _common import free_port, headwater_cli
-
-REPO = Path(__file__).resolve().parents[1]
+from _common import local_cluster, submit_wordcount
 
 
 async def _poll(session: aiohttp.ClientSession, url: str, interval: float, stop: asyncio.Event,
@@ -46,10 +40,7 @@ async def _poll(session: aiohttp.ClientSession, url: str, interval: float, stop:
 async def _run_job(base: str, lines: int, clients: int, interval: float
                    ) -> tuple[float, int, list[float]]:
     """(words per second, requests answered, latencies) of one P=2 wordcount run."""
-    out = await asyncio.to_thread(
-        headwater_cli, "run", "-m", base.removeprefix("http://"), "-d",
-        str(REPO / "examples" / "wordcount.py"), "--lines", str(lines), "--parallelism", "2")
-    job_id = re.search(r"JobID ([0-9a-f]{32})", out).group(1)
+    job_id = await asyncio.to_thread(submit_wordcount, int(base.rsplit(":", 1)[1]), lines)
     url = f"{base}/jobs/{job_id}"
     stop = asyncio.Event()
     latencies: list[float] = []
@@ -78,22 +69,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     args = parser.parse_args()
     lines = 150_000 if args.quick else args.lines
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="headwater-bench-") as tmp:
-        workdir = os.path.join(tmp, "cluster")
-        headwater_cli("cluster", "start", "--taskmanagers", "2", "--port", str(port),
-                   "--workdir", workdir, "-D", "metrics.reporter.prom.port=0")
+    with local_cluster(2) as port:
         base = f"http://127.0.0.1:{port}"
-        try:
-            quiet, loaded, served, latencies = 0.0, 0.0, 0, []
-            for _ in range(args.repeat):  # alternate, so that drift hits both alike
-                quiet = max(quiet, asyncio.run(_run_job(base, lines, 0, args.interval))[0])
-                rate, n, lat = asyncio.run(_run_job(base, lines, args.clients, args.interval))
-                if rate > loaded:
-                    loaded, latencies = rate, lat
-                    served = int(n / (lines * 10 * 2 / rate))
-        finally:
-            headwater_cli("cluster", "stop", "--workdir", workdir)
+        quiet, loaded, served, latencies = 0.0, 0.0, 0, []
+        for _ in range(args.repeat):  # alternate, so that drift hits both alike
+            quiet = max(quiet, asyncio.run(_run_job(base, lines, 0, args.interval))[0])
+            rate, n, lat = asyncio.run(_run_job(base, lines, args.clients, args.interval))
+            if rate > loaded:
+                loaded, latencies = rate, lat
+                served = int(n / (lines * 10 * 2 / rate))
     lat_ms = sorted(1000 * x for x in latencies) or [0.0]
     print(f"lines per subtask: {lines} (10 words each), P=2, {args.clients} clients polling "
           f"GET /jobs/:id every {args.interval:g} s")
