@@ -7,7 +7,7 @@ All three run in the same invocation on the same machine:
 
 Throughput is words divided by the job's duration as the JobManager measured it (from
 submission to FINISHED, so scheduling and deployment count against headwater).
-Targets: P=1 >= 0.5x the baseline, P=2 >= 1.6x P=1.
+Targets: P=1 >= 0.5x the baseline, P=2 >= 1.6x P=1 and >= 1.0x the baseline.
 
     python bench/wordcount.py            # full size
     python bench/wordcount.py --quick    # short mode for CI
@@ -56,15 +56,19 @@ def main() -> None:
     args = parser.parse_args()
     lines = 100_000 if args.quick else args.lines
     wc = load_wordcount_example()
-    base = max(baseline(wc, lines) for _ in range(args.repeat))
+    # The machine is shared: the loop runs between the headwater runs (loop, P=1, P=2,
+    # loop, ...), so every figure sees the same mix of load; best of N for each.
+    base = p1 = p2 = 0.0
     with MiniCluster(Configuration(), taskmanagers=2) as cluster:
-        p1 = max(run_headwater(cluster, wc, lines, 1) for _ in range(args.repeat))
-        p2 = max(run_headwater(cluster, wc, lines, 2) for _ in range(args.repeat))
+        for _ in range(args.repeat):
+            base = max(base, baseline(wc, lines))
+            p1 = max(p1, run_headwater(cluster, wc, lines, 1))
+            p2 = max(p2, run_headwater(cluster, wc, lines, 2))
     print(f"lines per subtask: {lines} (10 words each)")
     print(f"plain loop        : {base:12,.0f} words/s")
     print(f"headwater P=1     : {p1:12,.0f} words/s   ratio to loop {p1 / base:5.2f}x (target 0.5x)")
     print(f"headwater P=2     : {p2:12,.0f} words/s   ratio to P=1  {p2 / p1:5.2f}x (target 1.6x)")
-
+    print(f"                                          ratio to loop {p2 / base:5.2f}x (target 1.0x)")
 
 if __name__ == "__main__":
     main()

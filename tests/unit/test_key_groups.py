@@ -150,6 +150,14 @@ def test_channel_selector_splits_by_key_group():
     assert all(records[i] in parts[c] for i, c in enumerate(channels))
 
 
+def test_channel_selector_key_by_0_fast_path_splits_like_any_selector():
+    records = [(f"k{i % 53}", i) for i in range(700)] + [(7, "int key"), (7.0, "float")]
+    fast = KeyGroupChannelSelector(128, 3, operator.itemgetter(0))
+    generic = KeyGroupChannelSelector(128, 3, lambda r: r[0])
+    assert fast.select(records) == generic.select(records)
+    assert fast.select(records[:5]) == generic.select(records[:5])  # from the cache
+
+
 def test_channel_selector_specializes_field_selectors():
     from headwater.api.key_selectors import FieldKeySelector
 

@@ -261,6 +261,17 @@ def test_keyed_sum_keeps_first_record_fields():
     assert out == [("a", "x", 1.5, 0), ("a", "x", 3.5, 0)]
 
 
+def test_keyed_sum_by_field_0_handles_every_record_shape():
+    # key_by(0).sum(1) has a fast path; records of other lengths (in the batch or in
+    # the running state) come out as on the general path
+    op = opened(KeyedAggregationOperator("sum", 1, operator.itemgetter(0)))
+    out, _ = op.process_batch([("a", 1, "x"), ("a", 2), ("b", 1), ("b", 2, "y"), ["c", 1],
+                               ["c", 4]], None)
+    assert out == [("a", 1, "x"), ("a", 3, "x"), ("b", 1), ("b", 3), ["c", 1], ("c", 5)]
+    with pytest.raises(TypeError):
+        op.process_batch([("a", "not a number")], None)
+
+
 def test_keyed_min_max_and_by():
     recs = [("a", 3, "p"), ("a", 1, "q"), ("a", 2, "r"), ("a", 1, "s")]
     ks = operator.itemgetter(0)

@@ -13,6 +13,7 @@ function. Like Flink, they emit the running result for every input record::
 from __future__ import annotations
 
 import copy
+import operator
 from collections.abc import Callable, Mapping
 from itertools import repeat
 from typing import Any
@@ -222,6 +223,21 @@ class KeyedAggregationOperator(_KeyedMixin, UdfOperator):
         get = table.get
         out: list = []
         append = out.append
+        if p == 1 and _is_field0(ks):
+            # key_by(0).sum(1): indexing the record inline spares the key selector call
+            # (~10% of this loop); otherwise the same steps as below.
+            for v in values:
+                k = v[0]
+                cur = get(k)
+                if cur is None:
+                    cur = v
+                elif len(cur) == 2:
+                    cur = (cur[0], cur[1] + v[1])
+                else:
+                    cur = (cur[0], cur[1] + v[1], *cur[2:])
+                table[k] = cur
+                append(cur)
+            return out
         if p == 1:
             for v in values:
                 k = ks(v)
@@ -253,6 +269,11 @@ class KeyedAggregationOperator(_KeyedMixin, UdfOperator):
         for transient in ("backend", "table"):
             state.pop(transient, None)
         return state
+
+
+def _is_field0(selector: Any) -> bool:
+    """Whether ``selector`` is ``operator.itemgetter(0)`` (what ``key_by(0)`` makes)."""
+    return type(selector) is operator.itemgetter and repr(selector) == "operator.itemgetter(0)"
 
 
 def _add(a, b):

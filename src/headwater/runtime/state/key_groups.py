@@ -17,6 +17,7 @@ Integer/Long keys do in Flink. Values that compare equal in Python (``1``, ``1.0
 
 from __future__ import annotations
 
+import operator
 import pickle
 import struct
 import zlib
@@ -236,15 +237,21 @@ class KeyGroupChannelSelector:
             return [list(values)]
         if not self._resolved:
             self._resolve(values)
-        ks, cache = self.key_selector, self.cache
         try:
-            out: list[list] = [[] for _ in range(n)]
-            for v in values:
-                out[cache[ks(v)]].append(v)
-            return out
+            return self._split(values)
         except KeyError:  # unseen keys: cache them all, then split again
             self._fill(values)
-        out = [[] for _ in range(n)]
-        for v in values:
-            out[cache[ks(v)]].append(v)
+        return self._split(values)
+
+    def _split(self, values: list) -> list[list]:
+        """Split by the cached channels; KeyError at the first unseen key."""
+        ks, cache = self.key_selector, self.cache
+        out: list[list] = [[] for _ in range(self.num_channels)]
+        appends = [o.append for o in out]
+        if type(ks) is operator.itemgetter and repr(ks) == "operator.itemgetter(0)":
+            for v in values:  # key_by(0): the index inline, no selector call (~15%)
+                appends[cache[v[0]]](v)
+        else:
+            for v in values:
+                appends[cache[ks(v)]](v)
         return out

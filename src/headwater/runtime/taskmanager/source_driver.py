@@ -75,6 +75,10 @@ class SourceOutput:
         self._cancelled = cancelled
         #: The checkpoint lock (reentrant: sources hold it around their own collect calls).
         self.lock = threading.RLock()
+        # Bound once: collect() takes the lock per record, and acquire()/release()
+        # through bound methods cost half of a ``with`` statement (~100 ns a record).
+        self._acquire = self.lock.acquire
+        self._release = self.lock.release
         self.buffer: list[Any] = []
         self.ts_buffer: list[int] | None = None
         self.max_batch = batch_size
@@ -92,7 +96,8 @@ class SourceOutput:
 
     def collect(self, value: Any) -> None:
         """Emit one record."""
-        with self.lock:
+        self._acquire()
+        try:
             if self.stop_requested is not None:
                 raise SourceStopped()
             if self.ts_buffer is not None:
@@ -100,10 +105,13 @@ class SourceOutput:
             self.buffer.append(value)
             if len(self.buffer) >= self.batch_size:
                 self.flush()
+        finally:
+            self._release()
 
     def collect_with_timestamp(self, value: Any, timestamp: int) -> None:
         """Emit one record with an event timestamp."""
-        with self.lock:
+        self._acquire()
+        try:
             if self.ts_buffer is None:
                 self.flush()
                 self.ts_buffer = []
@@ -111,6 +119,8 @@ class SourceOutput:
             self.ts_buffer.append(timestamp)
             if len(self.buffer) >= self.batch_size:
                 self.flush()
+        finally:
+            self._release()
 
     def collect_batch(self, values: list[Any], timestamps: list[int] | None = None) -> None:
         """Emit many records (in chunks of the batch size, releasing the lock between)."""

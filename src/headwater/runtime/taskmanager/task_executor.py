@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import os
 import signal
@@ -363,6 +364,23 @@ class TaskExecutor:
             self.conn.close()
 
 
+#: Allocations between two young-generation collections of the cyclic GC in a
+#: TaskManager. The record path allocates a few tuples per record, so Python's default
+#: (700) runs a young collection (and the GC-time metric's callback) every ~250 records,
+#: which cost 10-15% of wordcount's CPU; 20,000 makes that ~1%, and 20,000 young objects
+#: are a few MB at most.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Collect the young generation less often, and move everything the process holds
+    after start-up (modules, classes) out of the collector's reach (``gc.freeze``), so
+    the older-generation collections only walk what tasks allocated."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of a TaskManager process."""
     parser = argparse.ArgumentParser(prog="headwater-taskmanager")
@@ -379,6 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--secret-file", help="the cluster secret (mode 600): every RPC and "
                         "data connection is authenticated with it")
     args = parser.parse_args(argv)
+    tune_gc()
     host, port = args.jobmanager.rsplit(":", 1)
     if args.log_file:
         configure_file_logging(args.log_file)
