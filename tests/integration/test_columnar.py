@@ -23,7 +23,7 @@ from headwater.api import SourceFunction  # noqa: E402
 from headwater.cluster.minicluster import JobExecutionException  # noqa: E402
 from headwater.testing import CollectSink  # noqa: E402
 from tests.integration.conftest import EXAMPLES, headwater, start_cluster, stop_cluster  # noqa: E402
-from tests.integration.helpers import job_id_of, new_env  # noqa: E402
+from tests.integration.helpers import job_id_of, kill_a_taskmanager, new_env  # noqa: E402
 
 
 def load_example(name: str):
@@ -366,11 +366,10 @@ def test_parquet_sink_is_exactly_once_through_a_killed_taskmanager(cluster, job,
     script = tmp_path / "parquet_job.py"
     script.write_text(PARQUET_JOB)
     out = tmp_path / "out"
-    job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.003").stdout)
+    job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.008").stdout)
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 2)
-    victim = [p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline())][0]
-    victim.send_signal(signal.SIGKILL)
+    kill_a_taskmanager(cluster, job_id)
     state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
     assert state["state"] == "FINISHED"
     rows: collections.Counter = collections.Counter()
@@ -416,11 +415,10 @@ def test_parquet_source_and_sink_are_exactly_once_through_a_killed_taskmanager(c
     script = tmp_path / "job.py"
     script.write_text(PARQUET_TO_PARQUET_JOB)
     out = tmp_path / "out"
-    job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.003").stdout)
+    job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.008").stdout)
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 2)
-    victim = [p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline())][0]
-    victim.send_signal(signal.SIGKILL)
+    kill_a_taskmanager(cluster, job_id)
     state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
     assert state["state"] == "FINISHED"
     ids = sorted(i for part in out.glob("part-*.parquet")

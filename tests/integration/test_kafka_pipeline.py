@@ -8,14 +8,12 @@ from __future__ import annotations
 import collections
 import os
 import re
-import signal
 
-import psutil
 import pytest
 
 from headwater.testing import wait_for
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
-from tests.integration.helpers import job_id_of
+from tests.integration.helpers import job_id_of, kill_a_taskmanager
 from tests.integration.kafka_support import ck, produce, read_all, vertex_metrics
 
 JOB = '''
@@ -95,25 +93,6 @@ def wait_for_checkpoints(cluster, job_id: str, count: int, timeout: float = 60) 
     return wait_for(lambda: (s := checkpoints(cluster, job_id))["counts"]["completed"]
                     >= count and s, timeout, 0.1,
                     lambda: f"{count} completed checkpoints: {checkpoints(cluster, job_id)}")
-
-
-def kill_a_taskmanager(cluster, job_id: str) -> None:
-    """kill -9 the TaskManager running the sink's subtask 0 (the resource manager may
-    also keep idle TaskManagers around)."""
-    vertex = cluster.client.job(job_id)["vertices"][-1]["id"]
-    detail = cluster.client.request("GET", f"/jobs/{job_id}/vertices/{vertex}")
-    resource_id = detail["subtasks"][0]["taskmanager-id"]  # host:dataport-suffix
-    port = int(resource_id.rsplit(":", 1)[1].split("-")[0])
-    for process in cluster.processes():
-        try:
-            if "task_executor" in " ".join(process.cmdline()) and any(
-                    c.laddr.port == port for c in process.net_connections("tcp")
-                    if c.status == psutil.CONN_LISTEN):
-                os.kill(process.pid, signal.SIGKILL)
-                return
-        except psutil.Error:
-            continue
-    raise AssertionError(f"no TaskManager process listens on {port} ({resource_id})")
 
 
 def assert_only_replayed_duplicates(got: collections.Counter) -> None:
