@@ -413,8 +413,10 @@ def _min(a: int, b: int) -> int:
     return min(a, b)
 
 
-class ContinuousEventTimeTrigger(Trigger):
-    """Fires every ``interval`` of event time within a window, and at its end."""
+class _ContinuousTrigger(Trigger):
+    """What the two continuous triggers share: the next fire time (the minimum of those
+    set, as Flink's "fire-time" reducing state), its timer in the subclass's time
+    domain, firing on it, merging and clearing."""
 
     def __init__(self, interval: int) -> None:
         if interval <= 0:
@@ -422,15 +424,61 @@ class ContinuousEventTimeTrigger(Trigger):
         self.interval = interval
         self.state_desc = ReducingStateDescriptor("fire-time", _min)
 
+    def _register_timer(self, ctx: TriggerContext, time: int) -> None:
+        raise NotImplementedError
+
+    def _delete_timer(self, ctx: TriggerContext, time: int) -> None:
+        raise NotImplementedError
+
+    def _register_next(self, time: int, window: Any, ctx: TriggerContext, state: Any) -> None:
+        next_fire = min(time + self.interval, window.max_timestamp())
+        state.add(next_fire)
+        self._register_timer(ctx, next_fire)
+
+    def _fire_on_interval(self, time: int, window: Any, ctx: TriggerContext) -> TriggerResult:
+        """Fire when ``time`` is the next fire time, and set the one after it."""
+        state = ctx.get_partitioned_state(self.state_desc)
+        if state.get() == time:
+            state.clear()
+            self._register_next(time, window, ctx, state)
+            return TriggerResult.FIRE
+        return TriggerResult.CONTINUE
+
+    def can_merge(self) -> bool:
+        """Supports session windows."""
+        return True
+
+    def on_merge(self, window, ctx) -> None:
+        """Merge the fire times and set the timer of the merged window."""
+        ctx.merge_partitioned_state(self.state_desc)
+        next_fire = ctx.get_partitioned_state(self.state_desc).get()
+        if next_fire is not None:
+            self._register_timer(ctx, next_fire)
+
+    def clear(self, window, ctx) -> None:
+        """Delete the timer and the state."""
+        state = ctx.get_partitioned_state(self.state_desc)
+        if state.get() is not None:
+            self._delete_timer(ctx, state.get())
+        state.clear()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.interval})"
+
+
+class ContinuousEventTimeTrigger(_ContinuousTrigger):
+    """Fires every ``interval`` of event time within a window, and at its end."""
+
     @staticmethod
     def of(interval: Any) -> ContinuousEventTimeTrigger:
         """Fire every ``interval`` (Time or ms)."""
         return ContinuousEventTimeTrigger(to_millis(interval, "interval"))
 
-    def _register_next(self, time: int, window: Any, ctx: TriggerContext, state: Any) -> None:
-        next_fire = min(time + self.interval, window.max_timestamp())
-        state.add(next_fire)
-        ctx.register_event_time_timer(next_fire)
+    def _register_timer(self, ctx: TriggerContext, time: int) -> None:
+        ctx.register_event_time_timer(time)
+
+    def _delete_timer(self, ctx: TriggerContext, time: int) -> None:
+        ctx.delete_event_time_timer(time)
 
     def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
         """Fire at once for a window the watermark passed; else set the timers."""
@@ -446,57 +494,26 @@ class ContinuousEventTimeTrigger(Trigger):
         """Fire at the window's end and at every interval."""
         if time == window.max_timestamp():
             return TriggerResult.FIRE
-        state = ctx.get_partitioned_state(self.state_desc)
-        if state.get() == time:
-            state.clear()
-            self._register_next(time, window, ctx, state)
-            return TriggerResult.FIRE
-        return TriggerResult.CONTINUE
+        return self._fire_on_interval(time, window, ctx)
 
     def on_processing_time(self, time, window, ctx) -> TriggerResult:
         """Ignored."""
         return TriggerResult.CONTINUE
 
-    def can_merge(self) -> bool:
-        """Supports session windows."""
-        return True
 
-    def on_merge(self, window, ctx) -> None:
-        """Merge the fire times and set the timers of the merged window."""
-        ctx.merge_partitioned_state(self.state_desc)
-        next_fire = ctx.get_partitioned_state(self.state_desc).get()
-        if next_fire is not None:
-            ctx.register_event_time_timer(next_fire)
-
-    def clear(self, window, ctx) -> None:
-        """Delete the timer and the state."""
-        state = ctx.get_partitioned_state(self.state_desc)
-        if state.get() is not None:
-            ctx.delete_event_time_timer(state.get())
-        state.clear()
-
-    def __repr__(self) -> str:
-        return f"ContinuousEventTimeTrigger({self.interval})"
-
-
-class ContinuousProcessingTimeTrigger(Trigger):
+class ContinuousProcessingTimeTrigger(_ContinuousTrigger):
     """Fires every ``interval`` of processing time within a window."""
-
-    def __init__(self, interval: int) -> None:
-        if interval <= 0:
-            raise ValueError("the interval must be positive")
-        self.interval = interval
-        self.state_desc = ReducingStateDescriptor("fire-time", _min)
 
     @staticmethod
     def of(interval: Any) -> ContinuousProcessingTimeTrigger:
         """Fire every ``interval`` (Time or ms)."""
         return ContinuousProcessingTimeTrigger(to_millis(interval, "interval"))
 
-    def _register_next(self, time: int, window: Any, ctx: TriggerContext, state: Any) -> None:
-        next_fire = min(time + self.interval, window.max_timestamp())
-        state.add(next_fire)
-        ctx.register_processing_time_timer(next_fire)
+    def _register_timer(self, ctx: TriggerContext, time: int) -> None:
+        ctx.register_processing_time_timer(time)
+
+    def _delete_timer(self, ctx: TriggerContext, time: int) -> None:
+        ctx.delete_processing_time_timer(time)
 
     def on_element(self, element, timestamp, window, ctx) -> TriggerResult:
         """Set the first timer."""
@@ -512,33 +529,7 @@ class ContinuousProcessingTimeTrigger(Trigger):
 
     def on_processing_time(self, time, window, ctx) -> TriggerResult:
         """Fire at every interval."""
-        state = ctx.get_partitioned_state(self.state_desc)
-        if state.get() == time:
-            state.clear()
-            self._register_next(time, window, ctx, state)
-            return TriggerResult.FIRE
-        return TriggerResult.CONTINUE
-
-    def can_merge(self) -> bool:
-        """Supports session windows."""
-        return True
-
-    def on_merge(self, window, ctx) -> None:
-        """Merge the fire times."""
-        ctx.merge_partitioned_state(self.state_desc)
-        next_fire = ctx.get_partitioned_state(self.state_desc).get()
-        if next_fire is not None:
-            ctx.register_processing_time_timer(next_fire)
-
-    def clear(self, window, ctx) -> None:
-        """Delete the timer and the state."""
-        state = ctx.get_partitioned_state(self.state_desc)
-        if state.get() is not None:
-            ctx.delete_processing_time_timer(state.get())
-        state.clear()
-
-    def __repr__(self) -> str:
-        return f"ContinuousProcessingTimeTrigger({self.interval})"
+        return self._fire_on_interval(time, window, ctx)
 
 
 class NeverTrigger(Trigger):
