@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     # A TaskManager process growing past this fails its tasks (Flink's MemorySize format);
     # "" for no limit.
     "taskmanager.memory.process.size": "",
+    # What the keyed operators of BATCH jobs may hold before they spill to
+    # taskmanager.tmp.dirs (per TaskManager, shared by its slots).
+    "taskmanager.memory.managed.size": "128m",
     # An idle TaskManager whose memory stays above this after its job is replaced by a
     # fresh one ("" for never).
     "taskmanager.memory.recycle-threshold": "",

@@ -126,19 +126,22 @@ class Endless(SourceFunction):
 def test_runtime_modes():
     env = new_env()
     assert env.set_runtime_mode(RuntimeExecutionMode.STREAMING) is env
-    with pytest.raises(NotImplementedError, match="BATCH mode"):
-        env.set_runtime_mode(RuntimeExecutionMode.BATCH)
-    with pytest.raises(NotImplementedError, match="BATCH mode"):
-        StreamExecutionEnvironment.get_execution_environment(
-            Configuration().set_string("execution.runtime-mode", "batch"))
-    env.set_runtime_mode(RuntimeExecutionMode.AUTOMATIC)
     env.from_collection([1]).print()
-    with pytest.raises(NotImplementedError, match="AUTOMATIC with only bounded sources"):
-        env.execute()
+    assert env.get_job_graph().configuration["execution.runtime-mode"] == "STREAMING"
+    env.set_runtime_mode(RuntimeExecutionMode.BATCH)
+    assert env.get_job_graph().configuration["execution.runtime-mode"] == "BATCH"
+    configured = StreamExecutionEnvironment.get_execution_environment(
+        Configuration().set_string("execution.runtime-mode", "batch"))
+    configured.add_source(Endless()).print()
+    with pytest.raises(ValueError, match="Detected an UNBOUNDED source with the "
+                                         "'execution.runtime-mode' set to 'BATCH'"):
+        configured.get_job_graph()
+    env.set_runtime_mode(RuntimeExecutionMode.AUTOMATIC)
+    assert env.get_job_graph().configuration["execution.runtime-mode"] == "BATCH"
     unbounded = new_env().set_runtime_mode(RuntimeExecutionMode.AUTOMATIC)
     unbounded.add_source(Endless()).print()
     graph = unbounded.get_job_graph()
-    assert graph.configuration["execution.runtime-mode"] == "AUTOMATIC"
+    assert graph.configuration["execution.runtime-mode"] == "STREAMING"
     env.set_stream_time_characteristic(TimeCharacteristic.EventTime)
     assert env.get_stream_time_characteristic() is TimeCharacteristic.EventTime
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from headwater.api.checkpoint_config import CheckpointConfig, CheckpointingMode
 from headwater.api.datastream import DataStream
@@ -123,21 +123,12 @@ class StreamExecutionEnvironment:
 
     def set_runtime_mode(self, execution_mode: RuntimeExecutionMode
                          ) -> StreamExecutionEnvironment:
-        """STREAMING (headwater's mode) or AUTOMATIC; BATCH is refused until headwater
-        has a batch mode (a program is never run in another mode than it asked for)."""
-        mode = RuntimeExecutionMode(execution_mode)
-        if mode is RuntimeExecutionMode.BATCH:
-            self._refuse_batch("set_runtime_mode(RuntimeExecutionMode.BATCH)")
-        self._runtime_mode = mode
+        """STREAMING, BATCH (every source must be bounded: blocking exchanges, stage by
+        stage scheduling, one final result per key) or AUTOMATIC (BATCH when every source
+        is bounded, else STREAMING)."""
+        self._runtime_mode = RuntimeExecutionMode(execution_mode)
         self._runtime_mode_set = True
         return self
-
-    @staticmethod
-    def _refuse_batch(what: str) -> NoReturn:
-        raise NotImplementedError(
-            f"{what}: headwater does not run DataStream programs in BATCH mode yet; use "
-            "RuntimeExecutionMode.STREAMING (the results of a bounded job are the same, "
-            "emitted incrementally)")
 
     def set_stream_time_characteristic(self, characteristic: TimeCharacteristic
                                        ) -> StreamExecutionEnvironment:
@@ -457,11 +448,24 @@ class StreamExecutionEnvironment:
                 todo.extend(i.upstream for i in t.inputs)
         return sorted(seen.values(), key=lambda t: t.id)
 
-    def _check_runtime_mode(self, transformations: list[Transformation]) -> None:
-        if self._runtime_mode is RuntimeExecutionMode.AUTOMATIC and transformations and all(
-                _is_bounded(t) for t in transformations if not t.inputs):
-            self._refuse_batch("RuntimeExecutionMode.AUTOMATIC with only bounded sources "
-                               "(Flink runs that as a batch job)")
+    def _resolve_runtime_mode(self, transformations: list[Transformation]
+                              ) -> RuntimeExecutionMode:
+        """The mode the job runs in: AUTOMATIC becomes BATCH when every source is bounded;
+        BATCH with an unbounded source is refused (as Flink does at submission)."""
+        mode = self._runtime_mode
+        if mode is RuntimeExecutionMode.STREAMING:
+            return mode
+        unbounded = [t.name for t in transformations if not t.inputs and not _is_bounded(t)]
+        if mode is RuntimeExecutionMode.AUTOMATIC:
+            return RuntimeExecutionMode.STREAMING if unbounded or not transformations \
+                else RuntimeExecutionMode.BATCH
+        if unbounded:
+            raise ValueError(
+                "Detected an UNBOUNDED source with the 'execution.runtime-mode' set to "
+                f"'BATCH'. This combination is not allowed, please set the "
+                f"'execution.runtime-mode' to STREAMING or AUTOMATIC (unbounded: "
+                f"{', '.join(unbounded)})")
+        return mode
 
     def get_job_graph(self, job_name: str | None = None) -> JobGraph:
         """Build the JobGraph of the operators declared since the last execution
@@ -471,7 +475,7 @@ class StreamExecutionEnvironment:
 
         name = job_name or DEFAULT_JOB_NAME
         transformations = self._pending()
-        self._check_runtime_mode(transformations)
+        mode = self._resolve_runtime_mode(transformations)
         max_parallelism = self.get_max_parallelism()
         stream_graph = translate(transformations, name, self.get_parallelism(),
                                  max_parallelism if max_parallelism > 0 else None,
@@ -480,8 +484,8 @@ class StreamExecutionEnvironment:
         self._apply_fault_tolerance(job_graph)
         for key, value in self._configuration.items():
             job_graph.configuration.setdefault(key, value)
-        if self._runtime_mode_set:
-            job_graph.configuration["execution.runtime-mode"] = self._runtime_mode.name
+        if self._runtime_mode_set or mode is RuntimeExecutionMode.BATCH:
+            job_graph.configuration["execution.runtime-mode"] = mode.name
         if self._python_dependencies:
             self._python_dependencies.attach(job_graph)
         return job_graph

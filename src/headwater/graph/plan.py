@@ -24,10 +24,12 @@ import html.entities
 from collections.abc import Iterable
 from typing import Any
 
-from headwater.graph.job_graph import JobGraph, JobVertex
+from headwater.graph.job_graph import JobGraph, JobVertex, ShipStrategy
 
 #: Flink's ResultPartitionType of streaming exchanges, lower-cased.
 EXCHANGE = "pipelined_bounded"
+#: ... and of the exchanges of BATCH jobs but FORWARD ones.
+BLOCKING = "blocking"
 
 _ENTITIES = {cp: f"&{name};" for cp, name in html.entities.codepoint2name.items()}
 _ENTITIES.pop(ord("'"), None)  # escapeHtml4 leaves apostrophes alone
@@ -76,6 +78,7 @@ def plan_json(job_graph: JobGraph) -> dict[str, Any]:
     """The plan of a job as Flink's JsonPlanGenerator writes it."""
     by_id = {v.vertex_id: v for v in job_graph.vertices}
     sources = [v for v in job_graph.vertices if v.is_source]
+    batch = str(job_graph.configuration.get("execution.runtime-mode", "")).upper() == "BATCH"
     nodes = []
     for v in creation_order(sources, by_id):
         node: dict[str, Any] = {
@@ -88,7 +91,8 @@ def plan_json(job_graph: JobGraph) -> dict[str, Any]:
         if not v.is_source:
             node["inputs"] = [
                 {"num": num, "id": e.source_vertex_id, "ship_strategy": e.ship_strategy.value,
-                 "exchange": EXCHANGE}
+                 "exchange": BLOCKING if batch and e.ship_strategy is not ShipStrategy.FORWARD
+                 else EXCHANGE}
                 for num, e in enumerate(v.inputs)
             ]
         node["optimizer_properties"] = {}

@@ -1,9 +1,11 @@
 """The JobMaster: schedules one job's subtasks onto slots and follows them to the end.
 
-Scheduling is eager (streaming): the job needs as many slots as its largest vertex
-parallelism, and subtask i of every vertex shares slot i (slot sharing). Every attempt
-is deployed at once with the addresses of the partitions it reads. The JobMaster turns
-task state updates into the ExecutionGraph's job, vertex and attempt states.
+STREAMING jobs are scheduled eagerly: the job needs as many slots as its largest vertex
+parallelism, subtask i of every vertex shares slot i (slot sharing), every attempt is
+deployed at once with the addresses of the partitions it reads, and a failure restarts
+the whole job from its latest checkpoint. BATCH jobs are scheduled and restarted by
+pipelined region (:mod:`~headwater.runtime.jobmanager.region_scheduler`). The JobMaster
+turns task state updates into the ExecutionGraph's job, vertex and attempt states.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from headwater.config import Configuration
-from headwater.graph.job_graph import JobGraph
+from headwater.graph.job_graph import JobEdge, JobGraph, ShipStrategy
 from headwater.ids import new_id
 from headwater.runtime import accumulators as acc
 from headwater.runtime import filesystem
@@ -27,6 +29,7 @@ from headwater.runtime.jobmanager.events import CHECKPOINT, EXCEPTION, JOB_STATU
 from headwater.runtime.jobmanager.execution_graph import (
     Execution,
     ExecutionGraph,
+    ExecutionJobVertex,
     ExecutionState,
     ExecutionVertex,
     FailureInfo,
@@ -34,7 +37,12 @@ from headwater.runtime.jobmanager.execution_graph import (
     TaskManagerLocation,
     now_ms,
 )
-from headwater.runtime.jobmanager.resource_manager import NoResourceAvailable, ResourceManager
+from headwater.runtime.jobmanager.region_scheduler import RegionScheduler
+from headwater.runtime.jobmanager.resource_manager import (
+    NoResourceAvailable,
+    ResourceManager,
+    Slot,
+)
 from headwater.runtime.jobmanager.restart_strategy import restart_strategy_from
 from headwater.runtime.jobmanager.thread_info import (
     JobVertexThreadInfoStats,
@@ -72,6 +80,14 @@ class JobMaster:
         self.events = events if events is not None else ClusterEvents()
         self.rm = resource_manager
         self.config = config.with_overrides(job_graph.configuration)
+        #: BATCH runtime mode: blocking exchanges, region scheduling and failover, no
+        #: checkpoints.
+        self.batch = str(self.config.get("execution.runtime-mode") or "").upper() == "BATCH"
+        if self.batch:
+            self.config = self.config.with_overrides({"execution.checkpointing.interval": -1})
+        self.region_scheduler: RegionScheduler | None = None
+        #: TaskManagers lost while the job ran (their partitions are gone).
+        self._lost_task_managers: set[str] = set()
         self.graph = ExecutionGraph.from_job_graph(job_graph, initialized_at)
         self._on_terminal = on_terminal
         self._by_attempt: dict[str, tuple] = {}  # attempt id -> (vertex, subtask, execution)
@@ -126,10 +142,14 @@ class JobMaster:
                                                     self.job_graph.allow_non_restored_state,
                                                     read)
                 except (CheckpointException, CheckpointStorageError) as exc:
-                    self._fail_job(f"java.lang.IllegalStateException: {exc}")
+                    self.fail_job(f"java.lang.IllegalStateException: {exc}")
                     return
         self._set_status(JobStatus.RUNNING)
         self._all_running.clear()
+        if self.batch:
+            self.region_scheduler = RegionScheduler(self, self.is_blocking)
+            self.region_scheduler.start()
+            return
         for _, _, ex in g.all_executions():
             ex.transition(ExecutionState.SCHEDULED)
         needed = max(v.parallelism for v in g.vertices)
@@ -137,7 +157,7 @@ class JobMaster:
             slots = await self.rm.wait_for_slots(
                 self.job_id, needed, int(self.config["slot.request.timeout"]) / 1000)
         except NoResourceAvailable as exc:
-            self._fail_job(f"org.apache.flink.runtime.jobmanager.scheduler."
+            self.fail_job(f"org.apache.flink.runtime.jobmanager.scheduler."
                            f"NoResourceAvailableException: {exc}")
             return
         if g.state != JobStatus.RUNNING:  # cancelled while waiting
@@ -147,39 +167,47 @@ class JobMaster:
         self._deploy_all(slots)
 
     def _deploy_all(self, slots: list[tuple[str, int]]) -> None:
-        g = self.graph
+        self.deploy([(v, sv, slots[sv.subtask_index])
+                     for v in self.graph.vertices for sv in v.subtasks])
+        self.coordinator.start_periodic()
+
+    def deploy(self, placements: list[tuple[ExecutionJobVertex, ExecutionVertex, Slot]]
+               ) -> None:
+        """Deploy these subtasks to these slots (a whole job, or one pipelined region)."""
         # Fix every attempt's id and location first: consumers need producers' addresses.
-        for v in g.vertices:
-            for sv in v.subtasks:
-                rid, slot = slots[sv.subtask_index]
-                tm = self.rm.task_managers.get(rid)
-                ex = sv.current
-                ex.attempt_id = new_id()
-                ex.location = TaskManagerLocation(rid, tm.host if tm else "?",
-                                                  tm.data_port if tm else -1)
-                ex.slot_index = slot
-                self._by_attempt[ex.attempt_id] = (v, sv, ex)
+        for v, sv, (rid, slot) in placements:
+            tm = self.rm.task_managers.get(rid)
+            ex = sv.current
+            ex.attempt_id = new_id()
+            ex.location = TaskManagerLocation(rid, tm.host if tm else "?",
+                                              tm.data_port if tm else -1)
+            ex.slot_index = slot
+            self._by_attempt[ex.attempt_id] = (v, sv, ex)
         # Tasks see the cluster's configuration with the job's own settings on top.
         task_config = dict(self.config)
         point = self.coordinator.restore_point
         if point is not None:
             self.coordinator.report_restore(point)
-        for v in g.vertices:
+        for v, sv, _ in placements:
             restore = None
             if point is not None and v.vertex_id in point.metadata.vertices:
                 restore = TaskRestore(
                     checkpoint_id=point.checkpoint_id, directory=str(point.directory),
                     files=list(point.metadata.vertices[v.vertex_id]["files"]))
-            for sv in v.subtasks:
-                ex = sv.current
-                tdd = self._deployment_descriptor(v, sv.subtask_index, ex, task_config)
-                tdd.restore = restore
-                ex.transition(ExecutionState.DEPLOYING)
-                rid = ex.location.resource_id if ex.location else "(unassigned)"
-                if not self.rm.send(rid, DeployTask(tdd=tdd)):
-                    self._task_failed(ex, v, sv.subtask_index, f"TaskManager {rid} is gone")
-                    return
-        self.coordinator.start_periodic()
+            ex = sv.current
+            ex.transition(ExecutionState.SCHEDULED)
+            tdd = self._deployment_descriptor(v, sv.subtask_index, ex, task_config)
+            tdd.restore = restore
+            ex.transition(ExecutionState.DEPLOYING)
+            rid = ex.location.resource_id if ex.location else "(unassigned)"
+            if not self.rm.send(rid, DeployTask(tdd=tdd)):
+                self._task_failed(ex, v, sv.subtask_index, f"TaskManager {rid} is gone")
+                return
+
+    def is_blocking(self, edge: JobEdge) -> bool:
+        """Whether an edge's partitions are written to files and read after their producer
+        finished (BATCH: every exchange but FORWARD)."""
+        return self.batch and edge.ship_strategy != ShipStrategy.FORWARD
 
     def _deployment_descriptor(self, v, index: int, ex: Execution,
                                task_config: dict) -> TaskDeploymentDescriptor:
@@ -307,6 +335,10 @@ class JobMaster:
                               update.timestamp or None)
             return
         ex.transition(state, update.timestamp or None)
+        if self.region_scheduler is not None:
+            if state == ExecutionState.FINISHED:
+                self.region_scheduler.on_finished((v.vertex_id, sv.subtask_index))
+            self.region_scheduler.check_restart()
         if state == ExecutionState.RUNNING and all(
                 e.state == ExecutionState.RUNNING for _, _, e in self.graph.all_executions()):
             self._all_running.set()
@@ -326,7 +358,11 @@ class JobMaster:
         return self.rm.send(ex.location.resource_id, message)
 
     def on_task_manager_lost(self, rid: str, reason: str) -> None:
-        """Every attempt on a lost TaskManager fails."""
+        """Every attempt on a lost TaskManager fails; in BATCH, the finished subtasks whose
+        partitions lived there and are still to be read run again."""
+        self._lost_task_managers.add(rid)
+        scheduler = self.region_scheduler
+        needed = scheduler.lost_partitions({rid}) if scheduler is not None else set()
         for v, sv, ex in list(self.graph.all_executions()):
             if ex.location is not None and ex.location.resource_id == rid \
                     and not ex.state.is_terminal:
@@ -334,6 +370,17 @@ class JobMaster:
                     ex, v, sv.subtask_index,
                     f"org.apache.flink.util.FlinkException: {reason}\n"
                     f"(headwater: the TaskManager process {rid} stopped answering)")
+        if needed and self.graph.state == JobStatus.RUNNING:
+            assert scheduler is not None
+            regions = scheduler.regions_to_restart(needed, self._lost_task_managers)
+            if regions - scheduler.restarting:
+                if not self.restart_strategy.can_restart():
+                    self._failover()
+                    return
+                self.graph.num_restarts += 1
+                log.info("job %s: re-running %d region(s) whose partitions were on %s",
+                         self.job_id, len(regions - scheduler.restarting), rid)
+                scheduler.restart(regions, self.restart_strategy.backoff_ms())
 
     # -- failure, cancel and the end -----------------------------------------------------
 
@@ -350,8 +397,27 @@ class JobMaster:
         self._record_failure(info)
         if self.graph.state in (JobStatus.RUNNING, JobStatus.CREATED):
             self.graph.failure = info
-            self._failover()
+            if self.region_scheduler is not None and self.graph.state == JobStatus.RUNNING:
+                self._region_failover((v.vertex_id, index))
+            else:
+                self._failover()
         self._check_terminal()
+
+    def _region_failover(self, failed: tuple[str, int]) -> None:
+        """BATCH: restart only the regions the failure touches (strategy permitting)."""
+        scheduler = self.region_scheduler
+        assert scheduler is not None
+        regions = scheduler.regions_to_restart({failed}, self._lost_task_managers)
+        if not regions - scheduler.restarting:  # part of a restart under way
+            scheduler.restart(regions, self.restart_strategy.backoff_ms())
+            return
+        if not self.restart_strategy.can_restart():
+            self._failover()
+            return
+        self.graph.num_restarts += 1
+        log.info("job %s: restarting %d of %d region(s) (restart %d)", self.job_id,
+                 len(regions), len(scheduler.regions), self.graph.num_restarts)
+        scheduler.restart(regions, self.restart_strategy.backoff_ms())
 
     def _failover(self) -> None:
         """A failure while running: restart (strategy permitting) or fail the job."""
@@ -426,6 +492,11 @@ class JobMaster:
         return str(target)
 
     def _require_running(self, what: str) -> None:
+        if self.batch:
+            raise CheckpointException(
+                f"Cannot {what}: Checkpointing disabled. You can enable it via the "
+                "execution environment of your job. (headwater: BATCH jobs take no "
+                "checkpoints or savepoints)")
         if self.graph.state != JobStatus.RUNNING:
             raise CheckpointException(f"Cannot {what}: job {self.job_id} is not RUNNING "
                                       f"but {self.graph.state.value}.")
@@ -479,7 +550,7 @@ class JobMaster:
         if self.graph.state != JobStatus.RUNNING:
             raise CheckpointException(f"the job is {self.graph.state.value} after rescaling")
 
-    def _fail_job(self, failure: str) -> None:
+    def fail_job(self, failure: str) -> None:
         """Fail the job for good (no restart): bad restore point, no resources..."""
         info = FailureInfo(exception=failure, timestamp=now_ms())
         self.graph.failure = info
@@ -500,22 +571,30 @@ class JobMaster:
 
     def _cancel_executions(self) -> None:
         for _, _, ex in self.graph.all_executions():
-            if ex.state.is_terminal:
-                continue
-            if ex.state in (ExecutionState.DEPLOYING, ExecutionState.RUNNING):
-                ex.transition(ExecutionState.CANCELING)
-                if ex.location is None or not self.rm.send(ex.location.resource_id,
-                                                           CancelTask(attempt_id=ex.attempt_id)):
-                    ex.transition(ExecutionState.CANCELED)
-            elif ex.state != ExecutionState.CANCELING:
+            self.cancel_execution(ex)
+
+    def cancel_execution(self, ex: Execution) -> None:
+        """Cancel one attempt (on its TaskManager if it was deployed)."""
+        if ex.state.is_terminal:
+            return
+        if ex.state in (ExecutionState.DEPLOYING, ExecutionState.RUNNING):
+            ex.transition(ExecutionState.CANCELING)
+            if ex.location is None or not self.rm.send(ex.location.resource_id,
+                                                       CancelTask(attempt_id=ex.attempt_id)):
                 ex.transition(ExecutionState.CANCELED)
+        elif ex.state != ExecutionState.CANCELING:
+            ex.transition(ExecutionState.CANCELED)
 
     def _check_terminal(self) -> None:
         g = self.graph
         if g.state.is_globally_terminal:
             return
         states = [ex.state for _, _, ex in g.all_executions()]
-        if not all(s.is_terminal for s in states):
+        scheduler = self.region_scheduler
+        if scheduler is not None and g.state == JobStatus.RUNNING:
+            if not scheduler.all_finished():
+                return
+        elif not all(s.is_terminal for s in states):
             return
         if g.state == JobStatus.RESTARTING:
             if not self._restart_scheduled:

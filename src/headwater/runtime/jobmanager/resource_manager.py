@@ -398,6 +398,18 @@ class ResourceManager:
                     del tm.slots_used[i]
         asyncio.get_running_loop().create_task(self._notify_slots())
 
+    def release_slots(self, job_id: str, slots: list[Slot]) -> None:
+        """Free some of a job's slots (a finished pipelined region's)."""
+        for rid, i in slots:
+            tm = self.task_managers.get(rid)
+            if tm is not None and tm.slots_used.get(i) == job_id:
+                del tm.slots_used[i]
+        asyncio.get_running_loop().create_task(self._notify_slots())
+
+    def request_slots(self, missing_slots: int) -> None:
+        """Ask for TaskManagers with ``missing_slots`` more slots (active mode only)."""
+        self._request_for_slots(missing_slots)
+
     async def _notify_slots(self) -> None:
         async with self.slots_changed:
             self.slots_changed.notify_all()

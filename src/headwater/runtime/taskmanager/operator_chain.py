@@ -20,7 +20,7 @@ from typing import Any
 from headwater.api.execution_config import JOB_PARAMETERS, parse_job_parameters
 from headwater.runtime.metrics.groups import MetricGroup
 from headwater.runtime.network.buffers import StreamEvent
-from headwater.runtime.network.events import Watermark, WatermarkStatus
+from headwater.runtime.network.events import MAX_WATERMARK, Watermark, WatermarkStatus
 from headwater.runtime.network.partition import ResultPartition
 from headwater.runtime.network.record_writer import RecordWriter
 from headwater.runtime.operators.base import OperatorContext, StreamOperator
@@ -53,8 +53,11 @@ class OperatorChain:
     """The chained operators of one task and the writers of its output edges."""
 
     def __init__(self, operators: list[StreamOperator], writers: list[RecordWriter],
-                 side_writers: dict[str, list[RecordWriter]], metrics: TaskMetrics) -> None:
+                 side_writers: dict[str, list[RecordWriter]], metrics: TaskMetrics,
+                 batch: bool = False) -> None:
         self.operators = operators
+        #: BATCH mode: event time stands still until the final watermark.
+        self.batch = batch
         self.writers = writers
         #: Writers of side-output edges, by output tag id.
         self.side_writers = side_writers
@@ -129,6 +132,8 @@ class OperatorChain:
 
     def push_watermark(self, watermark: int, start: int = 0) -> None:
         """Advance event time in operators[start:], then send the watermark downstream."""
+        if self.batch and watermark < MAX_WATERMARK:
+            return
         ops = self.operators
         metrics = self.metrics
         marks = metrics.operator_watermarks

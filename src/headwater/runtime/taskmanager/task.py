@@ -43,6 +43,7 @@ from headwater.runtime.taskmanager.checkpointing import SubtaskCheckpointer
 from headwater.runtime.taskmanager.input_processor import InputProcessor
 from headwater.runtime.taskmanager.io_counters import IOFigures, TaskMetrics, read_io
 from headwater.runtime.taskmanager.mailbox import Mail, Mailbox
+from headwater.runtime.operators.batch_keyed import batch_variant, is_batch
 from headwater.runtime.taskmanager.operator_chain import OperatorChain, create_writers
 from headwater.runtime.taskmanager.source_driver import SourceDriver, SourceOutput
 from headwater.runtime.taskmanager.timers import ProcessingTimeService
@@ -253,12 +254,16 @@ class Task:
     def _setup(self) -> OperatorChain:
         tdd = self.tdd
         self.operators = [pickle.loads(o.blob) for o in tdd.operators]
+        batch = is_batch(tdd.configuration)
+        if batch:
+            self.operators[0] = batch_variant(self.operators[0], tdd.configuration)
         head = self.operators[0]
         if any(getattr(op, "keyed", False) for op in self.operators):
             self.keyed_backend = create_keyed_backend(tdd.configuration, tdd.max_parallelism,
                                                       self.key_group_range)
         writers, side_writers = create_writers(tdd, self.partitions, self.batch_size)
-        chain = OperatorChain(self.operators, writers, side_writers, self.metrics)
+        chain = OperatorChain(self.operators, writers, side_writers, self.metrics,
+                              batch=batch)
         self.chain = chain
         self.metric_group, operator_groups = register_task_metrics(
             self, isinstance(head, SourceOperator))
