@@ -247,9 +247,11 @@ def test_execution_and_checkpoint_config_settings():
     assert graph.vertices[0].parallelism == 4
     assert json.loads(graph.configuration["pipeline.global-job-parameters"]) == {"k": "v"}
     assert graph.execution_config["user-config"] == {"k": "v"}
-    with pytest.raises(NotImplementedError, match=r"DataStream.cache\(\) is not supported: "
-                                                  r"caching a stream's results needs BATCH"):
-        env.from_collection([1]).cache()
+    cached = env.from_collection([1]).cache()
+    assert len(cached.dataset_id) == 32
+    cached.print()
+    with pytest.raises(ValueError, match=r"cache\(\) is only supported in BATCH"):
+        env.get_job_graph()
 
 
 def write_wheel(directory, name: str, version: str, code: str) -> None:

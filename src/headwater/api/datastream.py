@@ -316,6 +316,20 @@ class DataStream(_OperatorSettings):
         return DataStream(self._env, [StreamInput(node, side_output_tag=output_tag.tag_id)],
                           type_info=check_type_info(output_tag.type_info, "OutputTag type_info"))
 
+    def cache(self) -> CachedDataStream:
+        """Keep this stream's records on the TaskManagers once a BATCH job computed them
+        (a cluster data set, listed by ``GET /datasets``): later jobs of this program read
+        them instead of computing them again (Flink 1.16's ``DataStream.cache()``)."""
+        node = self._node
+        if node is None or len(self._inputs) != 1 or self._inputs[0].partitioning is not None:
+            node = self.map(_identity).name("Cache")._node  # a union or a partitioning
+        assert node is not None
+        if node.cache_id is None:
+            from headwater.ids import new_id
+
+            node.cache_id = new_id()
+        return CachedDataStream(self._env, [StreamInput(node)], node)
+
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
         """Partition by key: a callable, a KeySelector, a tuple index or a field name.
         With ``key_type`` (a TypeInformation) keys are converted to it."""
@@ -727,3 +741,21 @@ class _ApplyAllWindowAdapter(_AllWindowAdapter, WindowFunction):
     def apply(self, key: Any, window: Any, inputs: Any) -> Any:
         """``inner.apply(window, inputs)``."""
         return getattr(self.inner, "apply", self.inner)(window, inputs)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class CachedDataStream(DataStream):
+    """A stream whose records a BATCH job keeps as a cluster data set (``cache()``)."""
+
+    @property
+    def dataset_id(self) -> str:
+        """The id of its cluster data set (32 hex), as ``GET /datasets`` lists it."""
+        assert self._node is not None and self._node.cache_id is not None
+        return self._node.cache_id
+
+    def invalidate(self) -> None:
+        """Release the cached records on the cluster; the next job computes them again."""
+        self._env._invalidate_dataset(self.dataset_id)

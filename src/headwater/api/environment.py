@@ -476,6 +476,11 @@ class StreamExecutionEnvironment:
         name = job_name or DEFAULT_JOB_NAME
         transformations = self._pending()
         mode = self._resolve_runtime_mode(transformations)
+        cached = [t.name for t in transformations if t.cache_id is not None]
+        if cached and mode is not RuntimeExecutionMode.BATCH:
+            raise ValueError(f"cache() is only supported in BATCH execution mode (cached: "
+                             f"{', '.join(cached)}); set_runtime_mode(RuntimeExecutionMode."
+                             "BATCH), or AUTOMATIC with bounded sources")
         max_parallelism = self.get_max_parallelism()
         stream_graph = translate(transformations, name, self.get_parallelism(),
                                  max_parallelism if max_parallelism > 0 else None,
@@ -528,6 +533,12 @@ class StreamExecutionEnvironment:
         from headwater.cluster import minicluster
 
         return minicluster.default_executor()
+
+    def _invalidate_dataset(self, dataset_id: str) -> None:
+        """Release a cluster data set through the executor (CachedDataStream.invalidate)."""
+        release = getattr(self._resolve_executor(), "invalidate_dataset", None)
+        if release is not None:
+            release(dataset_id)
 
     def execute(self, job_name: str | None = None) -> JobExecutionResult:
         """Run the job to its end; its result (raises if it fails)."""

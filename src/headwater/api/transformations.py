@@ -80,6 +80,8 @@ class Transformation:
     slot_sharing_group: str | None = None
     #: set_description(): shown in the execution plan.
     description: str | None = None
+    #: cache(): the id of the cluster data set its output is kept as (BATCH jobs).
+    cache_id: str | None = None
 
     def set_name(self, name: str) -> None:
         """Rename, keeping the kind prefix ("Source: ", "Sink: ")."""

@@ -25,8 +25,6 @@ JVM_ONLY = frozenset({
 
 #: PyFlink methods headwater does not have yet, and why.
 NOT_YET: dict[str, str] = {
-    "cache": "caching a stream's results needs BATCH mode, which headwater does not have "
-             "yet",
     "add_python_archive": "archives are not shipped yet; add_python_file ships modules, "
                           "packages and zips",
     "set_python_executable": "TaskManagers run the Python that runs headwater",

@@ -70,6 +70,11 @@ class JobVertex:
     operators: list[OperatorSpec]
     inputs: list[JobEdge] = dataclasses.field(default_factory=list)
     outputs: list[JobEdge] = dataclasses.field(default_factory=list)
+    #: cache(): the cluster data set this vertex's output is kept as (32 hex), if any.
+    cache_dataset_id: str | None = None
+    #: Set by the JobMaster when the data set already exists: the vertex reads it instead
+    #: of computing it (its inputs are gone).
+    reads_cached_dataset: str | None = None
 
     @property
     def is_source(self) -> bool:

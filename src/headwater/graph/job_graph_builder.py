@@ -106,6 +106,7 @@ class _Builder:
                 and self.strategy[id(edge)] == ShipStrategy.FORWARD
                 and self.parallelism[up.id] == self.parallelism[down.id]
                 and not up.chaining_disabled
+                and up.cache_id is None
                 and not down.chaining_disabled
                 and not down.starts_new_chain)
 
@@ -186,6 +187,7 @@ class _Builder:
                                         operator=n.operator) for n in chain],
             )
             tail = chain[-1]
+            vertices[head_id].cache_dataset_id = tail.cache_id
             for edge in tail.out_edges:
                 strategy = self.strategy[id(edge)]
                 vertices[head_id].outputs.append(JobEdge(

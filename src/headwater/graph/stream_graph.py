@@ -52,6 +52,8 @@ class StreamNode:
     chaining_disabled: bool = False
     #: start_new_chain(): not chained to its predecessor.
     starts_new_chain: bool = False
+    #: cache(): its output is kept as this cluster data set (it ends its chain).
+    cache_id: str | None = None
     in_edges: list[StreamEdge] = dataclasses.field(default_factory=list)
     out_edges: list[StreamEdge] = dataclasses.field(default_factory=list)
 

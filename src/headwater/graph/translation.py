@@ -55,6 +55,7 @@ def translate(transformations: Iterable[Transformation], job_name: str, parallel
         node.uid = t.uid
         node.chaining_disabled = t.chaining_disabled
         node.starts_new_chain = t.starts_new_chain
+        node.cache_id = t.cache_id
         for i in t.inputs:
             strategy = ShipStrategy(i.partitioning.value) if i.partitioning else None
             graph.add_edge(nodes[i.upstream.id], node, strategy, i.key_selector,
