@@ -48,6 +48,10 @@ DEFAULTS: dict[str, Any] = {
     # process down with it (Flink's cancellation watchdog); 0 disables it.
     "task.cancellation.timeout": 180000,
     "execution.buffer-timeout": 100,
+    # ALL_EXCHANGES_BLOCKING: every non-FORWARD exchange writes BLOCKING partitions (files
+    # under taskmanager.tmp.dirs, read after the producer finished); see
+    # headwater.runtime.jobmanager.shuffle_mode.
+    "execution.batch-shuffle-mode": "ALL_EXCHANGES_PIPELINED",
     "taskmanager.network.batch-size": 512,
     "taskmanager.network.credits-per-channel": 16,
     "taskmanager.network.max-frame-size": 256 * 1024 * 1024,  # largest data frame read

@@ -44,6 +44,7 @@ from headwater.runtime.jobmanager.resource_manager import (
     Slot,
 )
 from headwater.runtime.jobmanager.restart_strategy import restart_strategy_from
+from headwater.runtime.jobmanager.shuffle_mode import is_blocking
 from headwater.runtime.jobmanager.thread_info import (
     JobVertexThreadInfoStats,
     JobVertexThreadInfoTracker,
@@ -58,6 +59,7 @@ from headwater.runtime.rpc.messages import (
     InputGateDescriptor,
     OperatorBlob,
     PartitionDescriptor,
+    ReleasePartitions,
     TaskDeploymentDescriptor,
     TaskIOReport,
     TaskRestore,
@@ -222,7 +224,8 @@ class JobMaster:
                 partition_id=f"{ex.attempt_id}-{k}", ship_strategy=edge.ship_strategy.value,
                 num_subpartitions=len(consumers), consumer_parallelism=target.parallelism,
                 consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector,
-                side_output_tag=edge.side_output_tag, type_number=edge.type_number))
+                side_output_tag=edge.side_output_tag, type_number=edge.type_number,
+                blocking=is_blocking(edge, self.config)))
         inputs = []
         for edge in jv.inputs:
             source = g.edge_end(edge.source_vertex_id)
@@ -617,8 +620,18 @@ class JobMaster:
         self.coordinator.shutdown(g.state.value, retain=self.suspended)
         self.thread_info_tracker.shut_down()
         self.rm.release(self.job_id)
+        self._release_partitions()
         self.terminated.set()
         self._on_terminal(self)
+
+    def _release_partitions(self) -> None:
+        """Tell every TaskManager that ran an attempt of this job to delete the job's
+        BLOCKING partitions (they outlive their tasks; a partition lives where its
+        producer attempt ran)."""
+        holders = {ex.location.resource_id for _, _, ex in self._by_attempt.values()
+                   if ex.location is not None}
+        for rid in sorted(holders):
+            self.rm.send(rid, ReleasePartitions(job_id=self.job_id))
 
     def _merge_accumulators(self) -> None:
         try:

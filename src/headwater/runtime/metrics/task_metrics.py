@@ -31,6 +31,7 @@ from headwater.runtime.metrics.groups import (
 )
 from headwater.runtime.metrics.registry import process_registry
 from headwater.runtime.metrics.types import FunctionCounter, Meter, TimeRateGauge
+from headwater.runtime.network.blocking_partition import BlockingResultPartition
 
 #: Span of the time-based gauges (Flink samples its TimerGauges every 5 s).
 TIME_GAUGE_SPAN = 5.0
@@ -54,6 +55,8 @@ def _credits_in_flight(task: Any) -> tuple[int, int]:
     """(credits spent, credits granted) over the task's attached output channels."""
     spent = granted = 0
     for p in task.partitions:
+        if isinstance(p, BlockingResultPartition):
+            continue  # writes to files: no credits
         for sp in p.subpartitions:
             if sp._attached.is_set() and not sp.closed:
                 granted += task.credits

@@ -19,6 +19,10 @@ from typing import cast
 import msgspec
 
 from headwater.runtime.network import arrow_ipc, frames
+from headwater.runtime.network.blocking_partition import (
+    BlockingResultPartition,
+    SubpartitionReader,
+)
 from headwater.runtime.network.buffers import (
     ChannelEvent,
     Decoder,
@@ -43,11 +47,18 @@ class LocalInputChannel:
         self.index = index
         self.partition_id = partition_id
         self.subpartition_index = subpartition
-        self._sub: Subpartition | None = None
+        self._sub: Subpartition | SubpartitionReader | None = None
 
     def connect(self, registry: PartitionRegistry, timeout: float) -> None:
-        """Attach to the producer's subpartition (waits for it to be registered)."""
+        """Attach to the producer's subpartition (waits for it to be registered); a
+        BLOCKING partition gets a reader of its own."""
         partition = registry.wait_for(self.partition_id, timeout, self.gate.cancelled)
+        if isinstance(partition, BlockingResultPartition):
+            reader = partition.create_reader(self.subpartition_index)
+            reader.attach_local(self.gate.queue, self.index, self.gate.credits_per_channel,
+                                self.gate.cancelled)
+            self._sub = reader
+            return
         sub = partition.subpartitions[self.subpartition_index]
         sub.attach_local(self.gate.queue, self.index, self.gate.credits_per_channel)
         self._sub = sub
@@ -58,7 +69,9 @@ class LocalInputChannel:
         self._sub.credits.release()
 
     def close(self) -> None:
-        """Nothing to release for a local channel."""
+        """Stop the reader of a blocking partition (nothing to release otherwise)."""
+        if isinstance(self._sub, SubpartitionReader):
+            self._sub.stop()
 
 
 class RemoteInputChannel:

@@ -13,11 +13,14 @@ import queue
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.runtime.network import arrow_ipc, frames
 from headwater.runtime.network.buffers import Buffer, ChannelEvent, QueueItem, StreamEvent
 from headwater.runtime.network.events import EndOfPartition
+
+if TYPE_CHECKING:
+    from headwater.runtime.network.blocking_partition import BlockingResultPartition
 
 
 class TaskCancelled(Exception):
@@ -171,13 +174,14 @@ class ResultPartition:
 
 
 class PartitionRegistry:
-    """Result partitions of this TaskManager, looked up by consumers (local or remote)."""
+    """Result partitions of this TaskManager, looked up by consumers (local or remote):
+    pipelined ones while their task runs, BLOCKING ones until they are released."""
 
     def __init__(self) -> None:
-        self._partitions: dict[str, ResultPartition] = {}
+        self._partitions: dict[str, ResultPartition | BlockingResultPartition] = {}
         self._cond = threading.Condition()
 
-    def register(self, partition: ResultPartition) -> None:
+    def register(self, partition: ResultPartition | BlockingResultPartition) -> None:
         """Make a partition reachable."""
         with self._cond:
             self._partitions[partition.partition_id] = partition
@@ -188,8 +192,13 @@ class PartitionRegistry:
         with self._cond:
             self._partitions.pop(partition_id, None)
 
-    def wait_for(self, partition_id: str, timeout: float,
-                 cancelled: threading.Event | None = None) -> ResultPartition:
+    def partitions(self) -> list[ResultPartition | BlockingResultPartition]:
+        """Every registered partition now."""
+        with self._cond:
+            return list(self._partitions.values())
+
+    def wait_for(self, partition_id: str, timeout: float, cancelled: threading.Event | None = None
+                 ) -> ResultPartition | BlockingResultPartition:
         """The partition, waiting until its producer registers it (LookupError on timeout,
         TaskCancelled when ``cancelled`` is set meanwhile)."""
         deadline = time.monotonic() + timeout

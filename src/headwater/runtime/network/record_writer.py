@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater.runtime.network import arrow_ipc
+from headwater.runtime.network.blocking_partition import BlockingResultPartition
 from headwater.runtime.network.buffers import StreamEvent
 from headwater.runtime.network.partition import ResultPartition
 
@@ -22,9 +23,11 @@ Split = tuple[list[Values], list[list[int]] | None]
 
 
 class RecordWriter:
-    """Distributes batches over the subpartitions of a ResultPartition."""
+    """Distributes batches over the subpartitions of a ResultPartition (pipelined or
+    BLOCKING: both take ``send_batch``, ``send_arrow`` and ``send_event``)."""
 
-    def __init__(self, partition: ResultPartition, ship_strategy: str, batch_size: int,
+    def __init__(self, partition: ResultPartition | BlockingResultPartition,
+                 ship_strategy: str, batch_size: int,
                  key_selector: Callable[[Any], Any] | None = None, max_parallelism: int = 128,
                  subtask_index: int = 0, input_tag: int | None = None) -> None:
         self.partition = partition

@@ -9,8 +9,12 @@ import threading
 import msgspec
 
 from headwater.runtime.network import frames
+from headwater.runtime.network.blocking_partition import (
+    BlockingResultPartition,
+    SubpartitionReader,
+)
 from headwater.runtime.network.connection_security import ConnectionSecurity
-from headwater.runtime.network.partition import PartitionRegistry
+from headwater.runtime.network.partition import PartitionRegistry, Subpartition
 from headwater.runtime.rpc.handshake import AuthenticationError, authenticate_socket_client
 
 log = logging.getLogger(__name__)
@@ -24,7 +28,9 @@ class DataServer:
     unheard); then the consumer sends a REQUEST frame ``{"partition_id", "subpartition",
     "credits"}``; the server answers a RESPONSE frame ``{"ok": true}`` or
     ``{"ok": false, "error": ...}``, then the producer task writes DATA/EVENT frames and
-    this server's connection thread reads CREDIT frames from the consumer.
+    this server's connection thread reads CREDIT frames from the consumer. A BLOCKING
+    partition is answered at once too; a reader of its own sends its file once the
+    producer finished.
     """
 
     def __init__(self, registry: PartitionRegistry, host: str = "127.0.0.1", port: int = 0,
@@ -61,6 +67,7 @@ class DataServer:
 
     def _serve(self, conn: socket.socket) -> None:
         max_frame = self.security.max_frame_size
+        sub: Subpartition | SubpartitionReader | None = None
         try:
             if self.security.secret is not None:
                 try:
@@ -75,7 +82,11 @@ class DataServer:
             req = msgspec.msgpack.decode(payload)
             try:
                 partition = self.registry.wait_for(req["partition_id"], self.lookup_timeout)
-                sub = partition.subpartitions[int(req["subpartition"])]
+                index = int(req["subpartition"])
+                if isinstance(partition, BlockingResultPartition):
+                    sub = partition.create_reader(index)
+                else:
+                    sub = partition.subpartitions[index]
             except (LookupError, IndexError) as exc:
                 frames.send_frame(conn, frames.RESPONSE,
                                   msgspec.msgpack.encode({"ok": False, "error": str(exc)}))
@@ -92,6 +103,8 @@ class DataServer:
         except Exception:  # noqa: BLE001 - a bad peer must not take the server down
             log.exception("data connection failed")
         finally:
+            if isinstance(sub, SubpartitionReader):
+                sub.stop()
             try:
                 conn.close()
             except OSError:

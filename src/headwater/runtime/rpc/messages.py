@@ -228,6 +228,10 @@ class PartitionDescriptor(msgspec.Struct):
     #: 1 or 2 for an edge into the first or second input of a two-input operator (its
     #: records travel tagged with their input), 0 otherwise.
     type_number: int = 0
+    #: A BLOCKING partition (Flink's ``ResultPartitionType.BLOCKING``): written to files
+    #: under ``taskmanager.tmp.dirs``, readable once the producer finished and until the
+    #: JobManager releases it (:class:`ReleasePartitions`); else pipelined.
+    blocking: bool = False
 
 
 class OperatorBlob(msgspec.Struct):
@@ -271,6 +275,16 @@ class CancelTask(Message):
     attempt_id: str
 
 
+class ReleasePartitions(Message):
+    """Delete BLOCKING result partitions of a job on a TaskManager: those in
+    ``partition_ids``, or, when it is empty, every one of the job except those in
+    ``keep``."""
+
+    job_id: str
+    partition_ids: list[str] = []
+    keep: list[str] = []
+
+
 class ShutdownTaskManager(Message):
     """Stop the TaskManager process."""
 
@@ -296,5 +310,6 @@ AnyMessage = (
     | RegistrationRejected
     | DeployTask
     | CancelTask
+    | ReleasePartitions
     | ShutdownTaskManager
 )

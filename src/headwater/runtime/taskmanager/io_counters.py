@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from headwater.runtime.network.blocking_partition import BlockingResultPartition
 from headwater.runtime.network.events import MIN_WATERMARK
 from headwater.runtime.network.input_gate import InputGate
 from headwater.runtime.network.partition import ResultPartition
@@ -45,7 +46,7 @@ class IOFigures:
 
 
 def read_io(metrics: TaskMetrics, gate: InputGate, writers: list[RecordWriter],
-            partitions: list[ResultPartition]) -> IOFigures:
+            partitions: list[ResultPartition | BlockingResultPartition]) -> IOFigures:
     """Add up the task's I/O figures (a pure read: safe from any thread)."""
     return IOFigures(
         read_bytes=gate.bytes_received,

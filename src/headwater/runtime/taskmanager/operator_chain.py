@@ -19,6 +19,7 @@ from typing import Any
 
 from headwater.api.execution_config import JOB_PARAMETERS, parse_job_parameters
 from headwater.runtime.metrics.groups import MetricGroup
+from headwater.runtime.network.blocking_partition import BlockingResultPartition
 from headwater.runtime.network.buffers import StreamEvent
 from headwater.runtime.network.events import MAX_WATERMARK, Watermark, WatermarkStatus
 from headwater.runtime.network.partition import ResultPartition
@@ -31,7 +32,8 @@ from headwater.runtime.taskmanager.timers import ProcessingTimeService
 log = logging.getLogger(__name__)
 
 
-def create_writers(tdd: TaskDeploymentDescriptor, partitions: list[ResultPartition],
+def create_writers(tdd: TaskDeploymentDescriptor,
+                   partitions: list[ResultPartition | BlockingResultPartition],
                    batch_size: int) -> tuple[list[RecordWriter], dict[str, list[RecordWriter]]]:
     """One record writer per output edge: (main writers, side-output writers by tag)."""
     writers: list[RecordWriter] = []

@@ -26,6 +26,7 @@ from headwater.config import DEFAULTS
 from headwater.runtime import filesystem
 from headwater.runtime.metrics.groups import MetricGroup
 from headwater.runtime.metrics.task_metrics import register_task_metrics
+from headwater.runtime.network.blocking_partition import BlockingResultPartition, partition_dir
 from headwater.runtime.network.connection_security import ConnectionSecurity
 from headwater.runtime.network.events import END_OF_PARTITION
 from headwater.runtime.network.input_gate import InputGate
@@ -35,6 +36,7 @@ from headwater.runtime.operators.base import SourceOperator, StreamOperator
 from headwater.runtime.rpc.messages import (
     DeclineCheckpoint,
     Message,
+    PartitionDescriptor,
     TaskDeploymentDescriptor,
     TriggerCheckpoint,
 )
@@ -96,11 +98,13 @@ class Task:
                                    DEFAULTS["taskmanager.network.credits-per-channel"]))
         self.buffer_timeout = float(cfg.get("execution.buffer-timeout", 100)) / 1000.0
         self.connect_timeout = float(cfg.get("taskmanager.network.request-timeout", 60000)) / 1000
-        self.partitions = [
-            ResultPartition(p.partition_id, p.num_subpartitions, self.cancelled,
-                            self.connect_timeout)
-            for p in tdd.outputs
-        ]
+        self.partitions: list[ResultPartition | BlockingResultPartition] = []
+        try:
+            for desc in tdd.outputs:
+                self.partitions.append(self._create_partition(desc))
+        except BaseException:
+            self._release_blocking_partitions()
+            raise
         for p in self.partitions:
             registry.register(p)
         self.gate = InputGate(self.credits, self.cancelled, security)
@@ -124,6 +128,23 @@ class Task:
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"{tdd.vertex_name} ({tdd.subtask_index + 1}/"
                                              f"{tdd.parallelism})#{tdd.attempt_number}")
+
+    def _create_partition(self, desc: PartitionDescriptor
+                          ) -> ResultPartition | BlockingResultPartition:
+        if desc.blocking:
+            directory = partition_dir(self.tdd.configuration, self.resource_id,
+                                      self.tdd.job_id, desc.partition_id)
+            return BlockingResultPartition(desc.partition_id, self.tdd.job_id,
+                                           desc.num_subpartitions, directory, self.cancelled)
+        return ResultPartition(desc.partition_id, desc.num_subpartitions, self.cancelled,
+                               self.connect_timeout)
+
+    def _release_blocking_partitions(self) -> None:
+        """Forget the blocking partitions and delete their files (the task failed)."""
+        for p in self.partitions:
+            if isinstance(p, BlockingResultPartition):
+                self.registry.unregister(p.partition_id)
+                p.release()
 
     @property
     def name(self) -> str:
@@ -228,6 +249,9 @@ class Task:
                 raise TaskCancelled()
             chain.finish(1 if self._source is not None else 0)
             chain.broadcast_event(END_OF_PARTITION)
+            for p in self.partitions:
+                if isinstance(p, BlockingResultPartition):
+                    p.finish()  # before FINISHED is reported: consumers may come at once
             final = "FINISHED"
         except TaskCancelled:
             final = "CANCELED"
@@ -244,7 +268,7 @@ class Task:
             # Their acknowledgements also precede the final state, so a savepoint taken
             # at the end (stop-with-savepoint) completes before the job does.
             self.checkpointer.wait_for_writes(timeout=60.0 if final == "FINISHED" else 10.0)
-            self._teardown()
+            self._teardown(final == "FINISHED")
         if self._external_failure is not None and final != "FINISHED":
             final = "FAILED"
             failure = "".join(traceback.format_exception(self._external_failure))
@@ -280,7 +304,7 @@ class Task:
             raise TaskCancelled()
         return chain
 
-    def _teardown(self) -> None:
+    def _teardown(self, finished: bool) -> None:
         if self.metric_group is not None:
             self.metric_group.close()
         if self.chain is not None:
@@ -292,7 +316,11 @@ class Task:
                 self.keyed_backend.dispose()
             except Exception:  # noqa: BLE001
                 log.exception("disposing the keyed state backend failed")
+        if not finished:  # the partitions of a finished task outlive it
+            self._release_blocking_partitions()
         for p in self.partitions:
+            if isinstance(p, BlockingResultPartition):
+                continue
             self.registry.unregister(p.partition_id)
             if self.cancelled.is_set() or any(not sp.closed for sp in p.subpartitions):
                 p.release()

@@ -25,6 +25,7 @@ from headwater.clock import now_ms
 from headwater.config import parse_memory_size
 from headwater.runtime import process_figures
 from headwater.runtime.log_files import LOG_FORMAT, configure_file_logging
+from headwater.runtime.network.blocking_partition import job_partition_dirs, release_partitions
 from headwater.runtime.network.connection_security import (
     DEFAULT_MAX_FRAME_SIZE,
     ConnectionSecurity,
@@ -43,6 +44,7 @@ from headwater.runtime.rpc.messages import (
     RegisterTaskManager,
     RegistrationAck,
     RegistrationRejected,
+    ReleasePartitions,
     Request,
     RequestLogFile,
     RequestLogList,
@@ -106,6 +108,8 @@ class TaskExecutor:
         self.resource_id = resource_id or f"{host}:{self.data_server.port}-{uuid.uuid4().hex[:6]}"
         self.log_dir = log_dir
         self.tasks: dict[str, Task] = {}
+        #: Job id -> the directories its BLOCKING partitions may be written to here.
+        self.partition_dirs: dict[str, set[str]] = {}
         self.conn: Connection | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.heartbeat_interval = 1.0
@@ -213,6 +217,8 @@ class TaskExecutor:
                     if task is not None:
                         task.notify_checkpoint(msg.checkpoint_id,
                                                isinstance(msg, NotifyCheckpointComplete))
+                elif isinstance(msg, ReleasePartitions):
+                    self._release_partitions(msg)
                 elif isinstance(msg, Request):
                     asyncio.create_task(self._answer(msg))
                 elif isinstance(msg, ShutdownTaskManager):
@@ -299,6 +305,9 @@ class TaskExecutor:
         tdd = msg.tdd
         log.info("deploying %s (%d/%d) attempt %d", tdd.vertex_name, tdd.subtask_index + 1,
                  tdd.parallelism, tdd.attempt_number)
+        if any(p.blocking for p in tdd.outputs):
+            self.partition_dirs.setdefault(tdd.job_id, set()).update(
+                job_partition_dirs(tdd.configuration, self.resource_id, tdd.job_id))
         try:
             task = Task(tdd, self.registry, self.host, self.resource_id, self._on_task_state,
                         self.send_threadsafe, self.security)
@@ -310,6 +319,20 @@ class TaskExecutor:
             return
         self.tasks[tdd.attempt_id] = task
         task.start()
+
+    def _release_partitions(self, msg: ReleasePartitions) -> None:
+        """Delete BLOCKING partitions of a job (their files, in a worker thread)."""
+        everything = not msg.partition_ids and not msg.keep
+        dirs = (self.partition_dirs.pop(msg.job_id, set()) if everything
+                else self.partition_dirs.get(msg.job_id, set()))
+        assert self.loop is not None
+        self.loop.run_in_executor(None, release_partitions, self.registry, msg.job_id,
+                                  sorted(dirs), msg.partition_ids, msg.keep)
+
+    def _release_all_partitions(self) -> None:
+        """Delete the BLOCKING partitions of every job (the TaskManager stops)."""
+        for job_id in list(self.partition_dirs):
+            release_partitions(self.registry, job_id, sorted(self.partition_dirs.pop(job_id)))
 
     def _on_task_state(self, task: Task, state: str, failure: str | None = None) -> None:
         """Called from task threads."""
@@ -357,6 +380,7 @@ class TaskExecutor:
     async def _shutdown(self) -> None:
         await self._cancel_tasks()
         self.data_server.close()
+        await asyncio.to_thread(self._release_all_partitions)
         if self.memory_guard is not None:
             self.memory_guard.stop()
         self.thread_info_samples.shutdown()
