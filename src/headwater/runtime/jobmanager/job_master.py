@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from headwater.config import Configuration
-from headwater.graph.job_graph import JobEdge, JobGraph, ShipStrategy
+from headwater.graph.job_graph import JobEdge, JobGraph
 from headwater.ids import new_id
 from headwater.runtime import accumulators as acc
 from headwater.runtime import filesystem
@@ -44,7 +44,11 @@ from headwater.runtime.jobmanager.resource_manager import (
     Slot,
 )
 from headwater.runtime.jobmanager.restart_strategy import restart_strategy_from
-from headwater.runtime.jobmanager.shuffle_mode import is_blocking
+from headwater.runtime.jobmanager.shuffle_mode import (
+    ALL_EXCHANGES_BLOCKING,
+    BATCH_SHUFFLE_MODE,
+    is_blocking,
+)
 from headwater.runtime.jobmanager.thread_info import (
     JobVertexThreadInfoStats,
     JobVertexThreadInfoTracker,
@@ -86,7 +90,10 @@ class JobMaster:
         #: checkpoints.
         self.batch = str(self.config.get("execution.runtime-mode") or "").upper() == "BATCH"
         if self.batch:
-            self.config = self.config.with_overrides({"execution.checkpointing.interval": -1})
+            self.config = self.config.with_overrides({
+                "execution.checkpointing.interval": -1,
+                BATCH_SHUFFLE_MODE: job_graph.configuration.get(BATCH_SHUFFLE_MODE)
+                or ALL_EXCHANGES_BLOCKING})
         self.region_scheduler: RegionScheduler | None = None
         #: TaskManagers lost while the job ran (their partitions are gone).
         self._lost_task_managers: set[str] = set()
@@ -96,12 +103,15 @@ class JobMaster:
         self.terminated = asyncio.Event()
         self._task_accumulators: dict[str, dict[str, str]] = {}
         self._schedule_task: asyncio.Task | None = None
-        self.checkpoint_config = CheckpointCoordinatorConfiguration.from_config(self.config)
-        self.coordinator = CheckpointCoordinator(
-            self, self.checkpoint_config, self.checkpoint_config.checkpoints_dir or "")
-        self.checkpoint_stats = self.coordinator.stats
-        self.restart_strategy = restart_strategy_from(self.config,
-                                                      self.checkpoint_config.enabled)
+        settings = CheckpointCoordinatorConfiguration.from_config(self.config)
+        self.coordinator = CheckpointCoordinator(self, settings, settings.checkpoints_dir or "")
+        self._checkpoints_dir = settings.checkpoints_dir
+        #: What REST shows of checkpoints: nothing for a BATCH job (it has no checkpoint
+        #: coordinator, as Flink's batch jobs), so the checkpoint endpoints answer 404.
+        self.checkpoint_config: CheckpointCoordinatorConfiguration | None = \
+            None if self.batch else settings
+        self.checkpoint_stats = None if self.batch else self.coordinator.stats
+        self.restart_strategy = restart_strategy_from(self.config, settings.enabled)
         self._restart_scheduled = False
         self._first_schedule = True
         #: Set by rescale(): the parallelism the next restart deploys with.
@@ -208,8 +218,9 @@ class JobMaster:
 
     def is_blocking(self, edge: JobEdge) -> bool:
         """Whether an edge's partitions are written to files and read after their producer
-        finished (BATCH: every exchange but FORWARD)."""
-        return self.batch and edge.ship_strategy != ShipStrategy.FORWARD
+        finished (BATCH: every exchange but FORWARD, unless the job asks for
+        ALL_EXCHANGES_PIPELINED)."""
+        return is_blocking(edge, self.config)
 
     def _deployment_descriptor(self, v, index: int, ex: Execution,
                                task_config: dict) -> TaskDeploymentDescriptor:
@@ -225,7 +236,7 @@ class JobMaster:
                 num_subpartitions=len(consumers), consumer_parallelism=target.parallelism,
                 consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector,
                 side_output_tag=edge.side_output_tag, type_number=edge.type_number,
-                blocking=is_blocking(edge, self.config)))
+                blocking=self.is_blocking(edge)))
         inputs = []
         for edge in jv.inputs:
             source = g.edge_end(edge.source_vertex_id)
@@ -539,7 +550,7 @@ class JobMaster:
         if parallelism < 1 or parallelism > limit:
             raise CheckpointException(f"parallelism {parallelism} is outside [1, {limit}] "
                                       f"(the job's max parallelism)")
-        base = self.checkpoint_config.checkpoints_dir
+        base = self._checkpoints_dir
         if not base:
             raise CheckpointException("rescaling needs state.checkpoints.dir")
         completed = await self.coordinator.trigger_savepoint(
