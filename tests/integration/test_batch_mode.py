@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -279,3 +280,77 @@ def cluster_run_async(cluster, script: Path, *args: str):
     return subprocess.Popen([sys.executable, "-m", "headwater.cli", "run", "-m",
                              f"127.0.0.1:{cluster.port}", str(script), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+CACHE_JOB = '''
+import sys
+from headwater.api import RuntimeExecutionMode, StreamExecutionEnvironment
+from headwater.connectors.file import FileSink, FileSource
+
+source_dir, out_dir = sys.argv[1:3]
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+env.set_runtime_mode(RuntimeExecutionMode.BATCH)
+counts = (env.from_source(FileSource.for_path(source_dir), None, "lines")
+          .flat_map(lambda line: [(w, 1) for w in line.split()])
+          .key_by(lambda p: p[0]).sum(1)
+          .cache())
+print("DATASET", counts.dataset_id, flush=True)
+
+
+def write(stream, name):
+    stream.map(lambda p: f"{p[0]} {p[1]}").sink_to(
+        FileSink.for_row_format(f"{out_dir}/{name}").build())
+    env.execute(name)
+
+
+write(counts, "first")                           # computes and caches the counts
+write(counts.filter(lambda p: p[1] > 5), "second")  # reads the cache
+counts.invalidate()
+write(counts, "third")                           # computes (and caches) them again
+'''
+
+
+def test_cache_keeps_a_data_set_for_later_jobs_until_released(two_slots, tmp_path):
+    cluster = two_slots
+    counts = write_words(tmp_path / "in", files=2, lines=300, vocabulary=200)
+    script = tmp_path / "cache_job.py"
+    script.write_text(CACHE_JOB)
+    out = cluster.run(str(script), str(tmp_path / "in"), str(tmp_path / "out"),
+                      timeout=300).stdout
+    dataset_id = re.search(r"DATASET ([0-9a-f]{32})", out).group(1)
+    jobs = {j["name"]: j["jid"] for j in cluster.client.jobs_overview()["jobs"]}
+    first, second, third = jobs["first"], jobs["second"], jobs["third"]
+    for name in ("first", "third"):
+        rows = [line.split() for line in committed_lines(tmp_path / "out" / name)]
+        assert {w: int(n) for w, n in rows} == dict(counts) and len(rows) == len(counts)
+    rows = [line.split() for line in committed_lines(tmp_path / "out" / "second")]
+    assert {w: int(n) for w, n in rows} == {w: n for w, n in counts.items() if n > 5}
+
+    def vertices(job_id):
+        return cluster.client.job(job_id)["vertices"]
+    # The first job read the text; the second did not run the source or the sum again:
+    # its first vertex reads the cached data set, one record per word.
+    assert vertices(first)[0]["name"].startswith("Source: lines")
+    assert vertices(first)[0]["metrics"]["write-records"] == sum(counts.values())
+    reader = vertices(second)[0]
+    assert reader["name"].startswith("Source: Cached")
+    assert not any("lines" in v["name"] for v in vertices(second))
+    assert reader["metrics"]["read-records"] == len(counts)
+    # After invalidate() the third job computed it again.
+    assert vertices(third)[0]["name"].startswith("Source: lines")
+    # The third job's data set is kept until it is deleted.
+    listing = cluster.client.datasets()["dataSets"]
+    assert listing == [{"id": dataset_id, "isComplete": True}]
+
+    def cache_files():
+        return [p for p in cluster.tmp_dirs.rglob("*")
+                if p.is_file() and p.parent.name.endswith("-cache")]
+    assert cache_files()
+    trigger = cluster.client.trigger_dataset_deletion(dataset_id)
+    cluster.client.wait_for_operation(f"/datasets/delete/{trigger}", timeout=30)
+    assert cluster.client.datasets()["dataSets"] == []
+    wait_for(lambda: not cache_files(), 10, 0.1, "the data set's files to be deleted")
+    with pytest.raises(RestError) as error:
+        cluster.client.trigger_dataset_deletion(dataset_id)
+    assert error.value.status == 404

@@ -25,6 +25,7 @@ from headwater.graph.serialization import serialize_job_graph
 from headwater.rest.gateway import JobMasterGateway, RestfulGateway, default_upload_dir
 from headwater.rest.json_schema import validate
 from headwater.rest.server import create_rest_app
+from headwater.runtime.jobmanager.cluster_datasets import ClusterDataSet
 from headwater.runtime.jobmanager.events import ClusterEvents
 from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import (
@@ -250,6 +251,12 @@ class StubCluster:
 
     async def dispose_savepoint(self, path: str) -> None:
         raise NotImplementedError("the stub cluster keeps no savepoints")
+
+    def datasets(self) -> list[ClusterDataSet]:
+        return []
+
+    async def release_dataset(self, dataset_id: str) -> None:
+        raise KeyError(dataset_id)
 
     async def request_task_manager(self, resource_id: str, request: Request,
                                    timeout: float) -> Any:

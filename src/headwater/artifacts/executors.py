@@ -77,6 +77,12 @@ class RunOptionsExecutor:
         """Apply the options, then submit with the inner executor."""
         return self.inner.execute_async(self._apply(job_graph))
 
+    def invalidate_dataset(self, dataset_id: str) -> None:
+        """Release a cluster data set through the inner executor."""
+        release = getattr(self.inner, "invalidate_dataset", None)
+        if release is not None:
+            release(dataset_id)
+
 
 def executor_from_env(default: Callable[[], Any]) -> Any:
     """The executor the environment asks for, else ``default()`` (possibly wrapped)."""

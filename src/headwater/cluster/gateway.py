@@ -9,6 +9,7 @@ from typing import Any
 from headwater.config import Configuration
 from headwater.graph.job_graph import JobGraph
 from headwater.rest.gateway import JobMasterGateway, default_upload_dir
+from headwater.runtime.jobmanager.cluster_datasets import ClusterDataSet
 from headwater.runtime.jobmanager.dispatcher import Dispatcher
 from headwater.runtime.jobmanager.events import ClusterEvents
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
@@ -93,6 +94,14 @@ class DispatcherGateway:
     async def dispose_savepoint(self, path: str) -> None:
         """Delete a savepoint."""
         await self.dispatcher.dispose_savepoint(path)
+
+    def datasets(self) -> list[ClusterDataSet]:
+        """The cluster data sets (cached stream results), complete or not."""
+        return self.dispatcher.datasets.all()
+
+    async def release_dataset(self, dataset_id: str) -> None:
+        """Delete a cluster data set everywhere (KeyError if unknown)."""
+        self.dispatcher.release_dataset(dataset_id)
 
     async def request_task_manager(self, resource_id: str, request: Request,
                                    timeout: float) -> Any:

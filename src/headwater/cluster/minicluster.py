@@ -96,6 +96,15 @@ class MiniCluster:
         """Cancel a job."""
         self._call(self.runner.dispatcher.cancel_job(job_id), 30)
 
+    def release_dataset(self, dataset_id: str) -> None:
+        """Delete a cluster data set (a no-op if there is none with this id)."""
+        async def release() -> None:
+            try:
+                self.runner.dispatcher.release_dataset(dataset_id)
+            except KeyError:
+                pass
+        self._call(release(), 30)
+
     def stop(self) -> None:
         """Stop everything."""
         if self._thread.is_alive():
@@ -179,6 +188,10 @@ class EmbeddedExecutor:
         """Run a job to its end and return its JobExecutionResult."""
         return self.execute_async(job_graph).get_job_execution_result()
 
+    def invalidate_dataset(self, dataset_id: str) -> None:
+        """Nothing to release: every job ran on its own cluster, gone with the job (so a
+        cached stream is computed by every job)."""
+
 
 class RemoteJobClient:
     """Handle of a job on a remote cluster."""
@@ -223,6 +236,18 @@ class RemoteExecutor:
         job_id = self.client.submit_job_graph(serialize_job_graph(job_graph))
         print(f"Job has been submitted with JobID {job_id}", flush=True)
         return RemoteJobClient(self.client, job_id)
+
+    def invalidate_dataset(self, dataset_id: str) -> None:
+        """Release a cluster data set (``DELETE /datasets/:id``) and wait until it is."""
+        from headwater.client.rest_client import RestError
+
+        try:
+            trigger = self.client.trigger_dataset_deletion(dataset_id)
+        except RestError as exc:
+            if exc.status == 404:  # never computed, or released already
+                return
+            raise
+        self.client.wait_for_operation(f"/datasets/delete/{trigger}")
 
     def execute(self, job_graph: JobGraph):
         """Submit, then wait for the result (or end the program when detached)."""

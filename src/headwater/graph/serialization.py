@@ -103,6 +103,8 @@ def serialize_job_graph(job_graph: JobGraph) -> bytes:
                 ],
                 "inputs": [_edge_to_dict(e) for e in v.inputs],
                 "outputs": [_edge_to_dict(e) for e in v.outputs],
+                "cache_dataset_id": v.cache_dataset_id,
+                "reads_cached_dataset": v.reads_cached_dataset,
             }
             for v in job_graph.vertices
         ],
@@ -134,6 +136,8 @@ def deserialize_job_graph(data: bytes) -> JobGraph:
                 ],
                 inputs=[_edge_from_dict(e) for e in v["inputs"]],
                 outputs=[_edge_from_dict(e) for e in v["outputs"]],
+                cache_dataset_id=v.get("cache_dataset_id"),
+                reads_cached_dataset=v.get("reads_cached_dataset"),
             )
             for v in doc["vertices"]
         ]
@@ -170,6 +174,10 @@ def _validate(jg: JobGraph) -> None:
                 f"parallelism {v.max_parallelism}; both must be in [1, {MAX_PARALLELISM}])")
         if not v.operators:
             raise JobGraphFormatError(f"vertex {v.name!r} has no operators")
+        for dataset_id in (v.cache_dataset_id, v.reads_cached_dataset):
+            if dataset_id is not None and not is_hex_id(dataset_id):
+                raise JobGraphFormatError(f"invalid cached data set id {dataset_id!r} of "
+                                          f"vertex {v.name!r}")
         ids.add(v.vertex_id)
     for v in jg.vertices:
         for e in v.inputs:

@@ -18,6 +18,7 @@ from headwater.graph.job_graph import JobGraph
 from headwater.runtime import filesystem
 from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfiguration
 from headwater.runtime.checkpoint.stats import CheckpointStatsTracker
+from headwater.runtime.jobmanager.cluster_datasets import ClusterDataSet
 from headwater.runtime.jobmanager.events import ClusterEvents
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph
 from headwater.runtime.jobmanager.task_manager_registry import TaskManagerInfo
@@ -122,6 +123,12 @@ class RestfulGateway(Protocol):
 
     async def shutdown_cluster(self) -> None:
         """Stop every job, every TaskManager and then the JobManager itself."""
+
+    def datasets(self) -> list[ClusterDataSet]:
+        """The cluster data sets (cached stream results), complete or not."""
+
+    async def release_dataset(self, dataset_id: str) -> None:
+        """Delete a cluster data set everywhere (KeyError if unknown)."""
 
     async def dispose_savepoint(self, path: str) -> None:
         """Delete the savepoint at ``path``. Raises CheckpointStorageError for a path that

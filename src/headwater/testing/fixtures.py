@@ -35,6 +35,10 @@ class MiniClusterExecutor:
         """Submit ``job_graph``; returns its JobClient."""
         return _JobClient(self.cluster, self.cluster.submit(job_graph))
 
+    def invalidate_dataset(self, dataset_id: str) -> None:
+        """Release a cluster data set on the mini cluster."""
+        self.cluster.release_dataset(dataset_id)
+
 
 class _JobClient(EmbeddedJobClient):
     def get_job_execution_result(self, timeout: float | None = None) -> Any:

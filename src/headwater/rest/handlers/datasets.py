@@ -1,9 +1,10 @@
 """Cluster data sets: ``/datasets`` (Flink's ClusterDataSet handlers).
 
-Flink lists here the intermediate results that batch jobs persisted on TaskManagers for
-later jobs. headwater keeps no persisted intermediate results: every result partition
-lives only as long as its producing task, so the list is truthfully empty. Deleting a
-data set is, as in Flink's ResourceManager for an unknown id, a no-op that completes.
+A cluster data set is a stream result that a BATCH job kept on the TaskManagers
+(``DataStream.cache()``) so that later jobs read it instead of computing it again. The
+list shows each with ``isComplete`` (false once a TaskManager holding part of it was
+lost); deleting one releases its partitions on every TaskManager, as an asynchronous
+operation whose status ``/datasets/delete/:triggerid`` reports.
 """
 
 from __future__ import annotations
@@ -16,15 +17,23 @@ from headwater.rest.handlers.savepoints import operations
 
 
 async def list_datasets(ctx: HandlerContext) -> dict[str, Any]:
-    """GET /datasets: the cluster's persisted data sets (none in headwater)."""
-    return {"dataSets": []}
+    """GET /datasets: the cluster's data sets."""
+    return {"dataSets": [{"id": d.dataset_id, "isComplete": d.complete}
+                         for d in ctx.cluster.datasets()]}
 
 
 async def delete_dataset(ctx: HandlerContext) -> dict[str, str]:
-    """DELETE /datasets/:datasetid: release a data set (202 with a trigger id)."""
+    """DELETE /datasets/:datasetid: release a data set (202 with a trigger id; 404 for an
+    unknown id)."""
+    dataset_id = ctx.path["datasetid"]
+    if all(d.dataset_id != dataset_id for d in ctx.cluster.datasets()):
+        raise RestError(404, f"Cluster data set {dataset_id} does not exist.")
 
     async def release() -> None:
-        return None  # nothing is persisted, so there is nothing to release
+        try:
+            await ctx.cluster.release_dataset(dataset_id)
+        except KeyError:  # released meanwhile by another request
+            pass
 
     return {"request-id": operations(ctx).trigger(("datasets",), release)}
 

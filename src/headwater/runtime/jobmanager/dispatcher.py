@@ -22,6 +22,7 @@ from headwater.graph.job_graph import JobGraph
 from headwater.graph.serialization import deserialize_job_graph, serialize_job_graph
 from headwater.runtime.checkpoint import storage
 from headwater.runtime.jobmanager.archived_job import ArchivedJob
+from headwater.runtime.jobmanager.cluster_datasets import ClusterDataSets, release_dataset
 from headwater.runtime.jobmanager.events import JOB_STATUS, ClusterEvents
 from headwater.runtime.jobmanager.exceptions import JobAlreadyTerminated, JobNotFound
 from headwater.runtime.jobmanager.execution_graph import ExecutionGraph, JobStatus
@@ -48,6 +49,8 @@ class Dispatcher:
                                   self._on_task_manager_lost, launcher, self.events)
         self.job_masters: OrderedDict[str, JobMaster | ArchivedJob] = OrderedDict()
         self.shutdown_requested = asyncio.Event()
+        #: Stream results BATCH jobs kept on the TaskManagers (cache()).
+        self.datasets = ClusterDataSets()
         #: The embedded HA store (None: a JobManager crash forgets every job).
         self.ha_store: EmbeddedHaStore | None = None
 
@@ -70,7 +73,7 @@ class Dispatcher:
             raise RuntimeError("the cluster is shutting down")
         await self._check_job_storage(job_graph)
         jm = JobMaster(job_graph, self.rm, self.configuration, self._on_job_terminal,
-                       events=self.events)
+                       events=self.events, datasets=self.datasets)
         self.job_masters[job_graph.job_id] = jm
         self.events.publish(JOB_STATUS, job_graph.job_id, name=job_graph.name,
                             status=jm.graph.state.value, previous=JobStatus.INITIALIZING.value)
@@ -128,6 +131,14 @@ class Dispatcher:
     async def shutdown_cluster(self) -> None:
         log.info("cluster shutdown requested")
         self.shutdown_requested.set()
+
+    def release_dataset(self, dataset_id: str) -> None:
+        """Delete a cluster data set's partitions on every TaskManager (KeyError if
+        unknown)."""
+        dataset = self.datasets.remove(dataset_id)
+        if dataset is None:
+            raise KeyError(dataset_id)
+        release_dataset(self.rm, dataset)
 
     def job_master(self, job_id: str) -> JobMaster | ArchivedJob | None:
         """The JobMaster of a running job, or the archive of a finished one."""
@@ -190,6 +201,10 @@ class Dispatcher:
                 jm.on_task_io(report)
 
     def _on_task_manager_lost(self, rid: str, reason: str) -> None:
+        for dataset in self.datasets.task_manager_lost(rid):
+            log.info("cached data set %s lost its partitions on %s: the next job that needs "
+                     "it computes it again", dataset.dataset_id, rid)
+            release_dataset(self.rm, dataset)  # what is left of it is of no use
         for jm in list(self.job_masters.values()):
             if isinstance(jm, JobMaster) and not jm.graph.state.is_globally_terminal:
                 jm.on_task_manager_lost(rid, reason)

@@ -24,6 +24,14 @@ from headwater.runtime.checkpoint.config import CheckpointCoordinatorConfigurati
 from headwater.runtime.checkpoint.coordinator import CheckpointCoordinator, CheckpointException
 from headwater.runtime.checkpoint.stats import CheckpointStats
 from headwater.runtime.checkpoint.storage import CheckpointStorageError
+from headwater.runtime.jobmanager.cluster_datasets import (
+    ClusterDataSet,
+    ClusterDataSets,
+    DataSetPartition,
+    cache_partition_id,
+    read_cached_datasets,
+    release_dataset,
+)
 from headwater.runtime.jobmanager.connections import consumers_of, producers_of
 from headwater.runtime.jobmanager.events import CHECKPOINT, EXCEPTION, JOB_STATUS, ClusterEvents
 from headwater.runtime.jobmanager.execution_graph import (
@@ -80,7 +88,8 @@ class JobMaster:
     def __init__(self, job_graph: JobGraph, resource_manager: ResourceManager,
                  config: Configuration, on_terminal: Callable[[JobMaster], None],
                  initialized_at: int | None = None,
-                 events: ClusterEvents | None = None) -> None:
+                 events: ClusterEvents | None = None,
+                 datasets: ClusterDataSets | None = None) -> None:
         self.job_graph = job_graph
         #: Where status changes, checkpoints and failures are announced.
         self.events = events if events is not None else ClusterEvents()
@@ -97,6 +106,10 @@ class JobMaster:
         self.region_scheduler: RegionScheduler | None = None
         #: TaskManagers lost while the job ran (their partitions are gone).
         self._lost_task_managers: set[str] = set()
+        #: The cluster's cached data sets: read here instead of computed, or kept for later.
+        self.datasets = datasets if datasets is not None else ClusterDataSets()
+        if self.batch:
+            read_cached_datasets(job_graph, self.datasets)
         self.graph = ExecutionGraph.from_job_graph(job_graph, initialized_at)
         self._on_terminal = on_terminal
         self._by_attempt: dict[str, tuple] = {}  # attempt id -> (vertex, subtask, execution)
@@ -158,6 +171,14 @@ class JobMaster:
                     return
         self._set_status(JobStatus.RUNNING)
         self._all_running.clear()
+        gone = [v.reads_cached_dataset for v in self.job_graph.vertices
+                if v.reads_cached_dataset is not None
+                and self.datasets.usable(v.reads_cached_dataset, v.parallelism) is None]
+        if gone:
+            self.fail_job(f"java.lang.IllegalStateException: the cached data set "
+                          f"{gone[0]} this job reads was released or lost; submit the "
+                          "program again to compute it")
+            return
         if self.batch:
             self.region_scheduler = RegionScheduler(self, self.is_blocking)
             self.region_scheduler.start()
@@ -237,7 +258,22 @@ class JobMaster:
                 consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector,
                 side_output_tag=edge.side_output_tag, type_number=edge.type_number,
                 blocking=self.is_blocking(edge)))
+        if jv.cache_dataset_id is not None:  # cache(): one more output, kept after the job
+            outputs.append(PartitionDescriptor(
+                partition_id=cache_partition_id(ex.attempt_id), ship_strategy="FORWARD",
+                num_subpartitions=1, consumer_parallelism=1, consumer_max_parallelism=1,
+                blocking=True))
         inputs = []
+        if jv.reads_cached_dataset is not None:
+            dataset = self.datasets.get(jv.reads_cached_dataset)
+            assert dataset is not None
+            part = dataset.partitions[index]
+            inputs.append(InputGateDescriptor(input_number=0, ship_strategy="FORWARD",
+                                              channels=[ChannelDescriptor(
+                                                  partition_id=part.partition_id,
+                                                  subpartition_index=0, host=part.host,
+                                                  data_port=part.data_port,
+                                                  resource_id=part.resource_id)]))
         for edge in jv.inputs:
             source = g.edge_end(edge.source_vertex_id)
             out_index = next(k for k, e in enumerate(source.job_vertex.outputs)
@@ -623,6 +659,7 @@ class JobMaster:
             self._set_status(JobStatus.CANCELED)
         elif all(s == ExecutionState.FINISHED for s in states):
             self._merge_accumulators()
+            self._register_datasets()
             self._set_status(JobStatus.FINISHED)
         else:
             self._set_status(JobStatus.FAILED)
@@ -641,8 +678,28 @@ class JobMaster:
         producer attempt ran)."""
         holders = {ex.location.resource_id for _, _, ex in self._by_attempt.values()
                    if ex.location is not None}
+        keep = [p.partition_id for d in self.datasets.all() if d.job_id == self.job_id
+                for p in d.partitions]
         for rid in sorted(holders):
-            self.rm.send(rid, ReleasePartitions(job_id=self.job_id))
+            self.rm.send(rid, ReleasePartitions(job_id=self.job_id, keep=keep))
+
+    def _register_datasets(self) -> None:
+        """The job FINISHED: what it cached becomes cluster data sets (releasing the
+        partitions of an older computation of the same data set)."""
+        for v in self.graph.vertices:
+            dataset_id = v.job_vertex.cache_dataset_id
+            if dataset_id is None:
+                continue
+            partitions = []
+            for sv in v.subtasks:
+                loc = sv.current.location
+                assert loc is not None
+                partitions.append(DataSetPartition(cache_partition_id(sv.current.attempt_id),
+                                                   loc.resource_id, loc.host, loc.data_port))
+            replaced = self.datasets.register(ClusterDataSet(dataset_id, self.job_id,
+                                                             partitions))
+            if replaced is not None:
+                release_dataset(self.rm, replaced)
 
     def _merge_accumulators(self) -> None:
         try:

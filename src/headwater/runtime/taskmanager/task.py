@@ -33,6 +33,7 @@ from headwater.runtime.network.input_gate import InputGate
 from headwater.runtime.network.partition import PartitionRegistry, ResultPartition, TaskCancelled
 from headwater.runtime.network.record_writer import RecordWriter
 from headwater.runtime.operators.base import SourceOperator, StreamOperator
+from headwater.runtime.operators.batch_keyed import batch_variant, is_batch
 from headwater.runtime.rpc.messages import (
     DeclineCheckpoint,
     Message,
@@ -45,7 +46,6 @@ from headwater.runtime.taskmanager.checkpointing import SubtaskCheckpointer
 from headwater.runtime.taskmanager.input_processor import InputProcessor
 from headwater.runtime.taskmanager.io_counters import IOFigures, TaskMetrics, read_io
 from headwater.runtime.taskmanager.mailbox import Mail, Mailbox
-from headwater.runtime.operators.batch_keyed import batch_variant, is_batch
 from headwater.runtime.taskmanager.operator_chain import OperatorChain, create_writers
 from headwater.runtime.taskmanager.source_driver import SourceDriver, SourceOutput
 from headwater.runtime.taskmanager.timers import ProcessingTimeService
