@@ -159,3 +159,30 @@ def test_grouped_input_feeds_each_key_together_and_fires_its_timers_at_its_end(t
     assert set(emitted.values) == expected and len(emitted.values) == 7000
     op.close()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(("max_keys", "keys"), [(1000, 500), (50, 100)],
+                         ids=["all-keys-held", "sends-early"])
+def test_local_combiner_folds_before_the_exchange_and_the_results_hold(max_keys, keys):
+    from headwater.runtime.operators.batch_keyed import LocalCombineOperator
+
+    combiner = LocalCombineOperator(KeyedAggregationOperator("sum", 1, lambda r: r[0]))
+    combiner.max_keys = max_keys
+    setup(combiner, Emitted())
+    sent = []
+    data = word_pairs(10_000, keys)
+    for start in range(0, len(data), 256):
+        out, _ = combiner.process_batch(data[start:start + 256], None)
+        sent.extend(out)
+    sent.extend(combiner.process_watermark(2**63 - 1)[0])
+    if max_keys >= keys:
+        assert len(sent) == keys  # one partial value per key
+    else:
+        assert keys < len(sent) < len(data) // 2  # too many keys: partial values went early
+    # Whatever it sent, the keyed aggregation of it gives the true sums.
+    batch = batch_variant(KeyedAggregationOperator("sum", 1, lambda r: r[0]), {})
+    result = Emitted()
+    setup(batch, result)
+    batch.process_batch(sent, None)
+    batch.end_input()
+    assert sorted(result.values) == sorted((f"word-{k}", 10_000 // keys) for k in range(keys))

@@ -484,7 +484,8 @@ class StreamExecutionEnvironment:
         max_parallelism = self.get_max_parallelism()
         stream_graph = translate(transformations, name, self.get_parallelism(),
                                  max_parallelism if max_parallelism > 0 else None,
-                                 self._chaining_enabled)
+                                 self._chaining_enabled,
+                                 batch=mode is RuntimeExecutionMode.BATCH)
         job_graph = build_job_graph(stream_graph, name)
         self._apply_fault_tolerance(job_graph)
         for key, value in self._configuration.items():

@@ -11,6 +11,7 @@ runtime's operators only when they run, not when this module is imported.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,8 +42,10 @@ from headwater.graph.stream_graph import StreamGraph, StreamNode
 
 
 def translate(transformations: Iterable[Transformation], job_name: str, parallelism: int,
-              max_parallelism: int | None, chaining_enabled: bool) -> StreamGraph:
-    """The StreamGraph of ``transformations`` (in declaration order: inputs first)."""
+              max_parallelism: int | None, chaining_enabled: bool,
+              batch: bool = False) -> StreamGraph:
+    """The StreamGraph of ``transformations`` (in declaration order: inputs first); for a
+    BATCH job with local combiners (:func:`add_local_combiners`)."""
     graph = StreamGraph(job_name)
     graph.parallelism = parallelism
     graph.max_parallelism = max_parallelism
@@ -61,7 +64,34 @@ def translate(transformations: Iterable[Transformation], job_name: str, parallel
             graph.add_edge(nodes[i.upstream.id], node, strategy, i.key_selector,
                            i.side_output_tag, i.type_number)
         nodes[t.id] = node
+    if batch:
+        add_local_combiners(graph)
     return graph
+
+
+def add_local_combiners(graph: StreamGraph) -> None:
+    """BATCH: put a combiner in front of the exchange of every keyed reduce/aggregation
+    (its producer folds records per key and sends one partial value per key; see
+    :class:`~headwater.runtime.operators.batch_keyed.LocalCombineOperator`)."""
+    from headwater.runtime.operators.batch_keyed import LocalCombineOperator, combinable
+
+    for node in list(graph.nodes.values()):
+        if not combinable(node.operator) or len(node.in_edges) != 1:
+            continue
+        edge = node.in_edges[0]
+        if edge.partitioner is not ShipStrategy.HASH or edge.side_output_tag is not None \
+                or edge.type_number:
+            continue
+        upstream = graph.node(edge.source_id)
+        combiner = graph.add_node(f"Combine ({node.name})",
+                                  LocalCombineOperator(copy.deepcopy(node.operator)),
+                                  parallelism=upstream.parallelism)
+        combiner.max_parallelism = upstream.max_parallelism
+        upstream.out_edges[upstream.out_edges.index(edge)] = graph_edge = dataclasses.replace(
+            edge, target_id=combiner.id, partitioner=None, key_selector=None)
+        combiner.in_edges.append(graph_edge)
+        edge.source_id = combiner.id
+        combiner.out_edges.append(edge)
 
 
 def create_operator(t: Transformation) -> Any:

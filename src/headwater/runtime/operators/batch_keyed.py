@@ -335,9 +335,77 @@ class BatchKeyedAggregation(_BatchKeyedBase):
             self._emit(values[start:start + _EMIT_CHUNK], None)
 
 
-def batch_variant(operator: StreamOperator, config: Any) -> StreamOperator:
-    """The BATCH form of a chain's head operator: keyed operators get their input grouped
-    by key; others stay as they are."""
+class LocalCombineOperator(StreamOperator):
+    """BATCH: folds the records per key before they cross the exchange to a keyed
+    ``reduce``/aggregation, so that each producer sends one partial value per key instead
+    of every record (a combiner; the keyed operator folds the partial values: reduce is
+    associative). It holds at most ``max_keys`` partial values and sends them on when it
+    reaches that, and at the end of input."""
+
+    def __init__(self, inner: StreamOperator) -> None:
+        self.inner = inner
+        self.max_keys = 100_000
+
+    def setup(self, ctx: Any) -> None:
+        """The folded operator gets a keyed state backend of its own (one table)."""
+        import dataclasses
+
+        from headwater.runtime.state.heap import HeapKeyedStateBackend
+        from headwater.runtime.state.key_groups import KeyGroupRange
+
+        self.ctx = ctx
+        backend = HeapKeyedStateBackend(ctx.max_parallelism,
+                                        KeyGroupRange(0, ctx.max_parallelism - 1))
+        self.inner.setup(dataclasses.replace(ctx, keyed_state_backend=backend))
+
+    def open(self) -> None:
+        """Open the folded operator."""
+        self.inner.open()
+
+    def close(self) -> None:
+        """Close the folded operator."""
+        self.inner.close()
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Fold; send the partial values on only when there are too many."""
+        if not values:
+            return [], None
+        self.inner.process_batch(values, None)
+        if len(self.inner.table) >= self.max_keys:  # type: ignore[attr-defined]
+            return self._take()
+        return [], None
+
+    def _take(self) -> tuple[list, Timestamps]:
+        table = self.inner.table  # type: ignore[attr-defined]
+        partials = list(table.values())
+        table.clear()
+        return partials, None
+
+    def process_watermark(self, watermark: int) -> tuple[list, Timestamps]:
+        """The final watermark: send every partial value (before it travels on)."""
+        return self._take() if watermark >= MAX_WATERMARK else ([], None)
+
+    def end_input(self) -> tuple[list, Timestamps]:
+        """Send what is left."""
+        return self._take()
+
+
+def combinable(operator: Any) -> bool:
+    """Whether a keyed operator's records may be folded before the exchange: reduce and
+    the aggregations, unless the reduce function is a RichFunction (it may use keyed
+    state, which only the keyed operator has)."""
+    from headwater.api.functions import RichFunction
+    from headwater.runtime.operators.keyed import KeyedAggregationOperator, KeyedReduceOperator
+
+    if isinstance(operator, KeyedAggregationOperator):
+        return True
+    return isinstance(operator, KeyedReduceOperator) and not isinstance(operator.function,
+                                                                        RichFunction)
+
+
+def batch_variant(operator: StreamOperator, config: Any, head: bool = True) -> StreamOperator:
+    """The BATCH form of an operator of a chain: a keyed head gets its input grouped by
+    key, a combiner its memory limit; others stay as they are."""
     from headwater.runtime.operators.keyed import (
         KeyedAggregationOperator,
         KeyedProcessOperator,
@@ -346,6 +414,11 @@ def batch_variant(operator: StreamOperator, config: Any) -> StreamOperator:
     from headwater.runtime.operators.window_operator import WindowOperator
 
     budget, spill_dir = memory_budget(config), spill_root(config)
+    if isinstance(operator, LocalCombineOperator):
+        operator.max_keys = max(1000, budget // 512)
+        return operator
+    if not head:
+        return operator
     if isinstance(operator, KeyedReduceOperator | KeyedAggregationOperator):
         return BatchKeyedAggregation(operator, budget, spill_dir)
     if isinstance(operator, KeyedProcessOperator | WindowOperator):

@@ -280,7 +280,8 @@ class Task:
         self.operators = [pickle.loads(o.blob) for o in tdd.operators]
         batch = is_batch(tdd.configuration)
         if batch:
-            self.operators[0] = batch_variant(self.operators[0], tdd.configuration)
+            self.operators = [batch_variant(op, tdd.configuration, head=i == 0)
+                              for i, op in enumerate(self.operators)]
         head = self.operators[0]
         if any(getattr(op, "keyed", False) for op in self.operators):
             self.keyed_backend = create_keyed_backend(tdd.configuration, tdd.max_parallelism,
