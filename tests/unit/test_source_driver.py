@@ -67,12 +67,12 @@ def run_source(source: SourceOperator, *chained: StreamOperator) -> list:
     writer = Writer()
     ops = [source, *chained]
     metrics = TaskMetrics(len(ops))
-    chain = OperatorChain(ops, [writer], {}, metrics)  # type: ignore[list-item]
+    chain = OperatorChain(ops, [writer], {}, metrics)
     items: queue.SimpleQueue = queue.SimpleQueue()
     output = SourceOutput(chain, metrics, threading.Event(), batch_size=64)
     checkpointer = types.SimpleNamespace(checkpoint=lambda *args, **kwargs: None)
     driver = SourceDriver("test source", source, chain, Mailbox(items), items,
-                          ProcessingTimeService(), checkpointer,  # type: ignore[arg-type]
+                          ProcessingTimeService(), checkpointer,
                           output, buffer_timeout=0.05)
     driver.run()
     return writer.sent
@@ -102,7 +102,7 @@ def test_the_chain_announces_activity_before_the_final_watermark_only():
     upstream pass an idle output unannounced, as in Flink; MAX_WATERMARK makes it
     active (Flink's TimestampsAndWatermarksOperator does so for it)."""
     writer = Writer()
-    chain = OperatorChain([Forward()], [writer], {}, TaskMetrics(1))  # type: ignore[list-item]
+    chain = OperatorChain([Forward()], [writer], {}, TaskMetrics(1))
     chain.emit_watermark_status(True)
     chain.push_watermark(30)
     chain.push_watermark(MAX_WATERMARK)
