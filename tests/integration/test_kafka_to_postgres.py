@@ -61,10 +61,6 @@ def run_example(cluster, kafka_broker, postgres, topic: str, kill: bool):  # noq
     return job_id, table
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, issue 11: after a restore the job sometimes FINISHES without firing its last "
-    "event-time windows (seen once in CI: the two last minutes of every user missing), as if "
-    "the restored Kafka source ended without its final watermark; under investigation"))
 def test_clicks_from_kafka_land_in_postgres_exactly_once_through_a_kill(
         cluster, kafka_broker, postgres):  # noqa: F811
     clean_job, clean = run_example(cluster, kafka_broker, postgres, "clicks-clean", False)

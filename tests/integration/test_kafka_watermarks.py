@@ -1,11 +1,13 @@
 """Per-partition watermarks of the Kafka source, with idleness, on a real cluster: one
 subtask reads two partitions; its watermark is the minimum of the partitions', so a
 partition that is behind holds event-time windows back until it goes idle
-(``with_idleness``), as Flink's KafkaSource does per split."""
+(``with_idleness``), as Flink's KafkaSource does per split. And the end of a bounded
+source restored with its last records (issue 11)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -114,3 +116,52 @@ def test_an_idle_partition_releases_the_watermark(cluster, kafka_broker, tmp_pat
     # 0 and the windows up to [4000, 5000) fire while the job runs.
     got = run(cluster, tmp_path, kafka_broker, "wm-idle", "500")
     assert got == ["1000:200", "2000:100", "3000:100", "4000:100"]
+
+
+def test_a_restored_bounded_source_that_ends_at_once_moves_event_time_to_the_end(
+        kafka_broker):
+    """Issue 11, the interleaving of the failed kill runs, forced: restored with the last
+    records of its partitions, the source reads them, finds no partition left at its
+    next periodic watermark emission (every ms here; the chain takes 2 ms a batch),
+    announces itself idle and ends. The final MAX watermark must still count
+    downstream, or the windows that only the end of input fires never fire."""
+    from headwater.api import WatermarkStrategy
+    from headwater.connectors.kafka import (
+        KafkaOffsetsInitializer,
+        KafkaSource,
+        SimpleStringSchema,
+    )
+    from headwater.runtime.network.events import MAX_WATERMARK, WatermarkStatus
+    from headwater.runtime.operators.base import OperatorContext, StreamOperator
+    from tests.unit.test_source_driver import downstream_watermark, run_source
+
+    class Slow(StreamOperator):
+        def process_batch(self, values, timestamps):
+            time.sleep(0.002)
+            return values, timestamps
+
+    topic = "restored-end"
+    kafka_broker.create_topic(topic, 2)
+    for part in (0, 1):
+        produce_to(kafka_broker, topic, part, [(f"r{t}", t) for t in range(1000, 1200, 10)])
+    every_ms = type("Config", (), {"get_auto_watermark_interval": lambda self: 1})()
+    source = (KafkaSource.builder().set_bootstrap_servers(kafka_broker.bootstrap)
+              .set_topics(topic).set_value_only_deserializer(SimpleStringSchema())
+              .set_bounded(KafkaOffsetsInitializer.latest()).build()
+              .with_watermark_strategy(WatermarkStrategy.for_monotonous_timestamps(),
+                                       every_ms))
+    op = source.create_operator()
+    op.setup(OperatorContext(job_id="j", vertex_id="v", operator_id="o", task_name="kafka",
+                             operator_name="kafka", subtask_index=0, parallelism=1,
+                             max_parallelism=128, attempt_number=1))
+    op.initialize_state({op.state_name: ("split", [(topic, 0, 17, 20), (topic, 1, 18, 20)]),
+                         op.ASSIGNED: ("union", [(topic, 0), (topic, 1)])})
+    op.open()
+    try:
+        sent = run_source(op, Slow())
+    finally:
+        op.close()
+    assert sorted(v for v in sent if isinstance(v, str)) == ["r1170", "r1180", "r1180",
+                                                             "r1190", "r1190"]
+    assert WatermarkStatus(idle=True) in sent  # the interleaving happened
+    assert downstream_watermark(sent) == MAX_WATERMARK

@@ -65,6 +65,8 @@ class OperatorChain:
         self.side_writers = side_writers
         self.all_writers = writers + [w for ws in side_writers.values() for w in ws]
         self.metrics = metrics
+        #: Whether this subtask last announced itself idle downstream.
+        self.idle = False
 
     def setup(self, tdd: TaskDeploymentDescriptor, keyed_backend: Any,
               accumulators: dict[str, Any], timers: ProcessingTimeService,
@@ -149,10 +151,16 @@ class OperatorChain:
                 self.push(i + 1, values, timestamps)
         if watermark > metrics.output_watermark:
             metrics.output_watermark = watermark
+            if watermark == MAX_WATERMARK and self.idle:
+                # Downstream valves ignore the watermarks of idle channels: the end of
+                # event time makes this output active first (as Flink's sources and
+                # TimestampsAndWatermarksOperator do), or pending timers never fire.
+                self.emit_watermark_status(False)
             self.broadcast_event(Watermark(watermark))
 
     def emit_watermark_status(self, idle: bool) -> None:
         """Tell downstream tasks this subtask is idle (or active again)."""
+        self.idle = idle
         self.broadcast_event(WatermarkStatus(idle=idle))
 
     def broadcast_event(self, event: StreamEvent) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from headwater.clock import now_ms
 from headwater.runtime.network.buffers import QueueItem
-from headwater.runtime.network.events import MAX_WATERMARK, CheckpointBarrier, WatermarkStatus
+from headwater.runtime.network.events import MAX_WATERMARK, CheckpointBarrier
 from headwater.runtime.network.partition import TaskCancelled
 from headwater.runtime.operators.base import SourceOperator
 from headwater.runtime.rpc.messages import TriggerCheckpoint
@@ -157,9 +157,12 @@ class SourceOutput:
             raise TaskCancelled()
 
     def emit_watermark(self, timestamp: int) -> None:
-        """Event time of this source reached ``timestamp``."""
+        """Event time of this source reached ``timestamp`` (an idle source becomes active
+        first, as in Flink's source context)."""
         with self.lock:
             self.flush()
+            if self.chain.idle:
+                self.chain.emit_watermark_status(False)
             self.metrics.input_watermark = max(self.metrics.input_watermark, timestamp)
             self.chain.push_watermark(timestamp, start=1)
 
@@ -167,12 +170,12 @@ class SourceOutput:
         """Exclude this source from downstream watermark minimums until it emits."""
         with self.lock:
             self.flush()
-            self.chain.broadcast_event(WatermarkStatus(idle=True))
+            self.chain.emit_watermark_status(True)
 
     def mark_active(self) -> None:
         """This source (marked idle before) produces records again."""
         with self.lock:
-            self.chain.broadcast_event(WatermarkStatus(idle=False))
+            self.chain.emit_watermark_status(False)
 
     def flush(self) -> None:
         """Push buffered records through the chain (caller holds the lock)."""
@@ -296,7 +299,8 @@ class SourceDriver:
         if output.stop_requested is None:
             output.flush()
             # A bounded source that ends moves event time to the end (Flink's
-            # Watermark.MAX_WATERMARK), so every pending event-time timer fires.
+            # Watermark.MAX_WATERMARK), so every pending event-time timer fires; an idle
+            # source becomes active for it (OperatorChain.push_watermark).
             self.chain.push_watermark(MAX_WATERMARK, start=1)
 
     def cancel_source(self) -> None:
