@@ -281,10 +281,8 @@ class SubpartitionReader:
                                 self.partition.partition_id, self.index, exc)
                 complete = False
             try:
-                if complete:
-                    sock.shutdown(socket.SHUT_WR)
-                else:
-                    sock.close()
+                # SHUT_RDWR also wakes the server thread blocked reading credits.
+                sock.shutdown(socket.SHUT_WR if complete else socket.SHUT_RDWR)
             except OSError:
                 pass
 
