@@ -1,7 +1,7 @@
 """``execution.batch-shuffle-mode: ALL_EXCHANGES_BLOCKING`` on a real cluster: the keyed
 exchange of a wordcount goes through BLOCKING partition files under
 ``taskmanager.tmp.dirs`` (local and, with two TaskManagers, remote), counts match the
-pipelined run, and the files are gone once the job finished."""
+pipelined run, and the files are gone once the job finished (or was cancelled)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from headwater.api import KeyedProcessFunction, MapFunction, ValueStateDescriptor
+from headwater.api import KeyedProcessFunction, MapFunction, SourceFunction, ValueStateDescriptor
+from headwater.cluster.minicluster import JobExecutionException
 from headwater.testing import CollectSink, wait_for
 from tests.integration.helpers import new_env
 
@@ -90,3 +91,38 @@ def test_blocking_wordcount_counts_as_pipelined_and_cleans_up(mini_cluster, tmp_
     # the JobMaster released them when the job finished
     wait_for(lambda: not any(tmp.iterdir()), timeout=20,
              message=lambda: f"partition files left: {list(tmp.rglob('*'))}")
+
+
+class Endless(SourceFunction):
+    def __init__(self):
+        self.running = True
+
+    def run(self, ctx):
+        i = 0
+        while self.running:
+            ctx.collect(f"w{i % 11}")
+            i += 1
+            if i % 100 == 0:
+                time.sleep(0.01)
+
+    def cancel(self):
+        self.running = False
+
+
+def test_a_cancelled_blocking_job_leaves_no_files(mini_cluster, tmp_path):
+    env = new_env(2)
+    env.configure({"execution.batch-shuffle-mode": "ALL_EXCHANGES_BLOCKING",
+                   "taskmanager.tmp.dirs": str(tmp_path)})
+    env.add_source(Endless(), "endless").key_by(lambda w: w).process(Count()) \
+        .add_sink(lambda x: None)
+    client = env.execute_async("endless blocking")
+    # 2 producers x 2 consumers, still empty on disk: writes are buffered
+    wait_for(lambda: len(partition_files(tmp_path)) == 4 and client.get_job_status() == "RUNNING",
+             timeout=30, message=lambda: f"partition files: {partition_files(tmp_path)}")
+    time.sleep(0.5)
+    client.cancel()
+    with pytest.raises(JobExecutionException) as err:
+        client.get_job_execution_result(timeout=30)
+    assert err.value.status == "CANCELED"
+    wait_for(lambda: not any(tmp_path.iterdir()), timeout=20,
+             message=lambda: f"partition files left: {list(tmp_path.rglob('*'))}")

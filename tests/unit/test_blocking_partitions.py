@@ -7,6 +7,7 @@ or cancelled producer leaves no files; release_partitions deletes them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ from headwater.runtime.rpc.messages import (
     TaskDeploymentDescriptor,
 )
 from headwater.runtime.taskmanager.task import Task
+from headwater.runtime.taskmanager.task_executor import TaskExecutor
 from headwater.testing import wait_for
 
 pa = pytest.importorskip("pyarrow")
@@ -397,3 +399,37 @@ def test_a_cancelled_producer_leaves_no_files(tmp_path, registry):
     assert states[-1] == "CANCELED", states[-1]
     assert registry.lookup("attempt-0") is None
     assert not any(os.path.exists(f) for f in files)
+
+
+def finished_partition(config: dict, pid: str, job: str = JOB) -> BlockingResultPartition:
+    p = BlockingResultPartition(pid, job, 1, partition_dir(config, RESOURCE, job, pid),
+                                threading.Event())
+    p.subpartitions[0].send_batch([pid], None)
+    p.subpartitions[0].send_event(END_OF_PARTITION)
+    p.finish()
+    return p
+
+
+def test_the_task_executor_releases_partitions_on_request_and_at_shutdown(tmp_path):
+    executor = TaskExecutor(("127.0.0.1", 1), "127.0.0.1", slots=1, resource_id=RESOURCE)
+    try:
+        config = {"taskmanager.tmp.dirs": str(tmp_path)}
+        other_job = "1" * 32
+        parts = {pid: finished_partition(config, pid) for pid in ("a-0", "b-0", "c-0")}
+        parts["d-0"] = finished_partition(config, "d-0", other_job)
+        for p in parts.values():
+            executor.registry.register(p)
+        for job in (JOB, other_job):
+            executor.partition_dirs[job] = set(job_partition_dirs(config, RESOURCE, job))
+
+        async def release(msg: ReleasePartitions) -> int:
+            return await executor._release_partitions(msg)
+
+        assert asyncio.run(release(ReleasePartitions(job_id=JOB, partition_ids=["a-0"]))) == 1
+        assert asyncio.run(release(ReleasePartitions(job_id=JOB, keep=["b-0"]))) == 1
+        assert [pid for pid, p in parts.items() if os.path.exists(p.directory)] == ["b-0", "d-0"]
+        executor._release_all_partitions()  # the TaskManager stops
+        assert executor.registry.partitions() == []
+        assert os.listdir(tmp_path) == []
+    finally:
+        executor.data_server.close()
