@@ -116,7 +116,7 @@ def test_a_cancelled_blocking_job_leaves_no_files(mini_cluster, tmp_path):
     env.add_source(Endless(), "endless").key_by(lambda w: w).process(Count()) \
         .add_sink(lambda x: None)
     client = env.execute_async("endless blocking")
-    # 2 producers x 2 consumers, still empty on disk: writes are buffered
+    # 2 producers x 2 consumers (maybe still empty on disk: writes are buffered)
     wait_for(lambda: len(partition_files(tmp_path)) == 4 and client.get_job_status() == "RUNNING",
              timeout=30, message=lambda: f"partition files: {partition_files(tmp_path)}")
     time.sleep(0.5)

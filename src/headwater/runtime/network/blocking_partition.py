@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 
 #: Prefix of a TaskManager's partition directory in each of ``taskmanager.tmp.dirs``.
 PARTITIONS_DIR_PREFIX = "headwater-partitions-"
-#: Write and read buffer of a subpartition file: one system call per this many bytes.
-FILE_BUFFER_SIZE = 1 << 20
+#: Write and read buffer of a subpartition file: one system call per this many bytes
+#: (a few buffers of records). Allocated per file and per reader, so a wide exchange
+#: (many subpartitions, many channels) keeps it small.
+FILE_BUFFER_SIZE = 64 * 1024
 
 _DECODERS: dict[int, Decoder] = {
     frames.DATA_MARSHAL: cast(Decoder, marshal.loads),
