@@ -126,3 +126,27 @@ def test_a_cancelled_blocking_job_leaves_no_files(mini_cluster, tmp_path):
     assert err.value.status == "CANCELED"
     wait_for(lambda: not any(tmp_path.iterdir()), timeout=20,
              message=lambda: f"partition files left: {list(tmp_path.rglob('*'))}")
+
+
+def slow_split(line):
+    time.sleep(0.003)
+    return line.split()
+
+
+def test_consumers_wait_for_slow_producers_longer_than_the_request_timeout(mini_cluster,
+                                                                            tmp_path):
+    """Eager scheduling deploys consumers with their producers: they attach at once and
+    wait for the files however long the producers run."""
+    env = new_env(2)
+    env.configure({"execution.batch-shuffle-mode": "ALL_EXCHANGES_BLOCKING",
+                   "taskmanager.tmp.dirs": str(tmp_path),
+                   "taskmanager.network.request-timeout": "1000"})
+    sink = CollectSink()
+    lines = [" ".join(WORDS[i:i + 3]) for i in range(0, len(WORDS), 3)]  # ~2 s per subtask
+    (env.from_collection(lines).flat_map(slow_split).key_by(lambda w: w).process(Count())
+        .add_sink(sink))
+    result = env.execute("slow producers")
+    final: dict[str, int] = {}
+    for word, n in sink.records(result):
+        final[word] = max(final.get(word, 0), n)
+    assert final == dict(Counter(WORDS))
