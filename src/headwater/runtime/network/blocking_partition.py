@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 
 #: Prefix of a TaskManager's partition directory in each of ``taskmanager.tmp.dirs``.
 PARTITIONS_DIR_PREFIX = "headwater-partitions-"
-#: Write and read buffer of a subpartition file: one system call per this many bytes.
-FILE_BUFFER_SIZE = 1 << 20
+#: Write and read buffer of a subpartition file: one system call per this many bytes
+#: (a few buffers of records). Allocated per file and per reader, so a wide exchange
+#: (many subpartitions, many channels) keeps it small.
+FILE_BUFFER_SIZE = 64 * 1024
 
 _DECODERS: dict[int, Decoder] = {
     frames.DATA_MARSHAL: cast(Decoder, marshal.loads),
@@ -94,6 +96,8 @@ class BlockingSubpartition:
         self._file = open(path, "wb", buffering=FILE_BUFFER_SIZE)
         #: Whether EndOfPartition was written.
         self.closed = False
+        #: Readers created so far.
+        self.readers = 0
 
     def _write(self, kind: int, payload: Any) -> int:
         write = self._file.write
@@ -111,11 +115,9 @@ class BlockingSubpartition:
         return self._write(frames.DATA_ARROW, arrow_ipc.dumps(batch))
 
     def send_event(self, event: StreamEvent) -> None:
-        """Append an event. Checkpoint barriers are left out: a consumer reads the file
-        after the producer finished, so a barrier in it would belong to no checkpoint in
-        progress (blocking exchanges take no part in checkpoints, as in Flink)."""
-        if type(event) is CheckpointBarrier:
-            return
+        """Append an event. Checkpoint barriers too: the consumer aligns on them when it
+        reads the file, so checkpoints complete, only later (see
+        :class:`SubpartitionReader` for readers that come later still)."""
         self._write(frames.EVENT, frames.dumps(event))
         if type(event) is EndOfPartition:
             self.closed = True
@@ -191,7 +193,11 @@ class BlockingResultPartition:
 
     def create_reader(self, subpartition: int) -> SubpartitionReader:
         """A new reader of one subpartition's file (IndexError for a bad index)."""
-        return SubpartitionReader(self, self.subpartitions[subpartition])
+        sub = self.subpartitions[subpartition]
+        with self._cond:
+            sub.readers += 1
+            first = sub.readers == 1
+        return SubpartitionReader(self, sub, with_barriers=first)
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -201,10 +207,16 @@ class SubpartitionReader:
     """Replays one subpartition file to one consumer in a thread of its own: a data
     buffer only for a credit, events freely. Attached like a pipelined
     :class:`~headwater.runtime.network.partition.Subpartition` (``attach_local``,
-    ``attach_remote``, ``add_credit``, and ``credits`` released by a local channel)."""
+    ``attach_remote``, ``add_credit``, and ``credits`` released by a local channel).
 
-    def __init__(self, partition: BlockingResultPartition, sub: BlockingSubpartition) -> None:
+    Only the first reader of a subpartition gets its checkpoint barriers: a later one
+    serves a restarted consumer that did not restore those checkpoints, and a snapshot
+    it took on an old barrier would overwrite that checkpoint's state file."""
+
+    def __init__(self, partition: BlockingResultPartition, sub: BlockingSubpartition,
+                 with_barriers: bool = True) -> None:
         self.partition = partition
+        self.with_barriers = with_barriers
         self.path = sub.path
         self.index = sub.index
         self.credits = threading.Semaphore(0)
@@ -281,10 +293,8 @@ class SubpartitionReader:
                                 self.partition.partition_id, self.index, exc)
                 complete = False
             try:
-                if complete:
-                    sock.shutdown(socket.SHUT_WR)
-                else:
-                    sock.close()
+                # SHUT_RDWR also wakes the server thread blocked reading credits.
+                sock.shutdown(socket.SHUT_WR if complete else socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -307,8 +317,11 @@ class SubpartitionReader:
                 payload = f.read(length)
                 if len(payload) < length:
                     raise ValueError(f"{self.path} is truncated")
-                if kind != frames.EVENT and not self._acquire_credit():
-                    return False
+                if kind != frames.EVENT:
+                    if not self._acquire_credit():
+                        return False
+                elif not self.with_barriers and type(frames.loads(payload)) is CheckpointBarrier:
+                    continue
                 emit(kind, payload)
                 if self._stopped.is_set():
                     return False

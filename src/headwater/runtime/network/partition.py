@@ -192,6 +192,11 @@ class PartitionRegistry:
         with self._cond:
             self._partitions.pop(partition_id, None)
 
+    def lookup(self, partition_id: str) -> ResultPartition | BlockingResultPartition | None:
+        """The partition if it is registered now."""
+        with self._cond:
+            return self._partitions.get(partition_id)
+
     def partitions(self) -> list[ResultPartition | BlockingResultPartition]:
         """Every registered partition now."""
         with self._cond:

@@ -320,14 +320,14 @@ class TaskExecutor:
         self.tasks[tdd.attempt_id] = task
         task.start()
 
-    def _release_partitions(self, msg: ReleasePartitions) -> None:
+    def _release_partitions(self, msg: ReleasePartitions) -> asyncio.Future[int]:
         """Delete BLOCKING partitions of a job (their files, in a worker thread)."""
         everything = not msg.partition_ids and not msg.keep
         dirs = (self.partition_dirs.pop(msg.job_id, set()) if everything
                 else self.partition_dirs.get(msg.job_id, set()))
-        assert self.loop is not None
-        self.loop.run_in_executor(None, release_partitions, self.registry, msg.job_id,
-                                  sorted(dirs), msg.partition_ids, msg.keep)
+        return asyncio.get_running_loop().run_in_executor(
+            None, release_partitions, self.registry, msg.job_id, sorted(dirs),
+            msg.partition_ids, msg.keep)
 
     def _release_all_partitions(self) -> None:
         """Delete the BLOCKING partitions of every job (the TaskManager stops)."""
