@@ -140,3 +140,4 @@ def release_dataset(resource_manager: Any, dataset: ClusterDataSet) -> None:
         by_tm.setdefault(p.resource_id, []).append(p.partition_id)
     for rid, ids in by_tm.items():
         resource_manager.send(rid, ReleasePartitions(job_id=dataset.job_id, partition_ids=ids))
+    resource_manager.drop_partition_holds(dataset.dataset_id)

@@ -209,6 +209,8 @@ class JobMaster:
         """Deploy these subtasks to these slots (a whole job, or one pipelined region)."""
         # Fix every attempt's id and location first: consumers need producers' addresses.
         for v, sv, (rid, slot) in placements:
+            if self.batch:  # its BLOCKING partitions stay there after the task
+                self.rm.hold_partitions(rid, self.job_id)
             tm = self.rm.task_managers.get(rid)
             ex = sv.current
             ex.attempt_id = new_id()
@@ -669,6 +671,7 @@ class JobMaster:
         self.thread_info_tracker.shut_down()
         self.rm.release(self.job_id)
         self._release_partitions()
+        self.rm.drop_partition_holds(self.job_id)
         self.terminated.set()
         self._on_terminal(self)
 
@@ -700,6 +703,8 @@ class JobMaster:
                                                              partitions))
             if replaced is not None:
                 release_dataset(self.rm, replaced)
+            for p in partitions:
+                self.rm.hold_partitions(p.resource_id, dataset_id)
 
     def _merge_accumulators(self) -> None:
         try:

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from headwater.runtime.jobmanager.cluster_datasets import cache_partition_id
 from headwater.runtime.jobmanager.execution_graph import (
     Execution,
     ExecutionJobVertex,
@@ -33,6 +34,7 @@ from headwater.runtime.jobmanager.pipelined_regions import (
     compute_regions,
 )
 from headwater.runtime.jobmanager.resource_manager import NoResourceAvailable, Slot
+from headwater.runtime.rpc.messages import ReleasePartitions
 
 if TYPE_CHECKING:
     from headwater.runtime.jobmanager.job_master import JobMaster
@@ -219,9 +221,20 @@ class RegionScheduler:
 
     def _new_attempts(self, members: list[SubtaskId]) -> None:
         for m in members:
-            sv = self.subtask(m)[1]
+            v, sv = self.subtask(m)
             if sv.current.state.is_terminal:
+                self._release_outputs(v, sv.current)
                 sv.new_attempt()
+
+    def _release_outputs(self, v: ExecutionJobVertex, ex: Execution) -> None:
+        """The partitions an attempt that runs again wrote are of no use any more."""
+        if ex.location is None or not ex.attempt_id:
+            return
+        ids = [f"{ex.attempt_id}-{k}" for k in range(len(v.job_vertex.outputs))]
+        if v.job_vertex.cache_dataset_id is not None:
+            ids.append(cache_partition_id(ex.attempt_id))
+        self.master.rm.send(ex.location.resource_id,
+                            ReleasePartitions(job_id=self.master.job_id, partition_ids=ids))
 
     async def _resume(self, delay_ms: int) -> None:
         await asyncio.sleep(delay_ms / 1000)

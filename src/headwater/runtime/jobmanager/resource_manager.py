@@ -77,6 +77,8 @@ class ResourceManager:
         self._recycle_threshold = parse_memory_size(threshold) if threshold else None
         #: Idle TaskManagers above the recycle threshold: heartbeats seen so.
         self._bloated: dict[str, int] = {}
+        #: TaskManager -> the jobs and data sets whose result partitions it keeps.
+        self._partition_holds: dict[str, set[str]] = {}
         #: TaskManagers replaced because their memory stayed high.
         self.recycled = 0
         self.slots_changed = asyncio.Condition()
@@ -173,7 +175,7 @@ class ResourceManager:
         while more than the minimum are registered and no job waits for slots."""
         timeout = int(self.config["resourcemanager.taskmanager-timeout"]) / 1000
         for rid, info in self.task_managers.items():
-            if info.slots_used or rid in self._releasing:
+            if info.slots_used or rid in self._releasing or self._partition_holds.get(rid):
                 self._idle_since.pop(rid, None)
             else:
                 self._idle_since.setdefault(rid, now)
@@ -397,6 +399,16 @@ class ResourceManager:
                 if jid == job_id:
                     del tm.slots_used[i]
         asyncio.get_running_loop().create_task(self._notify_slots())
+
+    def hold_partitions(self, resource_id: str, owner: str) -> None:
+        """A TaskManager keeps result partitions that ``owner`` (a job or a cluster data
+        set) still needs: it is not released as idle (Flink's ``canBeReleased``)."""
+        self._partition_holds.setdefault(resource_id, set()).add(owner)
+
+    def drop_partition_holds(self, owner: str) -> None:
+        """``owner`` needs none of its partitions any more."""
+        for owners in self._partition_holds.values():
+            owners.discard(owner)
 
     def release_slots(self, job_id: str, slots: list[Slot]) -> None:
         """Free some of a job's slots (a finished pipelined region's)."""
