@@ -361,3 +361,41 @@ def test_cache_keeps_a_data_set_for_later_jobs_until_released(two_slots, tmp_pat
     with pytest.raises(RestError) as error:
         cluster.client.trigger_dataset_deletion(dataset_id)
     assert error.value.status == 404
+
+
+@pytest.fixture
+def two_taskmanagers(tmp_path):
+    c = start_cluster(tmp_path, taskmanagers=2, slots=1,
+                      extra=("-D", "heartbeat.timeout=3000",
+                             "-D", f"taskmanager.tmp.dirs={tmp_path / 'tm-tmp'}"))
+    yield c
+    stop_cluster(c)
+
+
+def test_losing_the_taskmanager_of_finished_producers_runs_them_again(two_taskmanagers,
+                                                                      script, tmp_path):
+    cluster = two_taskmanagers
+    counts = write_words(tmp_path / "in", files=1, lines=300, vocabulary=120)
+    proc = cluster_run_async(cluster, script, "BATCH", str(tmp_path / "in"),
+                             str(tmp_path / "out"), "2", "sum", "0.05", "1")
+    job = wait_for(lambda: (jobs := cluster.client.request("GET", "/jobs")["jobs"]) and
+                   jobs[0]["id"], 60, 0.1, "the job to appear")
+    wait_for(lambda: cluster.client.job(job)["vertices"][1]["status"] == "RUNNING", 120, 0.1,
+             "the downstream region to run")
+    source, keyed = (cluster.client.request("GET", f"/jobs/{job}/vertices/{v['id']}")
+                     for v in cluster.client.job(job)["vertices"])
+    # Two TaskManagers, one slot each: one keyed subtask runs where the source ran, and
+    # the source's partition lives there.
+    source_tm = source["subtasks"][0]["taskmanager-id"]
+    victim = next(i for i, s in enumerate(keyed["subtasks"])
+                  if s["taskmanager-id"] == source_tm)
+    kill_taskmanager_of(cluster, job, keyed["name"], victim)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert cluster.client.job(job)["state"] == "FINISHED"
+    after = vertex_attempts(cluster, job)
+    # The killed subtask ran again, and so did the source, whose output it needs.
+    assert after[keyed["name"]][victim] >= 1
+    assert after[source["name"]][0] >= 1
+    rows = [line.split() for line in committed_lines(tmp_path / "out")]
+    assert {w: int(n) for w, n in rows} == dict(counts) and len(rows) == len(counts)

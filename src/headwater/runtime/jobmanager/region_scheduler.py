@@ -177,11 +177,12 @@ class RegionScheduler:
         return restart
 
     def lost_partitions(self, lost: set[str]) -> set[SubtaskId]:
-        """Finished producers on the ``lost`` TaskManagers whose partitions some region
-        still has to read (it has not finished)."""
+        """Finished producers on the ``lost`` TaskManagers whose partitions a region that
+        has not been deployed yet will read. (A deployed region that still reads them
+        fails, and its failover finds them; one that read them all needs them no more.)"""
         needed = set()
         for r in self.regions:
-            if self.is_finished(r.index):
+            if r.index in self.deployed or self.is_finished(r.index):
                 continue
             for p in r.producers:
                 ex = self.execution(p)
