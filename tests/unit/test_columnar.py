@@ -254,7 +254,7 @@ def test_window_operator_fires_on_watermarks_and_drops_late_rows():
     assert sorted((r["k"], r["window_start"], r["window_end"], r["n"])
                   for b in out for r in b.to_pylist()) == [("a", 0, 10, 1), ("b", -10, 0, 1)]
     op.process_batch([pa.record_batch({"k": ["a", "a"], "ts": [5, 15]})], None)  # 5 is late
-    assert op.late_rows == 1
+    assert op.num_late_records_dropped == 1
     out, _ = op.process_watermark(2**63 - 1)
     assert [(r["k"], r["window_start"], r["n"]) for b in out for r in b.to_pylist()] == [
         ("a", 10, 2)]
@@ -315,3 +315,169 @@ def test_parquet_source_resumes_after_the_last_emitted_row_group(tmp_path):
     again.run(rest)
     rows = [n for b in first.batches + rest.batches for n in b.column("n").to_pylist()]
     assert rows == list(range(200))
+
+
+# -- sliding and session windows, allowed lateness ----------------------------------------
+
+WINDOW_OUTPUTS = {"total": ("v", "sum"), "rows": (None, "count"), "low": ("v", "min"),
+                  "high": ("v", "max"), "avg": ("v", "mean")}
+
+
+def random_rows(n, seed=3, spread=60_000, disorder=300):
+    import random
+
+    rnd = random.Random(seed)
+    times = sorted(rnd.randrange(spread) for _ in range(n))
+    return [{"k": f"k{rnd.randrange(5)}", "t": t + rnd.randrange(disorder),
+             "v": rnd.randrange(100)} for t in times]
+
+
+def run_windows(make, rows, batch=97, delay=300, local=False, parallelism=1):
+    """Feed ``rows`` in batches with watermarks ``max - delay - 1`` after each batch,
+    through a local and a global stage (``local``) or one complete operator per
+    subtask; every row of output as a tuple."""
+    ops = []
+    for index in range(parallelism):
+        op = make("global" if local else "complete")
+        op.setup(context("window", index, parallelism))
+        op.initialize_state(None)
+        op.open()
+        ops.append(op)
+    pre = make("local") if local else None
+    out, top = [], -2**63
+    for start in range(0, len(rows), batch):
+        chunk = pa.RecordBatch.from_pylist(rows[start:start + batch])
+        top = max(top, max(r["t"] for r in rows[start:start + batch]))
+        pieces = pre.process_batch([chunk], None)[0] if pre else [chunk]
+        for piece in pieces:
+            for c, part in split_by_channel(piece, ["k"], parallelism, 128):
+                out += ops[c].process_batch([part], None)[0]
+        for op in ops:
+            out += op.process_watermark(top - delay - 1)[0]
+    for op in ops:
+        out += op.process_watermark(2**63 - 1)[0]
+    return sorted(tuple(r.values()) for b in out for r in b.to_pylist()), ops
+
+
+@pytest.mark.parametrize("local", [False, True])
+@pytest.mark.parametrize("size,slide", [(10_000, 2_500), (7_000, 3_000), (5_000, 5_000)])
+def test_sliding_windows_equal_an_independent_computation(size, slide, local):
+    from headwater.runtime.operators.columnar import ColumnarWindowOperator
+    from tests.columnar_windows import sliding
+
+    rows = random_rows(2000)
+    got, ops = run_windows(lambda stage: ColumnarWindowOperator(
+        ["k"], WINDOW_OUTPUTS, "t", size, slide=slide, stage=stage), rows, local=local,
+        delay=400, parallelism=2)
+    assert got == sliding(rows, "k", "t", "v", size, slide)
+    assert all(op.num_late_records_dropped == 0 for op in ops)
+
+
+@pytest.mark.parametrize("local", [False, True])
+@pytest.mark.parametrize("batch", [1, 13, 500])
+def test_session_windows_equal_an_independent_computation(batch, local):
+    from headwater.runtime.operators.columnar import ColumnarSessionWindowOperator
+    from tests.columnar_windows import sessions
+
+    rows = random_rows(1500, seed=5, spread=400_000, disorder=200)
+    got, ops = run_windows(lambda stage: ColumnarSessionWindowOperator(
+        ["k"], WINDOW_OUTPUTS, "t", 1_000, stage=stage), rows, batch=batch, local=local,
+        delay=1_300, parallelism=2)
+    assert got == sessions(rows, "k", "t", "v", 1_000)
+    assert all(op.num_late_records_dropped == 0 for op in ops)
+    assert all(op.state.num_rows == 0 for op in ops)
+
+
+def test_a_later_batch_bridges_two_sessions():
+    from headwater.runtime.operators.columnar import ColumnarSessionWindowOperator
+
+    op = ColumnarSessionWindowOperator(["k"], {"n": (None, "count")}, "t", 10)
+    op.setup(context())
+    op.process_batch([pa.record_batch({"k": ["a", "a", "b"], "t": [0, 25, 0]})], None)
+    assert sorted(op.state.column("window_start").to_pylist()) == [0, 0, 25]
+    op.process_batch([pa.record_batch({"k": ["a", "b", "a"], "t": [15, 10, 10]})], None)
+    assert sorted(op.state.column("window_start").to_pylist()) == [0, 0]  # bridged
+    out, _ = op.process_watermark(2**63 - 1)
+    assert sorted(tuple(r.values()) for b in out for r in b.to_pylist()) == [
+        ("a", 0, 35, 4), ("b", 0, 20, 2)]
+
+
+def test_allowed_lateness_re_emits_windows_and_drops_later_rows():
+    from headwater.runtime.operators.columnar import ColumnarWindowOperator
+
+    op = ColumnarWindowOperator(["k"], {"n": (None, "count"), "s": ("v", "sum")}, "t", 10,
+                                allowed_lateness=5)
+    op.setup(context())
+
+    def feed(t, v):
+        out, _ = op.process_batch([pa.record_batch({"k": ["a"] * len(t), "t": t,
+                                                    "v": v})], None)
+        return [tuple(r.values()) for b in out for r in b.to_pylist()]
+
+    def watermark(w):
+        return [tuple(r.values()) for b in op.process_watermark(w)[0] for r in b.to_pylist()]
+
+    assert feed([1, 2, 12], [1, 2, 3]) == []
+    assert watermark(9) == [("a", 0, 10, 2, 3)]
+    assert watermark(12) == []  # fired once only
+    assert feed([3], [10]) == [("a", 0, 10, 3, 13)]  # late, within lateness: again
+    snapshot = op.snapshot_state(1)
+    restored = ColumnarWindowOperator(["k"], {"n": (None, "count"), "s": ("v", "sum")},
+                                      "t", 10, allowed_lateness=5)
+    restored.setup(context())
+    restored.initialize_state(snapshot)
+    assert restored.process_watermark(12) == ([], None)  # the fired flag is state
+    assert watermark(14) == []  # 0..10 is gone now (9 + 5 <= 14)
+    assert feed([4, 5, 11], [1, 1, 1]) == []
+    assert op.num_late_records_dropped == 2
+    assert watermark(2**63 - 1) == [("a", 10, 20, 2, 4)]
+
+
+def test_sliding_late_rows_count_once_and_session_lateness():
+    from headwater.runtime.operators.columnar import (
+        ColumnarSessionWindowOperator,
+        ColumnarWindowOperator,
+    )
+
+    op = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "t", 10, slide=5)
+    op.setup(context())
+    op.process_watermark(12)
+    out, _ = op.process_batch([pa.record_batch({"k": ["a", "a"], "t": [2, 8]})], None)
+    assert op.num_late_records_dropped == 1  # 2: both windows late; 8: [5, 15) is not
+    assert out == []
+    session = ColumnarSessionWindowOperator(["k"], {"n": (None, "count")}, "t", 10,
+                                            allowed_lateness=10)
+    session.setup(context())
+    session.process_batch([pa.record_batch({"k": ["a"], "t": [0]})], None)
+    assert [r for b in session.process_watermark(15)[0] for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 0, "window_end": 10, "n": 1}]
+    out, _ = session.process_batch([pa.record_batch({"k": ["a", "b"], "t": [5, -20]})],
+                                   None)  # a: merges, re-emitted; b: too late
+    assert [r for b in out for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 0, "window_end": 15, "n": 2}]
+    assert session.num_late_records_dropped == 1
+    assert session.process_watermark(19)[0] == []  # 0..15 stays until 14 + 10 < 19
+    assert session.process_watermark(24)[0] == [] and session.state.num_rows == 0
+
+
+def test_session_state_rescales_by_key_group():
+    from headwater.runtime.operators.columnar import ColumnarSessionWindowOperator
+    from tests.columnar_windows import sessions
+
+    rows = random_rows(800, seed=9, spread=100_000)
+    make = lambda: ColumnarSessionWindowOperator(["k"], WINDOW_OUTPUTS, "t", 2_000)  # noqa: E731
+    first = make()
+    first.setup(context("window"))
+    first.process_batch([pa.RecordBatch.from_pylist(rows[:400])], None)
+    snapshot = first.snapshot_state(1)
+    out = []
+    for index in range(2):
+        op = make()
+        op.setup(context("window", index, 2))
+        op.initialize_state(snapshot)
+        rest = pa.RecordBatch.from_pylist(rows[400:])
+        out += op.process_batch([p for c, p in split_by_channel(rest, ["k"], 2, 128)
+                                 if c == index], None)[0]
+        out += op.process_watermark(2**63 - 1)[0]
+    assert sorted(tuple(r.values()) for b in out for r in b.to_pylist()) == \
+        sessions(rows, "k", "t", "v", 2_000)
