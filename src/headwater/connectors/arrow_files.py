@@ -160,9 +160,10 @@ class BatchFileSourceOperator(SplitSource):
         return [[f, 0] for f in files[self.ctx.subtask_index::self.ctx.parallelism]]
 
     def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
-        """Resume the restored splits (None: read everything from the start)."""
+        """Resume the restored splits in path order, as a fresh start reads them (None:
+        read everything from the start)."""
         entry = state.get(self.state_name) if state else None
-        self._splits = None if entry is None else [[p, int(g)] for p, g in entry[1]]
+        self._splits = None if entry is None else sorted([p, int(g)] for p, g in entry[1])
 
     def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot:
         """The unfinished files as "split" list state ``(path, next row group)``."""
