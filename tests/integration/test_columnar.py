@@ -425,3 +425,67 @@ def test_parquet_source_and_sink_are_exactly_once_through_a_killed_taskmanager(c
                  for i in pq.read_table(part).column("id").to_pylist())
     assert ids == list(range(2400))
     assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
+
+
+TEXT_FILES_JOB = '''
+import sys, time
+from headwater.api import RestartStrategies, StreamExecutionEnvironment
+from headwater.connectors.arrow_files import BatchFileSink, BatchFileSource
+
+file_format, source_dir, out_dir, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+
+
+def slow(batch):
+    time.sleep(delay * batch.num_rows)
+    return batch
+
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+env.enable_checkpointing(300)
+env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 200))
+source = (BatchFileSource.for_csv if file_format == "csv" else BatchFileSource.for_jsonl)(
+    source_dir, block_size=1024)
+(env.from_batch_source(source, "trips").uid("trips")
+    .map_batches(slow).uid("slow")
+    .sink_to(BatchFileSink.for_parquet(out_dir)).uid("sink"))
+env.execute(f"{file_format} to parquet")
+'''
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl"])
+def test_csv_and_jsonl_sources_are_exactly_once_through_a_killed_taskmanager(
+        cluster, tmp_path, file_format):
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for f in range(4):
+        table = pa.table({"id": list(range(f * 600, f * 600 + 600)),
+                          "zone": [f"z{i % 7}" for i in range(600)]})
+        if file_format == "csv":
+            pcsv.write_csv(table, source / f"trips-{f}.csv")
+        else:
+            (source / f"trips-{f}.jsonl").write_text("".join(
+                json.dumps(r) + "\n" for r in table.to_pylist()))
+    script = tmp_path / "job.py"
+    script.write_text(TEXT_FILES_JOB)
+
+    def rows(out: Path) -> list:
+        return sorted((r["id"], r["zone"]) for part in out.glob("part-*.parquet")
+                      for r in pq.read_table(part).to_pylist())
+
+    cluster.run(str(script), file_format, str(source), str(tmp_path / "clean"), "0")
+    clean = rows(tmp_path / "clean")
+    assert clean == [(i, f"z{i % 600 % 7}") for i in range(2400)]
+    out = tmp_path / "out"
+    job_id = job_id_of(cluster.run("-d", str(script), file_format, str(source), str(out),
+                                   "0.008").stdout)
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 2)
+    kill_a_taskmanager(cluster, job_id)
+    state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
+    assert state["state"] == "FINISHED"
+    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
+    assert rows(out) == clean

@@ -282,14 +282,37 @@ def test_batch_file_sink_commits_finished_parts_at_checkpoints(tmp_path, file_fo
     assert read(parts[0]).num_rows == 15
 
 
-def test_parquet_source_resumes_after_the_last_emitted_row_group(tmp_path):
+def write_source_files(tmp_path, file_format, files=2, rows=100):
+    """``files`` files of ``rows`` rows each (n = 0, 1, ...; name = "r<n>")."""
+    import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
+    for i in range(files):
+        table = pa.table({"n": list(range(i * rows, i * rows + rows)),
+                          "name": [f"r{n}" for n in range(i * rows, i * rows + rows)]})
+        path = tmp_path / f"f{i}.{file_format}"
+        if file_format == "parquet":
+            pq.write_table(table, path, row_group_size=30)
+        elif file_format == "csv":
+            pcsv.write_csv(table, path)
+        else:
+            path.write_text("".join(f'{{"n": {r["n"]}, "name": "{r["name"]}"}}\n'
+                                    for r in table.to_pylist()))
+
+
+def batch_source(tmp_path, file_format, columns=None):
     from headwater.connectors.arrow_files import BatchFileSource
 
-    for i in range(2):
-        pq.write_table(pa.table({"n": list(range(i * 100, i * 100 + 100))}),
-                       tmp_path / f"f{i}.parquet", row_group_size=30)
+    if file_format == "parquet":
+        return BatchFileSource.for_parquet(tmp_path, columns=columns)
+    if file_format == "csv":
+        return BatchFileSource.for_csv(tmp_path, columns=columns, block_size=256)
+    return BatchFileSource.for_jsonl(tmp_path, columns=columns, block_size=256)
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv", "jsonl"])
+def test_batch_file_source_resumes_after_the_last_emitted_block(tmp_path, file_format):
+    write_source_files(tmp_path, file_format)
 
     class Output:
         cancelled = False
@@ -302,19 +325,32 @@ def test_parquet_source_resumes_after_the_last_emitted_row_group(tmp_path):
             if self.stop_after and len(self.batches) >= self.stop_after:
                 self.cancelled = True
 
-    op = BatchFileSource.for_parquet(tmp_path).create_operator()
-    op.setup(context("parquet"))
+    op = batch_source(tmp_path, file_format, ["n"]).create_operator()
+    op.setup(context("files"))
     op.initialize_state(None)
     first = Output(stop_after=5)
     op.run(first)
+    assert len(first.batches) == 5 and first.batches[0].schema.names == ["n"]
     snapshot = op.snapshot_state(1)
-    again = BatchFileSource.for_parquet(tmp_path).create_operator()
-    again.setup(context("parquet"))
+    assert snapshot["parquet-source-splits"][1][0][1] > 0  # mid-file
+    again = batch_source(tmp_path, file_format, ["n"]).create_operator()
+    again.setup(context("files"))
     again.initialize_state(snapshot)
     rest = Output()
     again.run(rest)
     rows = [n for b in first.batches + rest.batches for n in b.column("n").to_pylist()]
     assert rows == list(range(200))
+
+
+def test_unreadable_csv_and_jsonl_name_the_file(tmp_path):
+    from headwater.connectors.arrow_files import BatchFileSource
+
+    (tmp_path / "bad.jsonl").write_text('{"n": 1}\n{"n": \n')
+    op = BatchFileSource.for_jsonl(tmp_path).create_operator()
+    op.setup(context("files"))
+    op.initialize_state(None)
+    with pytest.raises(ValueError, match="bad.jsonl"):
+        op.run(type("Out", (), {"cancelled": False, "collect_batch": lambda *a: None})())
 
 
 # -- sliding and session windows, allowed lateness ----------------------------------------
