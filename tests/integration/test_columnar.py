@@ -489,3 +489,51 @@ def test_csv_and_jsonl_sources_are_exactly_once_through_a_killed_taskmanager(
     assert state["state"] == "FINISHED"
     assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
     assert rows(out) == clean
+
+
+SOURCE_METRICS_JOB = '''
+import sys
+from headwater.api import StreamExecutionEnvironment
+from headwater.connectors.arrow_files import BatchFileSource
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+(env.from_batch_source(BatchFileSource.for_parquet(sys.argv[1]), "trips")
+    .map_batches(lambda batch: batch).name("identity")
+    .key_by("zone").count(emit="final", local=False).name("counts")
+    .add_sink(lambda batch: None).name("drop"))
+env.execute("source metrics")
+'''
+
+
+def test_columnar_source_counts_rows_in_its_rest_metrics(cluster, tmp_path):
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for f in range(3):
+        pq.write_table(pa.table({"zone": [f"z{i % 5}" for i in range(700)]}),
+                       source / f"trips-{f}.parquet", row_group_size=100)
+    script = tmp_path / "job.py"
+    script.write_text(SOURCE_METRICS_JOB)
+    job_id = job_id_of(cluster.run("-d", str(script), str(source)).stdout)
+    assert cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=120)["state"] \
+        == "FINISHED"
+    def rest(path: str):
+        return cluster.client.request("GET", path)
+
+    vertex = rest(f"/jobs/{job_id}")["vertices"][0]
+    assert vertex["name"].startswith("Source: trips")
+    assert vertex["metrics"]["write-records"] == 2100
+    base = f"/jobs/{job_id}/vertices/{vertex['id']}"
+    names = "numRecordsOut,Source__trips.numRecordsOut,identity.numRecordsIn," \
+            "identity.numRecordsOut"
+    figures = {m["id"]: m["sum"] for m in rest(f"{base}/subtasks/metrics?get={names}"
+                                                       "&agg=sum")}
+    assert figures == {name: 2100.0 for name in names.split(",")}
+    per_subtask = rest(f"{base}/metrics?get=0.Source__trips.numRecordsOut,"
+                               "1.Source__trips.numRecordsOut")
+    assert sum(float(m["value"]) for m in per_subtask) == 2100.0
+    for index in (0, 1):
+        subtask = rest(f"{base}/subtasks/{index}/metrics?get=Source__trips.numRecordsOut")
+        assert float(subtask[0]["value"]) in (700.0, 1400.0)
