@@ -537,3 +537,28 @@ def test_columnar_source_counts_rows_in_its_rest_metrics(cluster, tmp_path):
     for index in (0, 1):
         subtask = rest(f"{base}/subtasks/{index}/metrics?get=Source__trips.numRecordsOut")
         assert float(subtask[0]["value"]) in (700.0, 1400.0)
+
+
+def test_taxi_windows_example_equals_a_pyarrow_group_by(cluster, tmp_path):
+    import pyarrow.parquet as pq
+
+    trips_path, out = tmp_path / "trips.parquet", tmp_path / "windows"
+    proc = cluster.run(str(EXAMPLES / "taxi_windows.py"), "--trips", "30000", "--seed", "7",
+                       "--input", str(trips_path), "--output", str(out))
+    assert "wrote the windows" in proc.stdout, proc.stdout + proc.stderr
+    trips = pq.read_table(trips_path)
+    assert trips.num_rows == 30000
+    quarter = 15 * 60_000
+    starts = pc.multiply(pc.divide(trips["pickup_time"], quarter), quarter)
+    expected = trips.append_column("start", starts).group_by(["pickup_zone", "start"]) \
+        .aggregate([("fare", "sum"), ("fare", "count"), ("distance", "mean")]).to_pylist()
+    got = sorted(
+        (r["pickup_zone"], r["window_start"], r["window_end"], r["fares"], r["trips"],
+         r["avg_distance"]) for part in out.glob("part-*.parquet")
+        for r in pq.read_table(part).to_pylist())
+    want = sorted((r["pickup_zone"], r["start"], r["start"] + quarter, r["fare_sum"],
+                   r["fare_count"], r["distance_mean"]) for r in expected)
+    assert len(got) == len(want) > 40 * 90
+    assert [g[:3] + g[4:5] for g in got] == [w[:3] + w[4:5] for w in want]
+    assert [g[3] for g in got] == pytest.approx([w[3] for w in want], rel=1e-9)
+    assert [g[5] for g in got] == pytest.approx([w[5] for w in want], rel=1e-9)
