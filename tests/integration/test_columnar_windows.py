@@ -257,3 +257,67 @@ def test_rescale_two_one_two_of_session_window_state_is_exact(cluster, job, tmp_
     state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
     assert state["state"] == "FINISHED"
     assert output(out) == sessions(rows, "zone", "t", "fare", 1_000)
+
+
+# -- union ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_union_of_batch_streams_feeds_windows_and_aggregations(mini_cluster, local):
+    first, second = trips(1500, seed=21), trips(1500, seed=22)
+    env = new_env(2)
+    windows, totals = CollectSink(), CollectSink()
+
+    def stream(rows, name):
+        return (env.from_arrow(pa.Table.from_pylist(rows), batch_size=100).name(name)
+                .set_parallelism(1).with_watermarks("t", max_out_of_orderness=500))
+
+    union = stream(first, "first").union(stream(second, "second"))
+    union.key_by("zone").session_window(1_000, "t").aggregate(OUTPUTS, local=local) \
+        .to_records().add_sink(windows)
+    union.key_by("zone").aggregate({"fares": ("fare", "sum")}, emit="final", local=local) \
+        .to_records().add_sink(totals)
+    result = env.execute("union")
+    assert as_tuples(windows.records(result)) == \
+        sessions(first + second, "zone", "t", "fare", 1_000)
+    expected: dict[str, int] = {}
+    for r in first + second:
+        expected[r["zone"]] = expected.get(r["zone"], 0) + r["fare"]
+    assert dict(totals.records(result)) == expected
+
+
+def test_union_needs_batch_streams_and_one_schema(mini_cluster):
+    from headwater.cluster.minicluster import JobExecutionException
+
+    env = new_env(1)
+    batches = env.from_arrow(pa.table({"a": [1, 2]}))
+    with pytest.raises(TypeError, match="BatchStream.union takes BatchStreams"):
+        batches.union(env.from_collection([1]))
+    (batches.union(env.from_arrow(pa.table({"a": ["x"]})))
+        .map_batches(lambda b: b).name("after-union").add_sink(lambda b: None))
+    with pytest.raises(JobExecutionException) as err:
+        env.execute("union of two schemas")
+    assert "operator 'after-union'" in err.value.cause and "schema mismatch" in \
+        err.value.cause, err.value.cause
+
+
+def test_missing_time_or_key_column_fails_the_job_naming_the_operator(mini_cluster):
+    from headwater.cluster.minicluster import JobExecutionException
+
+    def cause(build) -> str:
+        env = new_env(2)
+        rows = env.from_arrow(pa.Table.from_pylist(trips(50, seed=3))).set_parallelism(1)
+        build(rows).add_sink(lambda b: None)
+        with pytest.raises(JobExecutionException) as err:
+            env.execute("bad windows")
+        return err.value.cause
+
+    text = cause(lambda s: s.key_by("zone").session_window(1_000, "pickup")
+                 .aggregate(OUTPUTS).name("sessions"))
+    assert "operator 'LocalWindow': no time column 'pickup'" in text, text
+    text = cause(lambda s: s.key_by("zone").sliding_window(1_000, 500, "pickup")
+                 .aggregate(OUTPUTS, local=False).name("sliding"))
+    assert "operator 'sliding': no time column 'pickup'" in text, text
+    text = cause(lambda s: s.key_by("area").tumbling_window(1_000, "t")
+                 .aggregate(OUTPUTS).name("tumbling"))
+    assert "operator 'LocalWindow': no column 'area'" in text, text

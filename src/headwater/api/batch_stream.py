@@ -151,6 +151,16 @@ class BatchStream:
                               max_out_of_orderness=to_millis(max_out_of_orderness),
                               interval_ms=to_millis(interval))
 
+    def union(self, *streams: BatchStream) -> BatchStream:
+        """One BatchStream with the batches of this and ``streams`` (all with the same
+        schema: the next operator fails the job naming itself otherwise)."""
+        for s in streams:
+            if not isinstance(s, BatchStream):
+                raise TypeError(f"BatchStream.union takes BatchStreams, got "
+                                f"{type(s).__name__} (convert a DataStream with "
+                                f"to_batches)")
+        return BatchStream(self._stream.union(*(s._stream for s in streams)))
+
     def rebalance(self) -> BatchStream:
         """Deal whole batches round robin over the next operator's subtasks."""
         return BatchStream(self._stream.rebalance())
