@@ -146,6 +146,41 @@ def test_allowed_lateness_and_num_late_records_dropped_through_rest(mini_cluster
         mini_cluster.wait(job_id, timeout=60)
 
 
+class LateSessionTrips(SourceFunction):
+    """Two batches with a watermark between them; the second has late rows."""
+
+    def run(self, ctx) -> None:
+        ctx.collect(pa.record_batch({"zone": ["a", "b"], "t": [10_000, 10_000],
+                                     "fare": [1, 2]}))
+        ctx.emit_watermark(12_000)  # fires a and b: [10s, 11s)
+        ctx.collect(pa.record_batch({"zone": ["a", "c", "b"], "t": [10_900, 500, 12_500],
+                                     "fare": [4, 8, 16]}))  # a: late, joins a fired
+        # session within the lateness; c: beyond it; b: on time
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_late_rows_of_session_windows_go_to_a_side_output(mini_cluster):
+    from headwater.api.side_outputs import OutputTag
+
+    env = new_env(2)
+    windows, late = CollectSink(), CollectSink()
+    tag = OutputTag("late-trips")
+    result = (env.from_batch_source(LateSessionTrips(), "trips").set_parallelism(1)
+              .key_by("zone")
+              .session_window(1_000, "t").allowed_lateness(2_000)
+              .side_output_late_data(tag)
+              .aggregate({"fares": ("fare", "sum"), "trips": (None, "count")}))
+    result.to_records().add_sink(windows)
+    result.get_side_output(tag).to_records().add_sink(late)
+    job = env.execute("late sessions")
+    assert sorted(windows.records(job)) == [
+        ("a", 10_000, 11_000, 1, 1), ("a", 10_000, 11_900, 5, 2),
+        ("b", 10_000, 11_000, 2, 1), ("b", 12_500, 13_500, 16, 1)]
+    assert late.records(job) == [("c", 500, 8)]
+
+
 # -- on a real cluster: crash and rescale -------------------------------------------------
 
 JOB = '''

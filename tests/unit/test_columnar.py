@@ -517,3 +517,41 @@ def test_session_state_rescales_by_key_group():
         out += op.process_watermark(2**63 - 1)[0]
     assert sorted(tuple(r.values()) for b in out for r in b.to_pylist()) == \
         sessions(rows, "k", "t", "v", 2_000)
+
+
+def test_late_rows_go_to_the_side_output_instead_of_being_dropped():
+    from headwater.runtime.operators.columnar import (
+        ColumnarSessionWindowOperator,
+        ColumnarWindowOperator,
+    )
+
+    side = []
+    ctx = context()
+    ctx.emit_side_output = lambda tag, values, ts: side.extend(
+        (tag, r) for b in values for r in b.to_pylist())
+    sliding = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "t", 10, slide=5,
+                                     late_tag="late")
+    sliding.setup(ctx)
+    sliding.process_watermark(12)
+    sliding.process_batch([pa.record_batch({"k": ["a", "a"], "t": [2, 8]})], None)
+    assert side == [("late", {"k": "a", "t": 2})]
+    assert sliding.num_late_records_dropped == 0
+    out, _ = sliding.process_watermark(2**63 - 1)
+    assert [r for b in out for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 5, "window_end": 15, "n": 1}]
+
+    side.clear()
+    session = ColumnarSessionWindowOperator(["k"], {"n": (None, "count")}, "t", 10,
+                                            late_tag="late")
+    session.setup(ctx)
+    session.process_batch([pa.record_batch({"k": pa.array(["a"]).dictionary_encode(),
+                                            "t": [100]})], None)
+    session.process_watermark(50)
+    batch = pa.record_batch({"k": pa.array(["a", "b", "b", "a"]).dictionary_encode(),
+                             "t": [95, 20, 25, 30]})
+    session.process_batch([batch], None)  # a@95 joins a@100's session; b and a@30: late
+    assert sorted(r["t"] for _, r in side) == [20, 25, 30]
+    assert session.num_late_records_dropped == 0
+    out, _ = session.process_watermark(2**63 - 1)
+    assert [r for b in out for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 95, "window_end": 110, "n": 2}]

@@ -161,6 +161,11 @@ class BatchStream:
                                 f"to_batches)")
         return BatchStream(self._stream.union(*(s._stream for s in streams)))
 
+    def get_side_output(self, output_tag: Any) -> BatchStream:
+        """The batches the producing operator sent to ``output_tag`` (late rows of
+        windows, see :meth:`BatchWindows.side_output_late_data`)."""
+        return BatchStream(self._stream.get_side_output(output_tag))
+
     def rebalance(self) -> BatchStream:
         """Deal whole batches round robin over the next operator's subtasks."""
         return BatchStream(self._stream.rebalance())
@@ -334,6 +339,7 @@ class BatchWindows:
         self.operator_class = operator_class
         self.arguments = arguments
         self.lateness = 0
+        self.late_tag: Any = None
 
     def allowed_lateness(self, lateness: Any) -> BatchWindows:
         """Keep each window's state until the watermark passes its end plus ``lateness``
@@ -347,18 +353,33 @@ class BatchWindows:
         self.lateness = lateness
         return self
 
+    def side_output_late_data(self, output_tag: Any) -> BatchWindows:
+        """Send the rows later than the allowed lateness to ``output_tag`` (as batches;
+        read them with :meth:`BatchStream.get_side_output`) instead of dropping them.
+        The window operator then gets the rows, not local pre-aggregates."""
+        from headwater.api.side_outputs import OutputTag
+
+        if not isinstance(output_tag, OutputTag):
+            raise TypeError("side_output_late_data needs an OutputTag")
+        self.late_tag = output_tag
+        return self
+
     def aggregate(self, outputs: dict[str, tuple[str | None, str]],
                   local: bool = True) -> BatchStream:
         """One row per key and window when the watermark passes the window's end: the
         key columns, ``window_start``, ``window_end`` (ms), then ``outputs`` as in
         :meth:`KeyedBatchStream.aggregate`. Rows later than the allowed lateness are
-        dropped. With ``local=True`` each batch is pre-aggregated per key and window
-        upstream (sessions: merged per key)."""
+        dropped (or go to the late-data side output). With ``local=True`` each batch is
+        pre-aggregated per key and window upstream (sessions: merged per key), unless
+        late rows go to a side output."""
         _check_outputs(outputs)
         keyed = self.keyed
         arguments = {"keys": list(keyed.columns), "outputs": dict(outputs),
                      **self.arguments}
         complete = {**arguments, "allowed_lateness": self.lateness}
+        if self.late_tag is not None:
+            complete["late_tag"] = self.late_tag.tag_id
+            local = False
         if not local:
             return BatchStream(keyed._stream._transform(
                 ColumnarTransformation, "Window", operator_class=self.operator_class,

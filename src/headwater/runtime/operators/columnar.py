@@ -487,15 +487,18 @@ class ColumnarWindowOperator(ColumnarAggregateOperator):
     ``window_end``, outputs). A window's state is kept until the watermark passes
     ``window_end - 1 + allowed_lateness``; rows arriving for a fired window before that
     update it and emit it again, rows for windows past it are dropped and counted in
-    ``numLateRecordsDropped`` (Flink's semantics). The local stage pre-aggregates each
-    batch per key and window.
+    ``numLateRecordsDropped`` (Flink's semantics), or sent to the side output
+    ``late_tag`` as batches when it is set. The local stage pre-aggregates each batch
+    per key and window.
     """
 
     def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
                  time_column: str, size: int, offset: int = 0,
                  stage: str = "complete", slide: int | None = None,
-                 allowed_lateness: int = 0) -> None:
+                 allowed_lateness: int = 0, late_tag: str | None = None) -> None:
         super().__init__(keys, outputs, "final", stage)
+        if late_tag is not None and stage != "complete":
+            raise ValueError("a side output of late rows needs the rows: no local stage")
         if size <= 0:
             raise ValueError("window size must be positive")
         if slide is not None and slide <= 0:
@@ -507,6 +510,10 @@ class ColumnarWindowOperator(ColumnarAggregateOperator):
         self.slide = size if slide is None else slide
         self.offset = offset
         self.allowed_lateness = allowed_lateness
+        #: The side output that gets late rows instead of dropping them.
+        self.late_tag = late_tag
+        #: The batch being folded, when late rows go to the side output (sessions).
+        self._raw: Any = None
         self.group_keys = [*keys, "window_start", "window_end"]
         self._partials.append((_LAST, "sum", _ROWS))
         self._derived = frozenset({_LAST})
@@ -588,17 +595,42 @@ class ColumnarWindowOperator(ColumnarAggregateOperator):
             batch = self._check(value)
             if batch.num_rows == 0:
                 continue
+            late_rows = self.late_tag is not None and self.watermark != _NO_WATERMARK
+            if late_rows:
+                batch = self._without_late_rows(batch)
+                if batch.num_rows == 0:
+                    continue
+            self._raw = batch if late_rows else None
             partial = self._partial_input(batch) if self.stage == "global" \
                 else self._partial(batch)
-            if self.watermark != _NO_WATERMARK:
-                partial = self._drop(partial, self._late(partial))
-                if partial.num_rows == 0:
-                    continue
             out.extend(self._fold(partial))
         return Batches(out), None
 
+    def _without_late_rows(self, batch: Any) -> Any:
+        """``batch`` without the rows whose every window is late (those whose last
+        window is), which go to the side output."""
+        ts = self._time(batch)
+        last_end = pc.add(pc.subtract(ts, _floor_mod(pc.subtract(ts, self.offset),
+                                                     self.slide)), self.size)
+        late = pc.less_equal(pc.add(last_end, self.allowed_lateness - 1), self.watermark)
+        if not pc.any(late).as_py():
+            return batch
+        self._side_output(batch.filter(late))
+        return batch.filter(pc.invert(late))
+
+    def _side_output(self, rows: Any) -> None:
+        emit = self.ctx.emit_side_output
+        if emit is None:
+            raise ColumnarError(f"{self._name}: this runtime has no side outputs")
+        emit(self.late_tag, Batches([rows]), None)
+
     def _fold(self, partial: Any) -> list[Any]:
-        """Merge partial rows into the state; emit the updated windows already fired."""
+        """Drop the late partial rows, merge the others into the state; emit the updated
+        windows already fired."""
+        if self.watermark != _NO_WATERMARK:
+            partial = self._drop(partial, self._late(partial))
+            if partial.num_rows == 0:
+                return []
         passed = self._fired_now(partial)
         partial = partial.append_column(_FIRED, pc.cast(passed, pa.int8()))
         self.state = self._merge(partial).combine_chunks()
@@ -640,20 +672,23 @@ class ColumnarSessionWindowOperator(ColumnarWindowOperator):
 
     The state holds one row per key and session (``window_start``, ``window_end``,
     partial aggregates, fired flag); firing, allowed lateness and
-    ``numLateRecordsDropped`` are those of :class:`ColumnarWindowOperator`. A merged
-    session is late when its end is (all of a batch's rows merge before the check, so
-    a late row that joins a live session of its batch is kept). The local stage merges
-    each batch's rows into sessions per key.
+    ``numLateRecordsDropped`` (or the side output ``late_tag``) are those of
+    :class:`ColumnarWindowOperator`. A merged session is late when its end is (all of a
+    batch's rows merge before the check, so a late row that joins a live session of its
+    batch is kept). The local stage merges each batch's rows into sessions per key.
     """
 
     def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
                  time_column: str, gap: int, stage: str = "complete",
-                 allowed_lateness: int = 0) -> None:
+                 allowed_lateness: int = 0, late_tag: str | None = None) -> None:
         if gap <= 0:
             raise ValueError("session gap must be positive")
         super().__init__(keys, outputs, time_column, gap, stage=stage,
-                         allowed_lateness=allowed_lateness)
+                         allowed_lateness=allowed_lateness, late_tag=late_tag)
         self.gap = gap
+
+    def _without_late_rows(self, batch: Any) -> Any:
+        return batch  # a row is late when its merged session is: see _fold
 
     def _prepare(self, table: Any) -> Any:
         ts = self._time(table)
@@ -716,13 +751,37 @@ class ColumnarSessionWindowOperator(ColumnarWindowOperator):
         merged = self._sessions(partial, (_FIRED, touched)).combine_chunks()
         is_touched = pc.equal(merged.column(touched), 1)
         if self.watermark != _NO_WATERMARK:
-            merged = self._drop(merged, pc.and_(is_touched, self._late(merged)))
+            late = pc.and_(is_touched, self._late(merged))
+            raw = getattr(self, "_raw", None)
+            if raw is not None and pc.any(late).as_py():
+                self._side_output(self._rows_of(raw, merged.filter(late)))
+                merged = merged.filter(pc.invert(late))
+            else:
+                merged = self._drop(merged, late)
             is_touched = pc.equal(merged.column(touched), 1)
         emit = pc.and_(is_touched, self._fired_now(merged))
         fired = pc.if_else(is_touched, pc.cast(emit, pa.int8()), merged.column(_FIRED))
         merged = merged.set_column(merged.schema.get_field_index(_FIRED), _FIRED, fired)
         self.state = merged.drop_columns([touched])
         return self._result(self.state.filter(emit)) if pc.any(emit).as_py() else []
+
+
+    def _rows_of(self, batch: Any, sessions: Any) -> Any:
+        """The rows of ``batch`` inside ``sessions`` (keys, window_start, window_end)."""
+        table = pa.Table.from_batches([batch])
+        rows = table.select(self.keys)
+        for i, key in enumerate(self.keys):
+            if pa.types.is_dictionary(rows.schema.field(key).type):
+                rows = rows.set_column(i, key, pc.cast(rows.column(key),
+                                                       rows.schema.field(key).type.value_type))
+        rows = rows.append_column("__t", self._time(table)) \
+            .append_column("__row", pa.array(np.arange(batch.num_rows)))
+        joined = rows.join(sessions.select(self.group_keys), self.keys, join_type="inner",
+                           use_threads=False)
+        inside = pc.and_(pc.greater_equal(joined.column("__t"), joined.column("window_start")),
+                         pc.less(joined.column("__t"), joined.column("window_end")))
+        picked = np.unique(joined.filter(inside).column("__row").to_numpy())
+        return batch.take(pa.array(picked))
 
 
 def _segmented_cummax(values: np.ndarray, segment_starts: np.ndarray) -> np.ndarray:
