@@ -3,7 +3,9 @@
 The chain hands these operators lists of batches; every operator checks that its input
 batches share one schema and that user functions return batches, and names itself in
 the error otherwise. :class:`ColumnarAggregateOperator` keeps keyed aggregates as one
-Arrow table (a row per key), checkpointed as Arrow IPC bytes per key group.
+Arrow table (a row per key), checkpointed as Arrow IPC bytes per key group; the event-time
+window operators (:class:`ColumnarWindowOperator` for tumbling and sliding windows,
+:class:`ColumnarSessionWindowOperator`) keep a row per key and window the same way.
 """
 
 from __future__ import annotations
@@ -752,9 +754,8 @@ class ColumnarSessionWindowOperator(ColumnarWindowOperator):
         is_touched = pc.equal(merged.column(touched), 1)
         if self.watermark != _NO_WATERMARK:
             late = pc.and_(is_touched, self._late(merged))
-            raw = getattr(self, "_raw", None)
-            if raw is not None and pc.any(late).as_py():
-                self._side_output(self._rows_of(raw, merged.filter(late)))
+            if self._raw is not None and pc.any(late).as_py():
+                self._side_output(self._rows_of(self._raw, merged.filter(late)))
                 merged = merged.filter(pc.invert(late))
             else:
                 merged = self._drop(merged, late)
@@ -764,7 +765,6 @@ class ColumnarSessionWindowOperator(ColumnarWindowOperator):
         merged = merged.set_column(merged.schema.get_field_index(_FIRED), _FIRED, fired)
         self.state = merged.drop_columns([touched])
         return self._result(self.state.filter(emit)) if pc.any(emit).as_py() else []
-
 
     def _rows_of(self, batch: Any, sessions: Any) -> Any:
         """The rows of ``batch`` inside ``sessions`` (keys, window_start, window_end)."""
@@ -797,6 +797,7 @@ def _segmented_cummax(values: np.ndarray, segment_starts: np.ndarray) -> np.ndar
     for s, e in zip(bounds[:-1], bounds[1:], strict=True):
         out[s:e] = np.maximum.accumulate(values[s:e])
     return out
+
 
 def _floor_mod(values: Any, size: int) -> Any:
     """``values mod size`` rounded towards negative infinity (as Flink's window start)."""
