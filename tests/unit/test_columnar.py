@@ -481,6 +481,19 @@ def test_sliding_late_rows_count_once_and_session_lateness():
     out, _ = op.process_batch([pa.record_batch({"k": ["a", "a"], "t": [2, 8]})], None)
     assert op.num_late_records_dropped == 1  # 2: both windows late; 8: [5, 15) is not
     assert out == []
+    local = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "t", 10, slide=5,
+                                   stage="local")
+    local.setup(context())
+    partials, _ = local.process_batch([pa.record_batch({"k": ["a", "a", "a"],
+                                                        "t": [2, 3, 8]})], None)
+    merged = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "t", 10, slide=5,
+                                    stage="global")
+    merged.setup(context())
+    merged.process_watermark(12)
+    merged.process_batch(partials, None)
+    assert merged.num_late_records_dropped == 2  # counted in rows, from the partials
+    assert [r for b in merged.process_watermark(14)[0] for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 5, "window_end": 15, "n": 1}]
     session = ColumnarSessionWindowOperator(["k"], {"n": (None, "count")}, "t", 10,
                                             allowed_lateness=10)
     session.setup(context())
