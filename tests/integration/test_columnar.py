@@ -425,3 +425,140 @@ def test_parquet_source_and_sink_are_exactly_once_through_a_killed_taskmanager(c
                  for i in pq.read_table(part).column("id").to_pylist())
     assert ids == list(range(2400))
     assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
+
+
+TEXT_FILES_JOB = '''
+import sys, time
+from headwater.api import RestartStrategies, StreamExecutionEnvironment
+from headwater.connectors.arrow_files import BatchFileSink, BatchFileSource
+
+file_format, source_dir, out_dir, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+
+
+def slow(batch):
+    time.sleep(delay * batch.num_rows)
+    return batch
+
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+env.enable_checkpointing(300)
+env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 200))
+source = (BatchFileSource.for_csv if file_format == "csv" else BatchFileSource.for_jsonl)(
+    source_dir, block_size=1024)
+(env.from_batch_source(source, "trips").uid("trips")
+    .map_batches(slow).uid("slow")
+    .sink_to(BatchFileSink.for_parquet(out_dir)).uid("sink"))
+env.execute(f"{file_format} to parquet")
+'''
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl"])
+def test_csv_and_jsonl_sources_are_exactly_once_through_a_killed_taskmanager(
+        cluster, tmp_path, file_format):
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for f in range(4):
+        table = pa.table({"id": list(range(f * 600, f * 600 + 600)),
+                          "zone": [f"z{i % 7}" for i in range(600)]})
+        if file_format == "csv":
+            pcsv.write_csv(table, source / f"trips-{f}.csv")
+        else:
+            (source / f"trips-{f}.jsonl").write_text("".join(
+                json.dumps(r) + "\n" for r in table.to_pylist()))
+    script = tmp_path / "job.py"
+    script.write_text(TEXT_FILES_JOB)
+
+    def rows(out: Path) -> list:
+        return sorted((r["id"], r["zone"]) for part in out.glob("part-*.parquet")
+                      for r in pq.read_table(part).to_pylist())
+
+    cluster.run(str(script), file_format, str(source), str(tmp_path / "clean"), "0")
+    clean = rows(tmp_path / "clean")
+    assert clean == [(i, f"z{i % 600 % 7}") for i in range(2400)]
+    out = tmp_path / "out"
+    job_id = job_id_of(cluster.run("-d", str(script), file_format, str(source), str(out),
+                                   "0.008").stdout)
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 2)
+    kill_a_taskmanager(cluster, job_id)
+    state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
+    assert state["state"] == "FINISHED"
+    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
+    assert rows(out) == clean
+
+
+SOURCE_METRICS_JOB = '''
+import sys
+from headwater.api import StreamExecutionEnvironment
+from headwater.connectors.arrow_files import BatchFileSource
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+(env.from_batch_source(BatchFileSource.for_parquet(sys.argv[1]), "trips")
+    .map_batches(lambda batch: batch).name("identity")
+    .key_by("zone").count(emit="final", local=False).name("counts")
+    .add_sink(lambda batch: None).name("drop"))
+env.execute("source metrics")
+'''
+
+
+def test_columnar_source_counts_rows_in_its_rest_metrics(cluster, tmp_path):
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for f in range(3):
+        pq.write_table(pa.table({"zone": [f"z{i % 5}" for i in range(700)]}),
+                       source / f"trips-{f}.parquet", row_group_size=100)
+    script = tmp_path / "job.py"
+    script.write_text(SOURCE_METRICS_JOB)
+    job_id = job_id_of(cluster.run("-d", str(script), str(source)).stdout)
+    assert cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=120)["state"] \
+        == "FINISHED"
+    def rest(path: str):
+        return cluster.client.request("GET", path)
+
+    vertex = rest(f"/jobs/{job_id}")["vertices"][0]
+    assert vertex["name"].startswith("Source: trips")
+    assert vertex["metrics"]["write-records"] == 2100
+    base = f"/jobs/{job_id}/vertices/{vertex['id']}"
+    names = "numRecordsOut,Source__trips.numRecordsOut,identity.numRecordsIn," \
+            "identity.numRecordsOut"
+    figures = {m["id"]: m["sum"] for m in rest(f"{base}/subtasks/metrics?get={names}"
+                                                       "&agg=sum")}
+    assert figures == {name: 2100.0 for name in names.split(",")}
+    per_subtask = rest(f"{base}/metrics?get=0.Source__trips.numRecordsOut,"
+                               "1.Source__trips.numRecordsOut")
+    assert sum(float(m["value"]) for m in per_subtask) == 2100.0
+    for index in (0, 1):
+        subtask = rest(f"{base}/subtasks/{index}/metrics?get=Source__trips.numRecordsOut")
+        assert float(subtask[0]["value"]) in (700.0, 1400.0)
+
+
+def test_taxi_windows_example_equals_a_pyarrow_group_by(cluster, tmp_path):
+    import pyarrow.parquet as pq
+
+    trips_path, out = tmp_path / "trips.parquet", tmp_path / "windows"
+    proc = cluster.run(str(EXAMPLES / "taxi_windows.py"), "--trips", "30000", "--seed", "7",
+                       "--input", str(trips_path), "--output", str(out))
+    assert "wrote the windows" in proc.stdout, proc.stdout + proc.stderr
+    trips = pq.read_table(trips_path)
+    assert trips.num_rows == 30000
+    quarter = 15 * 60_000
+    starts = pc.multiply(pc.divide(trips["pickup_time"], quarter), quarter)
+    expected = trips.append_column("start", starts).group_by(["pickup_zone", "start"]) \
+        .aggregate([("fare", "sum"), ("fare", "count"), ("distance", "mean")]).to_pylist()
+    got = sorted(
+        (r["pickup_zone"], r["window_start"], r["window_end"], r["fares"], r["trips"],
+         r["avg_distance"]) for part in out.glob("part-*.parquet")
+        for r in pq.read_table(part).to_pylist())
+    want = sorted((r["pickup_zone"], r["start"], r["start"] + quarter, r["fare_sum"],
+                   r["fare_count"], r["distance_mean"]) for r in expected)
+    assert len(got) == len(want) > 40 * 90
+    assert [g[:3] + g[4:5] for g in got] == [w[:3] + w[4:5] for w in want]
+    assert [g[3] for g in got] == pytest.approx([w[3] for w in want], rel=1e-9)
+    assert [g[5] for g in got] == pytest.approx([w[5] for w in want], rel=1e-9)

@@ -254,7 +254,7 @@ def test_window_operator_fires_on_watermarks_and_drops_late_rows():
     assert sorted((r["k"], r["window_start"], r["window_end"], r["n"])
                   for b in out for r in b.to_pylist()) == [("a", 0, 10, 1), ("b", -10, 0, 1)]
     op.process_batch([pa.record_batch({"k": ["a", "a"], "ts": [5, 15]})], None)  # 5 is late
-    assert op.late_rows == 1
+    assert op.num_late_records_dropped == 1
     out, _ = op.process_watermark(2**63 - 1)
     assert [(r["k"], r["window_start"], r["n"]) for b in out for r in b.to_pylist()] == [
         ("a", 10, 2)]
@@ -282,14 +282,37 @@ def test_batch_file_sink_commits_finished_parts_at_checkpoints(tmp_path, file_fo
     assert read(parts[0]).num_rows == 15
 
 
-def test_parquet_source_resumes_after_the_last_emitted_row_group(tmp_path):
+def write_source_files(tmp_path, file_format, files=2, rows=100):
+    """``files`` files of ``rows`` rows each (n = 0, 1, ...; name = "r<n>")."""
+    import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
+    for i in range(files):
+        table = pa.table({"n": list(range(i * rows, i * rows + rows)),
+                          "name": [f"r{n}" for n in range(i * rows, i * rows + rows)]})
+        path = tmp_path / f"f{i}.{file_format}"
+        if file_format == "parquet":
+            pq.write_table(table, path, row_group_size=30)
+        elif file_format == "csv":
+            pcsv.write_csv(table, path)
+        else:
+            path.write_text("".join(f'{{"n": {r["n"]}, "name": "{r["name"]}"}}\n'
+                                    for r in table.to_pylist()))
+
+
+def batch_source(tmp_path, file_format, columns=None):
     from headwater.connectors.arrow_files import BatchFileSource
 
-    for i in range(2):
-        pq.write_table(pa.table({"n": list(range(i * 100, i * 100 + 100))}),
-                       tmp_path / f"f{i}.parquet", row_group_size=30)
+    if file_format == "parquet":
+        return BatchFileSource.for_parquet(tmp_path, columns=columns)
+    if file_format == "csv":
+        return BatchFileSource.for_csv(tmp_path, columns=columns, block_size=256)
+    return BatchFileSource.for_jsonl(tmp_path, columns=columns, block_size=256)
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv", "jsonl"])
+def test_batch_file_source_resumes_after_the_last_emitted_block(tmp_path, file_format):
+    write_source_files(tmp_path, file_format)
 
     class Output:
         cancelled = False
@@ -302,16 +325,246 @@ def test_parquet_source_resumes_after_the_last_emitted_row_group(tmp_path):
             if self.stop_after and len(self.batches) >= self.stop_after:
                 self.cancelled = True
 
-    op = BatchFileSource.for_parquet(tmp_path).create_operator()
-    op.setup(context("parquet"))
+    op = batch_source(tmp_path, file_format, ["n"]).create_operator()
+    op.setup(context("files"))
     op.initialize_state(None)
     first = Output(stop_after=5)
     op.run(first)
+    assert len(first.batches) == 5 and first.batches[0].schema.names == ["n"]
     snapshot = op.snapshot_state(1)
-    again = BatchFileSource.for_parquet(tmp_path).create_operator()
-    again.setup(context("parquet"))
+    assert snapshot["parquet-source-splits"][1][0][1] > 0  # mid-file
+    again = batch_source(tmp_path, file_format, ["n"]).create_operator()
+    again.setup(context("files"))
     again.initialize_state(snapshot)
     rest = Output()
     again.run(rest)
     rows = [n for b in first.batches + rest.batches for n in b.column("n").to_pylist()]
     assert rows == list(range(200))
+
+
+def test_unreadable_csv_and_jsonl_name_the_file(tmp_path):
+    from headwater.connectors.arrow_files import BatchFileSource
+
+    (tmp_path / "bad.jsonl").write_text('{"n": 1}\n{"n": \n')
+    op = BatchFileSource.for_jsonl(tmp_path).create_operator()
+    op.setup(context("files"))
+    op.initialize_state(None)
+    with pytest.raises(ValueError, match="bad.jsonl"):
+        op.run(type("Out", (), {"cancelled": False, "collect_batch": lambda *a: None})())
+
+
+# -- sliding and session windows, allowed lateness ----------------------------------------
+
+WINDOW_OUTPUTS = {"total": ("v", "sum"), "rows": (None, "count"), "low": ("v", "min"),
+                  "high": ("v", "max"), "avg": ("v", "mean")}
+
+
+def random_rows(n, seed=3, spread=60_000, disorder=300):
+    import random
+
+    rnd = random.Random(seed)
+    times = sorted(rnd.randrange(spread) for _ in range(n))
+    return [{"k": f"k{rnd.randrange(5)}", "t": t + rnd.randrange(disorder),
+             "v": rnd.randrange(100)} for t in times]
+
+
+def run_windows(make, rows, batch=97, delay=300, local=False, parallelism=1):
+    """Feed ``rows`` in batches with watermarks ``max - delay - 1`` after each batch,
+    through a local and a global stage (``local``) or one complete operator per
+    subtask; every row of output as a tuple."""
+    ops = []
+    for index in range(parallelism):
+        op = make("global" if local else "complete")
+        op.setup(context("window", index, parallelism))
+        op.initialize_state(None)
+        op.open()
+        ops.append(op)
+    pre = make("local") if local else None
+    out, top = [], -2**63
+    for start in range(0, len(rows), batch):
+        chunk = pa.RecordBatch.from_pylist(rows[start:start + batch])
+        top = max(top, max(r["t"] for r in rows[start:start + batch]))
+        pieces = pre.process_batch([chunk], None)[0] if pre else [chunk]
+        for piece in pieces:
+            for c, part in split_by_channel(piece, ["k"], parallelism, 128):
+                out += ops[c].process_batch([part], None)[0]
+        for op in ops:
+            out += op.process_watermark(top - delay - 1)[0]
+    for op in ops:
+        out += op.process_watermark(2**63 - 1)[0]
+    return sorted(tuple(r.values()) for b in out for r in b.to_pylist()), ops
+
+
+@pytest.mark.parametrize("local", [False, True])
+@pytest.mark.parametrize("size,slide", [(10_000, 2_500), (7_000, 3_000), (5_000, 5_000)])
+def test_sliding_windows_equal_an_independent_computation(size, slide, local):
+    from headwater.runtime.operators.columnar import ColumnarWindowOperator
+    from tests.columnar_windows import sliding
+
+    rows = random_rows(2000)
+    got, ops = run_windows(lambda stage: ColumnarWindowOperator(
+        ["k"], WINDOW_OUTPUTS, "t", size, slide=slide, stage=stage), rows, local=local,
+        delay=400, parallelism=2)
+    assert got == sliding(rows, "k", "t", "v", size, slide)
+    assert all(op.num_late_records_dropped == 0 for op in ops)
+
+
+@pytest.mark.parametrize("local", [False, True])
+@pytest.mark.parametrize("batch", [1, 13, 500])
+def test_session_windows_equal_an_independent_computation(batch, local):
+    from headwater.runtime.operators.columnar import ColumnarSessionWindowOperator
+    from tests.columnar_windows import sessions
+
+    rows = random_rows(1500, seed=5, spread=400_000, disorder=200)
+    got, ops = run_windows(lambda stage: ColumnarSessionWindowOperator(
+        ["k"], WINDOW_OUTPUTS, "t", 1_000, stage=stage), rows, batch=batch, local=local,
+        delay=1_300, parallelism=2)
+    assert got == sessions(rows, "k", "t", "v", 1_000)
+    assert all(op.num_late_records_dropped == 0 for op in ops)
+    assert all(op.state.num_rows == 0 for op in ops)
+
+
+def test_a_later_batch_bridges_two_sessions():
+    from headwater.runtime.operators.columnar import ColumnarSessionWindowOperator
+
+    op = ColumnarSessionWindowOperator(["k"], {"n": (None, "count")}, "t", 10)
+    op.setup(context())
+    op.process_batch([pa.record_batch({"k": ["a", "a", "b"], "t": [0, 25, 0]})], None)
+    assert sorted(op.state.column("window_start").to_pylist()) == [0, 0, 25]
+    op.process_batch([pa.record_batch({"k": ["a", "b", "a"], "t": [15, 10, 10]})], None)
+    assert sorted(op.state.column("window_start").to_pylist()) == [0, 0]  # bridged
+    out, _ = op.process_watermark(2**63 - 1)
+    assert sorted(tuple(r.values()) for b in out for r in b.to_pylist()) == [
+        ("a", 0, 35, 4), ("b", 0, 20, 2)]
+
+
+def test_allowed_lateness_re_emits_windows_and_drops_later_rows():
+    from headwater.runtime.operators.columnar import ColumnarWindowOperator
+
+    op = ColumnarWindowOperator(["k"], {"n": (None, "count"), "s": ("v", "sum")}, "t", 10,
+                                allowed_lateness=5)
+    op.setup(context())
+
+    def feed(t, v):
+        out, _ = op.process_batch([pa.record_batch({"k": ["a"] * len(t), "t": t,
+                                                    "v": v})], None)
+        return [tuple(r.values()) for b in out for r in b.to_pylist()]
+
+    def watermark(w):
+        return [tuple(r.values()) for b in op.process_watermark(w)[0] for r in b.to_pylist()]
+
+    assert feed([1, 2, 12], [1, 2, 3]) == []
+    assert watermark(9) == [("a", 0, 10, 2, 3)]
+    assert watermark(12) == []  # fired once only
+    assert feed([3], [10]) == [("a", 0, 10, 3, 13)]  # late, within lateness: again
+    snapshot = op.snapshot_state(1)
+    restored = ColumnarWindowOperator(["k"], {"n": (None, "count"), "s": ("v", "sum")},
+                                      "t", 10, allowed_lateness=5)
+    restored.setup(context())
+    restored.initialize_state(snapshot)
+    assert restored.process_watermark(12) == ([], None)  # the fired flag is state
+    assert watermark(14) == []  # 0..10 is gone now (9 + 5 <= 14)
+    assert feed([4, 5, 11], [1, 1, 1]) == []
+    assert op.num_late_records_dropped == 2
+    assert watermark(2**63 - 1) == [("a", 10, 20, 2, 4)]
+
+
+def test_sliding_late_rows_count_once_and_session_lateness():
+    from headwater.runtime.operators.columnar import (
+        ColumnarSessionWindowOperator,
+        ColumnarWindowOperator,
+    )
+
+    op = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "t", 10, slide=5)
+    op.setup(context())
+    op.process_watermark(12)
+    out, _ = op.process_batch([pa.record_batch({"k": ["a", "a"], "t": [2, 8]})], None)
+    assert op.num_late_records_dropped == 1  # 2: both windows late; 8: [5, 15) is not
+    assert out == []
+    local = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "t", 10, slide=5,
+                                   stage="local")
+    local.setup(context())
+    partials, _ = local.process_batch([pa.record_batch({"k": ["a", "a", "a"],
+                                                        "t": [2, 3, 8]})], None)
+    merged = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "t", 10, slide=5,
+                                    stage="global")
+    merged.setup(context())
+    merged.process_watermark(12)
+    merged.process_batch(partials, None)
+    assert merged.num_late_records_dropped == 2  # counted in rows, from the partials
+    assert [r for b in merged.process_watermark(14)[0] for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 5, "window_end": 15, "n": 1}]
+    session = ColumnarSessionWindowOperator(["k"], {"n": (None, "count")}, "t", 10,
+                                            allowed_lateness=10)
+    session.setup(context())
+    session.process_batch([pa.record_batch({"k": ["a"], "t": [0]})], None)
+    assert [r for b in session.process_watermark(15)[0] for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 0, "window_end": 10, "n": 1}]
+    out, _ = session.process_batch([pa.record_batch({"k": ["a", "b"], "t": [5, -20]})],
+                                   None)  # a: merges, re-emitted; b: too late
+    assert [r for b in out for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 0, "window_end": 15, "n": 2}]
+    assert session.num_late_records_dropped == 1
+    assert session.process_watermark(19)[0] == []  # 0..15 stays until 14 + 10 < 19
+    assert session.process_watermark(24)[0] == [] and session.state.num_rows == 0
+
+
+def test_session_state_rescales_by_key_group():
+    from headwater.runtime.operators.columnar import ColumnarSessionWindowOperator
+    from tests.columnar_windows import sessions
+
+    rows = random_rows(800, seed=9, spread=100_000)
+    make = lambda: ColumnarSessionWindowOperator(["k"], WINDOW_OUTPUTS, "t", 2_000)  # noqa: E731
+    first = make()
+    first.setup(context("window"))
+    first.process_batch([pa.RecordBatch.from_pylist(rows[:400])], None)
+    snapshot = first.snapshot_state(1)
+    out = []
+    for index in range(2):
+        op = make()
+        op.setup(context("window", index, 2))
+        op.initialize_state(snapshot)
+        rest = pa.RecordBatch.from_pylist(rows[400:])
+        out += op.process_batch([p for c, p in split_by_channel(rest, ["k"], 2, 128)
+                                 if c == index], None)[0]
+        out += op.process_watermark(2**63 - 1)[0]
+    assert sorted(tuple(r.values()) for b in out for r in b.to_pylist()) == \
+        sessions(rows, "k", "t", "v", 2_000)
+
+
+def test_late_rows_go_to_the_side_output_instead_of_being_dropped():
+    from headwater.runtime.operators.columnar import (
+        ColumnarSessionWindowOperator,
+        ColumnarWindowOperator,
+    )
+
+    side = []
+    ctx = context()
+    ctx.emit_side_output = lambda tag, values, ts: side.extend(
+        (tag, r) for b in values for r in b.to_pylist())
+    sliding = ColumnarWindowOperator(["k"], {"n": (None, "count")}, "t", 10, slide=5,
+                                     late_tag="late")
+    sliding.setup(ctx)
+    sliding.process_watermark(12)
+    sliding.process_batch([pa.record_batch({"k": ["a", "a"], "t": [2, 8]})], None)
+    assert side == [("late", {"k": "a", "t": 2})]
+    assert sliding.num_late_records_dropped == 0
+    out, _ = sliding.process_watermark(2**63 - 1)
+    assert [r for b in out for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 5, "window_end": 15, "n": 1}]
+
+    side.clear()
+    session = ColumnarSessionWindowOperator(["k"], {"n": (None, "count")}, "t", 10,
+                                            late_tag="late")
+    session.setup(ctx)
+    session.process_batch([pa.record_batch({"k": pa.array(["a"]).dictionary_encode(),
+                                            "t": [100]})], None)
+    session.process_watermark(50)
+    batch = pa.record_batch({"k": pa.array(["a", "b", "b", "a"]).dictionary_encode(),
+                             "t": [95, 20, 25, 30]})
+    session.process_batch([batch], None)  # a@95 joins a@100's session; b and a@30: late
+    assert sorted(r["t"] for _, r in side) == [20, 25, 30]
+    assert session.num_late_records_dropped == 0
+    out, _ = session.process_watermark(2**63 - 1)
+    assert [r for b in out for r in b.to_pylist()] == [
+        {"k": "a", "window_start": 95, "window_end": 110, "n": 2}]

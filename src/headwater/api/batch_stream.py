@@ -151,6 +151,21 @@ class BatchStream:
                               max_out_of_orderness=to_millis(max_out_of_orderness),
                               interval_ms=to_millis(interval))
 
+    def union(self, *streams: BatchStream) -> BatchStream:
+        """One BatchStream with the batches of this and ``streams`` (all with the same
+        schema: the next operator fails the job naming itself otherwise)."""
+        for s in streams:
+            if not isinstance(s, BatchStream):
+                raise TypeError(f"BatchStream.union takes BatchStreams, got "
+                                f"{type(s).__name__} (convert a DataStream with "
+                                f"to_batches)")
+        return BatchStream(self._stream.union(*(s._stream for s in streams)))
+
+    def get_side_output(self, output_tag: Any) -> BatchStream:
+        """The batches the producing operator sent to ``output_tag`` (late rows of
+        windows, see :meth:`BatchWindows.side_output_late_data`)."""
+        return BatchStream(self._stream.get_side_output(output_tag))
+
     def rebalance(self) -> BatchStream:
         """Deal whole batches round robin over the next operator's subtasks."""
         return BatchStream(self._stream.rebalance())
@@ -258,13 +273,41 @@ class KeyedBatchStream:
             ColumnarTransformation, "Aggregate", operator_class="ColumnarAggregateOperator",
             arguments={**arguments, "stage": "global"}))
 
-    def tumbling_window(self, size: Any, time_column: str,
-                        offset: Any = 0) -> TumblingBatchWindows:
+    def tumbling_window(self, size: Any, time_column: str, offset: Any = 0) -> BatchWindows:
         """Tumbling event-time windows of ``size`` (ms or a Duration/Time) over
         ``time_column``; fired by watermarks (see :meth:`BatchStream.with_watermarks`)."""
         from headwater.api.time import to_millis
 
-        return TumblingBatchWindows(self, to_millis(size), time_column, to_millis(offset))
+        size = to_millis(size)
+        if size <= 0:
+            raise ValueError("window size must be positive")
+        return BatchWindows(self, "ColumnarWindowOperator", time_column=time_column,
+                            size=size, offset=to_millis(offset))
+
+    def sliding_window(self, size: Any, slide: Any, time_column: str,
+                       offset: Any = 0) -> BatchWindows:
+        """Sliding event-time windows of ``size`` every ``slide`` (ms or Duration/Time)
+        over ``time_column``: a row belongs to every window ``[start, start + size)``
+        that holds it, starts aligned to ``slide`` (Flink's ``SlidingEventTimeWindows``)."""
+        from headwater.api.time import to_millis
+
+        size, slide = to_millis(size), to_millis(slide)
+        if size <= 0 or slide <= 0:
+            raise ValueError("window size and slide must be positive")
+        return BatchWindows(self, "ColumnarWindowOperator", time_column=time_column,
+                            size=size, slide=slide, offset=to_millis(offset))
+
+    def session_window(self, gap: Any, time_column: str) -> BatchWindows:
+        """Event-time session windows: rows of a key closer than ``gap`` (ms or
+        Duration/Time) form one window ``[first row, last row + gap)`` (Flink's
+        ``EventTimeSessionWindows.with_gap``); sessions merge across batches."""
+        from headwater.api.time import to_millis
+
+        gap = to_millis(gap)
+        if gap <= 0:
+            raise ValueError("session gap must be positive")
+        return BatchWindows(self, "ColumnarSessionWindowOperator", time_column=time_column,
+                            gap=gap)
 
     def sum(self, column: str, emit: str = "running", local: bool = True) -> BatchStream:
         """Per-key sum of ``column`` (output column named like it)."""
@@ -287,38 +330,66 @@ class KeyedBatchStream:
         return self.aggregate({column: (column, "mean")}, emit, local)
 
 
-class TumblingBatchWindows:
-    """Tumbling event-time windows of a KeyedBatchStream, aggregated vectorized."""
+class BatchWindows:
+    """Event-time windows (tumbling, sliding or session) of a KeyedBatchStream,
+    aggregated vectorized; windows fire when the watermark passes their end."""
 
-    def __init__(self, keyed: KeyedBatchStream, size: int, time_column: str,
-                 offset: int) -> None:
-        if size <= 0:
-            raise ValueError("window size must be positive")
+    def __init__(self, keyed: KeyedBatchStream, operator_class: str, **arguments: Any) -> None:
         self.keyed = keyed
-        self.size = size
-        self.time_column = time_column
-        self.offset = offset
+        self.operator_class = operator_class
+        self.arguments = arguments
+        self.lateness = 0
+        self.late_tag: Any = None
+
+    def allowed_lateness(self, lateness: Any) -> BatchWindows:
+        """Keep each window's state until the watermark passes its end plus ``lateness``
+        (ms or a Duration/Time): late rows until then update the window and emit it
+        again; later rows are dropped (counted in ``numLateRecordsDropped``)."""
+        from headwater.api.time import to_millis
+
+        lateness = to_millis(lateness)
+        if lateness < 0:
+            raise ValueError("allowed lateness must not be negative")
+        self.lateness = lateness
+        return self
+
+    def side_output_late_data(self, output_tag: Any) -> BatchWindows:
+        """Send the rows later than the allowed lateness to ``output_tag`` (as batches;
+        read them with :meth:`BatchStream.get_side_output`) instead of dropping them.
+        The window operator then gets the rows, not local pre-aggregates."""
+        from headwater.api.side_outputs import OutputTag
+
+        if not isinstance(output_tag, OutputTag):
+            raise TypeError("side_output_late_data needs an OutputTag")
+        self.late_tag = output_tag
+        return self
 
     def aggregate(self, outputs: dict[str, tuple[str | None, str]],
                   local: bool = True) -> BatchStream:
         """One row per key and window when the watermark passes the window's end: the
         key columns, ``window_start``, ``window_end`` (ms), then ``outputs`` as in
-        :meth:`KeyedBatchStream.aggregate`. Late rows are dropped."""
+        :meth:`KeyedBatchStream.aggregate`. Rows later than the allowed lateness are
+        dropped (or go to the late-data side output). With ``local=True`` each batch is
+        pre-aggregated per key and window upstream (sessions: merged per key), unless
+        late rows go to a side output."""
         _check_outputs(outputs)
         keyed = self.keyed
         arguments = {"keys": list(keyed.columns), "outputs": dict(outputs),
-                     "time_column": self.time_column, "size": self.size,
-                     "offset": self.offset}
+                     **self.arguments}
+        complete = {**arguments, "allowed_lateness": self.lateness}
+        if self.late_tag is not None:
+            complete["late_tag"] = self.late_tag.tag_id
+            local = False
         if not local:
             return BatchStream(keyed._stream._transform(
-                ColumnarTransformation, "Window", operator_class="ColumnarWindowOperator",
-                arguments=arguments))
+                ColumnarTransformation, "Window", operator_class=self.operator_class,
+                arguments=complete))
         partials = keyed._upstream._transform(
-            ColumnarTransformation, "LocalWindow", operator_class="ColumnarWindowOperator",
+            ColumnarTransformation, "LocalWindow", operator_class=self.operator_class,
             arguments={**arguments, "stage": "local"})
         return BatchStream(keyed._partitioned(partials)._transform(
-            ColumnarTransformation, "Window", operator_class="ColumnarWindowOperator",
-            arguments={**arguments, "stage": "global"}))
+            ColumnarTransformation, "Window", operator_class=self.operator_class,
+            arguments={**complete, "stage": "global"}))
 
 
 def _check_outputs(outputs: dict[str, tuple[str | None, str]]) -> None:

@@ -1,10 +1,13 @@
-"""Parquet and CSV files for columnar streams (Arrow record batches), exactly once.
+"""Parquet, CSV and JSON-lines files for columnar streams (Arrow record batches),
+exactly once.
 
-Source: :class:`BatchFileSource` reads Parquet files row group by row group and
-checkpoints ``(path, next row group)`` per file, so a restore (also at another
-parallelism) resumes exactly after the last emitted row group::
+Source: :class:`BatchFileSource` reads Parquet files row group by row group, CSV and
+JSON-lines files block by block (pyarrow's streaming readers), and checkpoints
+``(path, next row group or block)`` per file, so a restore (also at another
+parallelism) resumes exactly after the last emitted row group or block::
 
     env.from_batch_source(BatchFileSource.for_parquet("/data/trips"))
+    env.from_batch_source(BatchFileSource.for_csv("/data/trips.csv"))
 
 Sink:
 The two-phase commit of :class:`~headwater.connectors.file.FileSink`, with batches written
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from headwater.connectors.base import Sink, Source
@@ -119,12 +123,27 @@ class BatchFileSinkOperator(FileSinkOperator):
         return state
 
 
-class BatchFileSource(Source):
-    """A bounded source of the row groups of Parquet files, as RecordBatches."""
+#: The formats BatchFileSource reads.
+SOURCE_FORMATS = ("parquet", "csv", "jsonl")
+#: Bytes per CSV / JSON-lines block (one block is one batch), pyarrow's default.
+DEFAULT_BLOCK_SIZE = 1 << 20
 
-    def __init__(self, paths: list[str], columns: list[str] | None = None) -> None:
+
+class BatchFileSource(Source):
+    """A bounded source of Parquet row groups, or of the blocks of CSV or JSON-lines
+    files, as RecordBatches."""
+
+    def __init__(self, paths: list[str], columns: list[str] | None = None,
+                 file_format: str = "parquet", block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+        if file_format not in SOURCE_FORMATS:
+            raise ValueError(f"file format must be one of {SOURCE_FORMATS}, "
+                             f"got {file_format!r}")
+        if block_size < 1:
+            raise ValueError("block_size must be positive")
         self.paths = [_local_path(p) for p in paths]
         self.columns = columns
+        self.file_format = file_format
+        self.block_size = block_size
 
     @staticmethod
     def for_parquet(*paths: str | os.PathLike, columns: list[str] | None = None
@@ -135,9 +154,29 @@ class BatchFileSource(Source):
             raise ValueError("for_parquet needs at least one path")
         return BatchFileSource([os.fspath(p) for p in paths], columns)
 
+    @staticmethod
+    def for_csv(*paths: str | os.PathLike, columns: list[str] | None = None,
+                block_size: int = DEFAULT_BLOCK_SIZE) -> BatchFileSource:
+        """The CSV files (a header line, then rows) under ``paths``, read by
+        ``pyarrow.csv`` in blocks of ``block_size`` bytes (column types are inferred from
+        a file's first block); optionally only ``columns``."""
+        if not paths:
+            raise ValueError("for_csv needs at least one path")
+        return BatchFileSource([os.fspath(p) for p in paths], columns, "csv", block_size)
+
+    @staticmethod
+    def for_jsonl(*paths: str | os.PathLike, columns: list[str] | None = None,
+                  block_size: int = DEFAULT_BLOCK_SIZE) -> BatchFileSource:
+        """The JSON-lines files (one object per line) under ``paths``, read by
+        ``pyarrow.json`` in blocks of ``block_size`` bytes; optionally only ``columns``."""
+        if not paths:
+            raise ValueError("for_jsonl needs at least one path")
+        return BatchFileSource([os.fspath(p) for p in paths], columns, "jsonl", block_size)
+
     def create_operator(self) -> BatchFileSourceOperator:
         """The source operator the stream adds to the job."""
-        return BatchFileSourceOperator(self.paths, self.columns)
+        return BatchFileSourceOperator(self.paths, self.columns, self.file_format,
+                                       self.block_size)
 
     def is_bounded(self) -> bool:
         """The files are read once."""
@@ -145,45 +184,98 @@ class BatchFileSource(Source):
 
 
 class BatchFileSourceOperator(SplitSource):
-    """Emits every row group of its files; checkpoints ``(path, next row group)``."""
+    """Emits every row group (Parquet) or block (CSV, JSON lines) of its files;
+    checkpoints ``(path, index of the next row group or block)`` per unfinished file.
+
+    A block is what pyarrow's streaming reader returns for ``block_size`` bytes, so a
+    restore with the same block size re-reads (and skips) exactly the blocks emitted."""
 
     state_name = "parquet-source-splits"
 
-    def __init__(self, paths: list[str], columns: list[str] | None = None) -> None:
+    def __init__(self, paths: list[str], columns: list[str] | None = None,
+                 file_format: str = "parquet", block_size: int = DEFAULT_BLOCK_SIZE) -> None:
         super().__init__()
         self.paths = list(paths)
         self.columns = columns
+        self.file_format = file_format
+        self.block_size = block_size
 
     def initial_splits(self) -> list[list[Any]]:
-        """This subtask's files, each from row group 0."""
+        """This subtask's files, each from row group / block 0."""
         files = list_files(self.paths)
         return [[f, 0] for f in files[self.ctx.subtask_index::self.ctx.parallelism]]
 
     def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
-        """Resume the restored splits (None: read everything from the start)."""
+        """Resume the restored splits in path order, as a fresh start reads them (None:
+        read everything from the start)."""
         entry = state.get(self.state_name) if state else None
-        self._splits = None if entry is None else [[p, int(g)] for p, g in entry[1]]
+        self._splits = None if entry is None else sorted([p, int(g)] for p, g in entry[1])
 
     def snapshot_state(self, checkpoint_id: int) -> OperatorStateSnapshot:
-        """The unfinished files as "split" list state ``(path, next row group)``."""
+        """The unfinished files as "split" list state ``(path, next row group/block)``."""
         return {self.state_name: ("split", [(p, g) for p, g in self._positions()])}
 
     def run(self, output: SourceOutput) -> None:
-        """Emit the row groups in order, each under the checkpoint lock."""
-        import pyarrow.parquet as pq
-
+        """Emit the row groups or blocks in order, each under the checkpoint lock."""
         lock = _checkpoint_lock(output)
         splits = self._positions()
         while splits:
             split = splits[0]
             with _open_read(split[0]) as f:
-                parquet = pq.ParquetFile(f)
-                while split[1] < parquet.num_row_groups:
+                for batches in self._blocks(f, split):
                     if self._cancelled or output.cancelled:
                         return
-                    table = parquet.read_row_group(split[1], columns=self.columns)
                     with lock:
-                        output.collect_batch(table.combine_chunks().to_batches())
+                        if batches:
+                            output.collect_batch(batches)
                         split[1] += 1
             with lock:
                 splits.pop(0)
+
+    def _blocks(self, f: Any, split: list[Any]) -> Iterator[list[Any]]:
+        """The batches of each row group / block of an open file from ``split[1]`` on."""
+        if self.file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(f)
+            while split[1] < parquet.num_row_groups:
+                table = parquet.read_row_group(split[1], columns=self.columns)
+                yield table.combine_chunks().to_batches()
+            return
+        reader = self._open_blocks(f, split[0])
+        for _ in range(split[1]):  # the blocks emitted before the checkpoint
+            if _next_block(reader, split[0]) is None:
+                return
+        while (batch := _next_block(reader, split[0])) is not None:
+            if self.columns is not None and self.file_format == "jsonl":
+                missing = [c for c in self.columns if c not in batch.schema.names]
+                if missing:
+                    raise ValueError(f"{split[0]}: no column {missing[0]!r} in "
+                                     f"{batch.schema.names}")
+                batch = batch.select(self.columns)
+            yield [batch] if batch.num_rows else []
+
+    def _open_blocks(self, f: Any, path: str) -> Any:
+        try:
+            if self.file_format == "csv":
+                import pyarrow.csv as pcsv
+
+                return pcsv.open_csv(f, read_options=pcsv.ReadOptions(
+                    block_size=self.block_size, use_threads=False),
+                    convert_options=pcsv.ConvertOptions(include_columns=self.columns))
+            import pyarrow.json as pjson
+
+            return pjson.open_json(f, read_options=pjson.ReadOptions(
+                block_size=self.block_size, use_threads=False))
+        except Exception as exc:  # pyarrow's ArrowInvalid & co: name the file
+            raise ValueError(f"cannot read {self.file_format} file {path}: {exc}") from exc
+
+
+def _next_block(reader: Any, path: str) -> Any:
+    """The reader's next batch, None at the end; parse errors name the file."""
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+    except Exception as exc:  # pyarrow's ArrowInvalid & co: name the file
+        raise ValueError(f"cannot read {path}: {exc}") from exc

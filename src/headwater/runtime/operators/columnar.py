@@ -3,7 +3,9 @@
 The chain hands these operators lists of batches; every operator checks that its input
 batches share one schema and that user functions return batches, and names itself in
 the error otherwise. :class:`ColumnarAggregateOperator` keeps keyed aggregates as one
-Arrow table (a row per key), checkpointed as Arrow IPC bytes per key group.
+Arrow table (a row per key), checkpointed as Arrow IPC bytes per key group; the event-time
+window operators (:class:`ColumnarWindowOperator` for tumbling and sliding windows,
+:class:`ColumnarSessionWindowOperator`) keep a row per key and window the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -271,6 +274,10 @@ class ColumnarAggregateOperator(_Columnar):
         self.outputs = dict(outputs)
         self.emit = emit
         self.state: Any = None
+        #: Input columns that ``_prepare`` adds (not expected in the input batches).
+        self._derived: frozenset[str] = frozenset()
+        #: State columns besides the partial aggregates, combined by max (window flags).
+        self._flags: tuple[str, ...] = ()
         self._partials: list[tuple[str | None, str, str]] = []  # (input col, kind, state col)
         for col, agg in self.outputs.values():
             for kind in _NEEDS[agg]:
@@ -298,7 +305,7 @@ class ColumnarAggregateOperator(_Columnar):
     def _partial(self, batch: Any) -> Any:
         names = batch.schema.names
         for needed in [*self.keys, *(p[0] for p in self._partials if p[0] is not None)]:
-            if needed not in names:
+            if needed not in names and needed not in self._derived:
                 raise ColumnarError(f"{self._name}: no column {needed!r} in "
                                     f"[{_describe(batch.schema)}]")
         aggs: list[Any] = [([], "count_all") if col is None else (col, kind)
@@ -326,9 +333,11 @@ class ColumnarAggregateOperator(_Columnar):
                                 promote_options="permissive")
         keys = self.group_keys
         merged = both.group_by(keys, use_threads=False).aggregate(
-            [(p[2], _COMBINE[p[1]]) for p in self._partials])
-        return merged.select([*keys, *(f"{p[2]}_{_COMBINE[p[1]]}" for p in self._partials)]) \
-            .rename_columns([*keys, *(p[2] for p in self._partials)])
+            [*((p[2], _COMBINE[p[1]]) for p in self._partials),
+             *((flag, "max") for flag in self._flags)])
+        return merged.select([*keys, *(f"{p[2]}_{_COMBINE[p[1]]}" for p in self._partials),
+                              *(f"{flag}_max" for flag in self._flags)]) \
+            .rename_columns([*keys, *(p[2] for p in self._partials), *self._flags])
 
     def _result(self, table: Any) -> list[Any]:
         if table is None or table.num_rows == 0:
@@ -460,72 +469,334 @@ class ColumnarWatermarkOperator(_Columnar):
         return {k: v for k, v in self.__dict__.items() if k not in ("pts", "_handle", "ctx")}
 
 
-class ColumnarWindowOperator(ColumnarAggregateOperator):
-    """Tumbling event-time windows of ``size`` ms over ``time_column``, aggregated per key.
+_NO_WATERMARK = -(2**63)
+#: A flag column of window state: 1 once the window fired (a later on-time watermark
+#: does not fire it again; late rows within the allowed lateness re-fire it).
+_FIRED = "__fired"
+#: The partial counting input rows whose last window a partial row is: the rows dropped
+#: when that window is late (a sliding row belongs to several windows, counted once).
+_ROWS = "__rows"
+_LAST = "__last"
 
-    The state holds one row per key and open window (``window_start`` plus the partial
-    aggregates); a watermark at or past a window's last millisecond emits its rows (keys,
-    ``window_start``, ``window_end``, outputs) and drops them. Rows of windows the
-    watermark already passed are late and dropped (no allowed lateness). The local stage
-    pre-aggregates each batch per key and window.
+
+class ColumnarWindowOperator(ColumnarAggregateOperator):
+    """Tumbling (``slide`` None) or sliding event-time windows of ``size`` ms over
+    ``time_column``, aggregated per key.
+
+    The state holds one row per key and window (``window_start``, ``window_end``, the
+    partial aggregates and a fired flag). A watermark at or past a window's last
+    millisecond (``window_end - 1``) emits its row (keys, ``window_start``,
+    ``window_end``, outputs). A window's state is kept until the watermark passes
+    ``window_end - 1 + allowed_lateness``; rows arriving for a fired window before that
+    update it and emit it again, rows for windows past it are dropped and counted in
+    ``numLateRecordsDropped`` (Flink's semantics), or sent to the side output
+    ``late_tag`` as batches when it is set. The local stage pre-aggregates each batch
+    per key and window.
     """
 
     def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
                  time_column: str, size: int, offset: int = 0,
-                 stage: str = "complete") -> None:
+                 stage: str = "complete", slide: int | None = None,
+                 allowed_lateness: int = 0, late_tag: str | None = None) -> None:
         super().__init__(keys, outputs, "final", stage)
+        if late_tag is not None and stage != "complete":
+            raise ValueError("a side output of late rows needs the rows: no local stage")
         if size <= 0:
             raise ValueError("window size must be positive")
+        if slide is not None and slide <= 0:
+            raise ValueError("window slide must be positive")
+        if allowed_lateness < 0:
+            raise ValueError("allowed lateness must not be negative")
         self.time_column = time_column
         self.size = size
+        self.slide = size if slide is None else slide
         self.offset = offset
-        self.group_keys = [*keys, "window_start"]
-        self.watermark = -(2**63)
-        self.late_rows = 0
+        self.allowed_lateness = allowed_lateness
+        #: The side output that gets late rows instead of dropping them.
+        self.late_tag = late_tag
+        #: The batch being folded, when late rows go to the side output (sessions).
+        self._raw: Any = None
+        self.group_keys = [*keys, "window_start", "window_end"]
+        self._partials.append((_LAST, "sum", _ROWS))
+        self._derived = frozenset({_LAST})
+        self._flags = () if stage == "local" else (_FIRED,)
+        self.watermark = _NO_WATERMARK
+        #: Flink's numLateRecordsDropped.
+        self.num_late_records_dropped = 0
 
-    def _prepare(self, table: Any) -> Any:
+    def open(self) -> None:
+        """Register the ``numLateRecordsDropped`` gauge."""
+        group = getattr(self.ctx, "metric_group", None)
+        if self.stage != "local" and group is not None and hasattr(group, "gauge"):
+            group.gauge("numLateRecordsDropped", lambda: self.num_late_records_dropped)
+
+    def initialize_state(self, state: OperatorStateSnapshot | None) -> None:
+        """Restore the key groups of this subtask's range."""
+        super().initialize_state(state)
+        table = self.state
+        if table is not None and _FIRED not in table.schema.names:  # older snapshots
+            if "window_end" not in table.schema.names:
+                i = table.schema.get_field_index("window_start")
+                table = table.add_column(i + 1, "window_end",
+                                         pc.add(table.column("window_start"), self.size))
+            table = table.append_column(_FIRED, pa.array([0] * table.num_rows, pa.int8()))
+            if _ROWS not in table.schema.names:
+                table = table.append_column(_ROWS, pa.array([0] * table.num_rows, pa.int64()))
+            self.state = table
+
+    def _time(self, table: Any) -> Any:
         if self.time_column not in table.schema.names:
             raise ColumnarError(f"{self._name}: no time column {self.time_column!r} in "
                                 f"[{_describe(table.schema)}]")
-        ts = _epoch_millis(table.column(self.time_column))
-        shifted = pc.subtract(ts, self.offset)
-        start = pc.add(pc.subtract(shifted, _floor_mod(shifted, self.size)), self.offset)
-        return table.append_column("window_start", start)
+        return _epoch_millis(table.column(self.time_column))
 
-    def _merge(self, partial: Any) -> Any:
-        if self.stage != "local" and self.watermark > -(2**63):
-            on_time = pc.greater(pc.add(partial.column("window_start"), self.size - 1),
-                                 self.watermark)
-            kept = partial.filter(on_time)
-            self.late_rows += partial.num_rows - kept.num_rows
-            partial = kept
-        return super()._merge(partial)
+    def _prepare(self, table: Any) -> Any:
+        ts = self._time(table)
+        shifted = pc.subtract(ts, self.offset)
+        last = pc.subtract(ts, _floor_mod(shifted, self.slide))
+        ones = pa.array(np.ones(table.num_rows, dtype=np.int64))
+        if self.slide == self.size:
+            return table.append_column("window_start", last) \
+                .append_column("window_end", pc.add(last, self.size)).append_column(_LAST, ones)
+        pieces = []
+        earliest = pc.subtract(ts, self.size)
+        zeros = pa.array(np.zeros(table.num_rows, dtype=np.int64))
+        for k in range(-(-self.size // self.slide)):  # Flink: start > ts - size
+            start = pc.subtract(last, k * self.slide)
+            piece = table.append_column("window_start", start) \
+                .append_column("window_end", pc.add(start, self.size)) \
+                .append_column(_LAST, ones if k == 0 else zeros)
+            pieces.append(piece if k == 0 else piece.filter(pc.greater(start, earliest)))
+        return pa.concat_tables(pieces)
+
+    def _late(self, table: Any) -> Any:
+        """The mask of ``table``'s windows whose state is gone (or would be)."""
+        return pc.less_equal(pc.add(table.column("window_end"), self.allowed_lateness - 1),
+                             self.watermark)
+
+    def _drop(self, table: Any, late: Any) -> Any:
+        """``table`` without the ``late`` rows, counting their input rows as dropped."""
+        dropped = pc.sum(table.filter(late).column(_ROWS)).as_py()
+        if not dropped and not pc.any(late).as_py():
+            return table
+        self.num_late_records_dropped += dropped or 0
+        return table.filter(pc.invert(late))
+
+    def _fired_now(self, table: Any) -> Any:
+        """The mask of ``table``'s windows the current watermark has passed."""
+        return pc.less_equal(pc.subtract(table.column("window_end"), 1), self.watermark)
+
+    def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
+        """Fold every batch into the window state (the local stage emits each batch's
+        partial aggregates); windows the watermark already passed (late rows within the
+        allowed lateness) are emitted again at once."""
+        if self.stage == "local":
+            return super().process_batch(values, timestamps)
+        out: list[Any] = []
+        for value in values:
+            batch = self._check(value)
+            if batch.num_rows == 0:
+                continue
+            late_rows = self.late_tag is not None and self.watermark != _NO_WATERMARK
+            if late_rows:
+                batch = self._without_late_rows(batch)
+                if batch.num_rows == 0:
+                    continue
+            self._raw = batch if late_rows else None
+            partial = self._partial_input(batch) if self.stage == "global" \
+                else self._partial(batch)
+            out.extend(self._fold(partial))
+        return Batches(out), None
+
+    def _without_late_rows(self, batch: Any) -> Any:
+        """``batch`` without the rows whose every window is late (those whose last
+        window is), which go to the side output."""
+        ts = self._time(batch)
+        last_end = pc.add(pc.subtract(ts, _floor_mod(pc.subtract(ts, self.offset),
+                                                     self.slide)), self.size)
+        late = pc.less_equal(pc.add(last_end, self.allowed_lateness - 1), self.watermark)
+        if not pc.any(late).as_py():
+            return batch
+        self._side_output(batch.filter(late))
+        return batch.filter(pc.invert(late))
+
+    def _side_output(self, rows: Any) -> None:
+        emit = self.ctx.emit_side_output
+        if emit is None:
+            raise ColumnarError(f"{self._name}: this runtime has no side outputs")
+        emit(self.late_tag, Batches([rows]), None)
+
+    def _fold(self, partial: Any) -> list[Any]:
+        """Drop the late partial rows, merge the others into the state; emit the updated
+        windows already fired."""
+        if self.watermark != _NO_WATERMARK:
+            partial = self._drop(partial, self._late(partial))
+            if partial.num_rows == 0:
+                return []
+        passed = self._fired_now(partial)
+        partial = partial.append_column(_FIRED, pc.cast(passed, pa.int8()))
+        self.state = self._merge(partial).combine_chunks()
+        if not pc.any(passed).as_py():
+            return []
+        again = partial.filter(passed).select(self.group_keys)
+        return self._result(self.state.join(again, self.group_keys, join_type="left semi",
+                                            use_threads=False))
 
     def process_watermark(self, watermark: int) -> tuple[list, Timestamps]:
-        """Emit and drop every window the watermark passed."""
+        """Emit the windows the watermark passed (once) and drop the state of windows
+        past their allowed lateness."""
         self.watermark = watermark
-        if self.state is None or self.state.num_rows == 0 or self.stage == "local":
+        state = self.state
+        if state is None or state.num_rows == 0 or self.stage == "local":
             return [], None
-        ends = pc.add(self.state.column("window_start"), self.size - 1)
-        due = pc.less_equal(ends, watermark)
-        fired = self.state.filter(due)
-        if fired.num_rows == 0:
-            return [], None
-        self.state = self.state.filter(pc.invert(due))
+        passed = self._fired_now(state)
+        due = pc.and_(passed, pc.equal(state.column(_FIRED), 0))
+        fired = state.filter(due)
+        if self.allowed_lateness:
+            state = state.set_column(state.schema.get_field_index(_FIRED), _FIRED,
+                                     pc.cast(pc.or_(passed, pc.not_equal(
+                                         state.column(_FIRED), 0)), pa.int8()))
+        expired = self._late(state)
+        if pc.any(expired).as_py():
+            state = state.filter(pc.invert(expired))
+        self.state = state
         return Batches(self._result(fired)), None
 
     def end_input(self) -> tuple[list, Timestamps]:
         """Nothing more: bounded inputs end with the maximal watermark, which fired all."""
         return [], None
 
-    def _result(self, table: Any) -> list[Any]:
-        batches = super()._result(table)
-        out = []
-        for b in batches:
-            i = b.schema.get_field_index("window_start")
-            out.append(b.add_column(i + 1, "window_end",
-                                    pc.add(b.column("window_start"), self.size)))
-        return out
+
+class ColumnarSessionWindowOperator(ColumnarWindowOperator):
+    """Event-time session windows per key: a row at ``t`` opens ``[t, t + gap)`` and
+    windows that overlap or touch merge (Flink's ``EventTimeSessionWindows``), also
+    across batches: a later batch can bridge two sessions of the state.
+
+    The state holds one row per key and session (``window_start``, ``window_end``,
+    partial aggregates, fired flag); firing, allowed lateness and
+    ``numLateRecordsDropped`` (or the side output ``late_tag``) are those of
+    :class:`ColumnarWindowOperator`. A merged session is late when its end is (all of a
+    batch's rows merge before the check, so a late row that joins a live session of its
+    batch is kept). The local stage merges each batch's rows into sessions per key.
+    """
+
+    def __init__(self, keys: list[str], outputs: dict[str, tuple[str | None, str]],
+                 time_column: str, gap: int, stage: str = "complete",
+                 allowed_lateness: int = 0, late_tag: str | None = None) -> None:
+        if gap <= 0:
+            raise ValueError("session gap must be positive")
+        super().__init__(keys, outputs, time_column, gap, stage=stage,
+                         allowed_lateness=allowed_lateness, late_tag=late_tag)
+        self.gap = gap
+
+    def _without_late_rows(self, batch: Any) -> Any:
+        return batch  # a row is late when its merged session is: see _fold
+
+    def _prepare(self, table: Any) -> Any:
+        ts = self._time(table)
+        return table.append_column("window_start", ts) \
+            .append_column("window_end", pc.add(ts, self.gap)) \
+            .append_column(_LAST, pa.array(np.ones(table.num_rows, dtype=np.int64)))
+
+    def _partial(self, batch: Any) -> Any:
+        return self._sessions(super()._partial(batch), ())
+
+    def _sessions(self, table: Any, flags: tuple[str, ...]) -> Any:
+        """Merge the overlapping or touching windows of each key of ``table`` (rows of
+        keys, window_start, window_end, partial aggregates and ``flags``) into one row
+        each."""
+        if table.num_rows <= 1:
+            return table
+        keys = self.keys
+        table = table.sort_by([*((k, "ascending") for k in keys),
+                               ("window_start", "ascending")])
+        n = table.num_rows
+        new_key = np.zeros(n, dtype=bool)
+        new_key[0] = True
+        for k in keys:
+            col = table.column(k)
+            a, b = col.slice(1), col.slice(0, n - 1)
+            differs = pc.not_equal(a, b)
+            if col.null_count:
+                differs = pc.if_else(pc.is_null(differs),
+                                     pc.xor(pc.is_null(a), pc.is_null(b)), differs)
+            new_key[1:] |= differs.to_numpy(zero_copy_only=False).astype(bool)
+        starts = table.column("window_start").to_numpy()
+        reach = _segmented_cummax(table.column("window_end").to_numpy(), new_key)
+        new_session = new_key.copy()
+        new_session[1:] |= starts[1:] > reach[:-1]
+        if new_session.all():
+            return table
+        session = pa.array(np.cumsum(new_session))
+        both = table.append_column("__session", session)
+        columns = [(p[2], _COMBINE[p[1]]) for p in self._partials]
+        columns += [(f, "max") for f in flags]
+        merged = both.group_by([*keys, "__session"], use_threads=False).aggregate(
+            [("window_start", "min"), ("window_end", "max"), *columns])
+        names = [*self.group_keys, *(c for c, _ in columns)]
+        return merged.select([*keys, "window_start_min", "window_end_max",
+                              *(f"{c}_{agg}" for c, agg in columns)]).rename_columns(names)
+
+    def _fold(self, partial: Any) -> list[Any]:
+        """Merge the batch's sessions with the state's; drop merged sessions that are
+        late, emit touched sessions the watermark already passed."""
+        touched = "__touched"
+        partial = partial.append_column(_FIRED, pa.array(np.zeros(partial.num_rows,
+                                                                   dtype=np.int8))) \
+            .append_column(touched, pa.array(np.ones(partial.num_rows, dtype=np.int8)))
+        state = self.state
+        if state is not None and state.num_rows:
+            state = state.append_column(touched, pa.array(np.zeros(state.num_rows,
+                                                                   dtype=np.int8)))
+            partial = pa.concat_tables([state, partial.select(state.schema.names)],
+                                       promote_options="permissive")
+        merged = self._sessions(partial, (_FIRED, touched)).combine_chunks()
+        is_touched = pc.equal(merged.column(touched), 1)
+        if self.watermark != _NO_WATERMARK:
+            late = pc.and_(is_touched, self._late(merged))
+            if self._raw is not None and pc.any(late).as_py():
+                self._side_output(self._rows_of(self._raw, merged.filter(late)))
+                merged = merged.filter(pc.invert(late))
+            else:
+                merged = self._drop(merged, late)
+            is_touched = pc.equal(merged.column(touched), 1)
+        emit = pc.and_(is_touched, self._fired_now(merged))
+        fired = pc.if_else(is_touched, pc.cast(emit, pa.int8()), merged.column(_FIRED))
+        merged = merged.set_column(merged.schema.get_field_index(_FIRED), _FIRED, fired)
+        self.state = merged.drop_columns([touched])
+        return self._result(self.state.filter(emit)) if pc.any(emit).as_py() else []
+
+    def _rows_of(self, batch: Any, sessions: Any) -> Any:
+        """The rows of ``batch`` inside ``sessions`` (keys, window_start, window_end)."""
+        table = pa.Table.from_batches([batch])
+        rows = table.select(self.keys)
+        for i, key in enumerate(self.keys):
+            if pa.types.is_dictionary(rows.schema.field(key).type):
+                rows = rows.set_column(i, key, pc.cast(rows.column(key),
+                                                       rows.schema.field(key).type.value_type))
+        rows = rows.append_column("__t", self._time(table)) \
+            .append_column("__row", pa.array(np.arange(batch.num_rows)))
+        joined = rows.join(sessions.select(self.group_keys), self.keys, join_type="inner",
+                           use_threads=False)
+        inside = pc.and_(pc.greater_equal(joined.column("__t"), joined.column("window_start")),
+                         pc.less(joined.column("__t"), joined.column("window_end")))
+        picked = np.unique(joined.filter(inside).column("__row").to_numpy())
+        return batch.take(pa.array(picked))
+
+
+def _segmented_cummax(values: np.ndarray, segment_starts: np.ndarray) -> np.ndarray:
+    """The running maximum of ``values`` restarting where ``segment_starts`` is True."""
+    segment = np.cumsum(segment_starts) - 1
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span * (int(segment[-1]) + 1) < 2**62:  # one pass: segments lifted apart
+        lifted = (values - low) + segment * span
+        return np.maximum.accumulate(lifted) - segment * span + low
+    out = np.empty_like(values)
+    bounds = [*np.flatnonzero(segment_starts), len(values)]
+    for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+        out[s:e] = np.maximum.accumulate(values[s:e])
+    return out
 
 
 def _floor_mod(values: Any, size: int) -> Any:

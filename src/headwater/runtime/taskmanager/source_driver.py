@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater.clock import now_ms
+from headwater.runtime.network.arrow_ipc import Batches, is_arrow_batch
 from headwater.runtime.network.buffers import QueueItem
 from headwater.runtime.network.events import MAX_WATERMARK, CheckpointBarrier
 from headwater.runtime.network.partition import TaskCancelled
@@ -142,13 +143,16 @@ class SourceOutput:
     def _emit(self, values: list[Any], timestamps: list[int] | None) -> None:
         """Push a batch through the chain and adapt the batch size (lock held)."""
         start = time.perf_counter()
+        items = len(values)
+        if items and is_arrow_batch(values[0]):
+            values = Batches(values)  # columnar: the counters count rows
         self.metrics.operator_records_out[0] += len(values)
         self.chain.push(1, values, timestamps)
         elapsed = time.perf_counter() - start
         if elapsed > self.SLOW_BATCH and self.batch_size > 1:
             self.batch_size = max(1, min(self.batch_size // 2,
-                                         int(len(values) * self.TARGET_BATCH / elapsed)))
-        elif elapsed < self.FAST_BATCH and len(values) >= self.batch_size \
+                                         int(items * self.TARGET_BATCH / elapsed)))
+        elif elapsed < self.FAST_BATCH and items >= self.batch_size \
                 and self.batch_size < self.max_batch:
             self.batch_size = min(self.max_batch, self.batch_size * 2)
         if self.error is not None:
