@@ -22,6 +22,7 @@ _EXPORTS = {
     "BatchStream": "headwater.api.batch_stream",
     "CountTrigger": "headwater.api.windowing",
     "DataStream": "headwater.api.datastream",
+    "CachedDataStream": "headwater.api.datastream",
     "DataStreamSink": "headwater.api.datastream",
     "DoubleCounter": "headwater.api.accumulators",
     "Duration": "headwater.api.time",

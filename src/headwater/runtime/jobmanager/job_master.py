@@ -104,6 +104,10 @@ class JobMaster:
                 BATCH_SHUFFLE_MODE: job_graph.configuration.get(BATCH_SHUFFLE_MODE)
                 or ALL_EXCHANGES_BLOCKING})
         self.region_scheduler: RegionScheduler | None = None
+        #: BATCH with jobmanager.execution.failover-strategy "region" (the default).
+        self.region_failover = self.batch and str(
+            self.config.get("jobmanager.execution.failover-strategy") or "region"
+        ).strip().lower() == "region"
         #: TaskManagers lost while the job ran (their partitions are gone).
         self._lost_task_managers: set[str] = set()
         #: The cluster's cached data sets: read here instead of computed, or kept for later.
@@ -413,7 +417,7 @@ class JobMaster:
         """Every attempt on a lost TaskManager fails; in BATCH, the finished subtasks whose
         partitions lived there and are still to be read run again."""
         self._lost_task_managers.add(rid)
-        scheduler = self.region_scheduler
+        scheduler = self.region_scheduler if self.region_failover else None
         needed = scheduler.lost_partitions({rid}) if scheduler is not None else set()
         for v, sv, ex in list(self.graph.all_executions()):
             if ex.location is not None and ex.location.resource_id == rid \
@@ -449,7 +453,8 @@ class JobMaster:
         self._record_failure(info)
         if self.graph.state in (JobStatus.RUNNING, JobStatus.CREATED):
             self.graph.failure = info
-            if self.region_scheduler is not None and self.graph.state == JobStatus.RUNNING:
+            if self.region_failover and self.region_scheduler is not None \
+                    and self.graph.state == JobStatus.RUNNING:
                 self._region_failover((v.vertex_id, index))
             else:
                 self._failover()
