@@ -29,12 +29,12 @@ def job_id_of(output: str) -> str:
     return match.group(1)
 
 
-def kill_a_taskmanager(cluster, job_id: str) -> None:
-    """kill -9 the TaskManager running the sink's subtask 0 (the resource manager may
-    also keep idle TaskManagers around)."""
-    vertex = cluster.client.job(job_id)["vertices"][-1]["id"]
-    detail = cluster.client.request("GET", f"/jobs/{job_id}/vertices/{vertex}")
-    resource_id = detail["subtasks"][0]["taskmanager-id"]  # host:dataport-suffix
+def kill_a_taskmanager(cluster, job_id: str, vertex: int = -1, subtask: int = 0) -> str:
+    """kill -9 the TaskManager running a subtask (default: the sink's subtask 0; the
+    resource manager may also keep idle TaskManagers around); its resource id."""
+    vertex_id = cluster.client.job(job_id)["vertices"][vertex]["id"]
+    detail = cluster.client.request("GET", f"/jobs/{job_id}/vertices/{vertex_id}")
+    resource_id = detail["subtasks"][subtask]["taskmanager-id"]  # host:dataport-suffix
     port = int(resource_id.rsplit(":", 1)[1].split("-")[0])
     for process in cluster.processes():
         try:
@@ -42,7 +42,7 @@ def kill_a_taskmanager(cluster, job_id: str) -> None:
                     c.laddr.port == port for c in process.net_connections("tcp")
                     if c.status == psutil.CONN_LISTEN):
                 os.kill(process.pid, signal.SIGKILL)
-                return
+                return resource_id
         except psutil.Error:
             continue
     raise AssertionError(f"no TaskManager process listens on {port} ({resource_id})")

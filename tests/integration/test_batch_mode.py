@@ -5,21 +5,18 @@ spilling past the managed memory, and region failover after kill -9 of a TaskMan
 from __future__ import annotations
 
 import collections
-import os
 import random
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
 from headwater.client.rest_client import RestError
 from headwater.testing import wait_for
 from tests.integration.conftest import start_cluster, stop_cluster
-from tests.integration.helpers import job_id_of
+from tests.integration.helpers import job_id_of, kill_a_taskmanager
 
 JOB = '''
 import sys, time
@@ -216,29 +213,41 @@ def test_keyed_aggregation_spills_past_managed_memory(small_memory, script, tmp_
     rows = [line.split() for line in committed_lines(tmp_path / "out")]
     assert len(rows) == len(counts)
     assert {w: int(n) for w, n in rows} == dict(counts)
+    # The budget is what the TaskManagers report as their managed memory.
+    assert {tm["hardware"]["managedMemory"]
+            for tm in small_memory.client.taskmanagers()["taskmanagers"]} == {2 * 2**20}
     logs = "".join(p.read_text(errors="replace")
                    for p in small_memory.workdir.rglob("*taskmanager*.log"))
     assert "spilling keyed input to" in logs
     assert not [p for p in small_memory.tmp_dirs.rglob("*") if p.is_file()]
 
 
-def kill_taskmanager_of(cluster, job_id: str, vertex_name_part: str, subtask: int) -> str:
-    """kill -9 the TaskManager running a subtask; its resource id."""
-    vertex = next(v for v in cluster.client.job(job_id)["vertices"]
-                  if vertex_name_part in v["name"])
-    detail = cluster.client.request("GET", f"/jobs/{job_id}/vertices/{vertex['id']}")
-    resource_id = detail["subtasks"][subtask]["taskmanager-id"]
-    port = int(resource_id.rsplit(":", 1)[1].split("-")[0])
-    for process in cluster.processes():
-        try:
-            if "task_executor" in " ".join(process.cmdline()) and any(
-                    c.laddr.port == port for c in process.net_connections("tcp")
-                    if c.status == psutil.CONN_LISTEN):
-                os.kill(process.pid, signal.SIGKILL)
-                return resource_id
-        except psutil.Error:
-            continue
-    raise AssertionError(f"no TaskManager process listens on {port}")
+def start_slow_job(cluster, script: Path, tmp_path: Path):
+    """Submit the slow keyed sum (source at parallelism 1, the rest at 2) over 300 lines
+    and wait until its downstream region runs: (process, job id, source and keyed vertex
+    details, the word counts)."""
+    counts = write_words(tmp_path / "in", files=1, lines=300, vocabulary=120)
+    proc = subprocess.Popen([sys.executable, "-m", "headwater.cli", "run", "-m",
+                             f"127.0.0.1:{cluster.port}", str(script), "BATCH",
+                             str(tmp_path / "in"), str(tmp_path / "out"), "2", "sum", "0.05",
+                             "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = wait_for(lambda: (jobs := cluster.client.request("GET", "/jobs")["jobs"]) and
+                   jobs[0]["id"], 60, 0.1, "the job to appear")
+    wait_for(lambda: cluster.client.job(job)["vertices"][1]["status"] == "RUNNING", 120, 0.1,
+             "the downstream region to run")
+    source, keyed = (cluster.client.request("GET", f"/jobs/{job}/vertices/{v['id']}")
+                     for v in cluster.client.job(job)["vertices"])
+    return proc, job, source, keyed, counts
+
+
+def finished_exactly(cluster, proc, job: str, out_dir: Path, counts) -> dict[str, list[int]]:
+    """Wait for the program; assert the job FINISHED with exact counts; the attempts."""
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert cluster.client.job(job)["state"] == "FINISHED"
+    rows = [line.split() for line in committed_lines(out_dir)]
+    assert {w: int(n) for w, n in rows} == dict(counts) and len(rows) == len(counts)
+    return vertex_attempts(cluster, job)
 
 
 @pytest.fixture
@@ -253,40 +262,18 @@ def three_taskmanagers(tmp_path):
 def test_kill_of_a_downstream_taskmanager_restarts_only_its_region(three_taskmanagers, script,
                                                                    tmp_path):
     cluster = three_taskmanagers
-    counts = write_words(tmp_path / "in", files=1, lines=300, vocabulary=120)
-    # The source runs at parallelism 1 (one region); the keyed sum and its slow map at 2.
-    proc = cluster_run_async(cluster, script, "BATCH", str(tmp_path / "in"),
-                             str(tmp_path / "out"), "2", "sum", "0.05", "1")
-    job = wait_for(lambda: (jobs := cluster.client.request("GET", "/jobs")["jobs"]) and
-                   jobs[0]["id"], 60, 0.1, "the job to appear")
-    wait_for(lambda: cluster.client.job(job)["vertices"][1]["status"] == "RUNNING", 120, 0.1,
-             "the downstream region to run")
-    source, keyed = (cluster.client.request("GET", f"/jobs/{job}/vertices/{v['id']}")
-                     for v in cluster.client.job(job)["vertices"])
+    proc, job, source, keyed, counts = start_slow_job(cluster, script, tmp_path)
     source_tms = {s["taskmanager-id"] for s in source["subtasks"]}
     victim = next(i for i, s in enumerate(keyed["subtasks"])
                   if s["taskmanager-id"] not in source_tms)
-    kill_taskmanager_of(cluster, job, keyed["name"], victim)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out + err
-    detail = cluster.client.job(job)
-    assert detail["state"] == "FINISHED"
-    after = vertex_attempts(cluster, job)
+    kill_a_taskmanager(cluster, job, vertex=1, subtask=victim)
+    after = finished_exactly(cluster, proc, job, tmp_path / "out", counts)
     # Only the killed subtask's region ran again: the source and the other subtask keep
     # their first attempt.
     assert after[source["name"]] == [0]
     assert after[keyed["name"]][victim] >= 1
     assert after[keyed["name"]][1 - victim] == 0
-    exceptions = cluster.client.request("GET", f"/jobs/{job}/exceptions")
-    assert exceptions["all-exceptions"]
-    rows = [line.split() for line in committed_lines(tmp_path / "out")]
-    assert {w: int(n) for w, n in rows} == dict(counts) and len(rows) == len(counts)
-
-
-def cluster_run_async(cluster, script: Path, *args: str):
-    return subprocess.Popen([sys.executable, "-m", "headwater.cli", "run", "-m",
-                             f"127.0.0.1:{cluster.port}", str(script), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert cluster.client.request("GET", f"/jobs/{job}/exceptions")["all-exceptions"]
 
 
 CACHE_JOB = '''
@@ -375,27 +362,14 @@ def two_taskmanagers(tmp_path):
 def test_losing_the_taskmanager_of_finished_producers_runs_them_again(two_taskmanagers,
                                                                       script, tmp_path):
     cluster = two_taskmanagers
-    counts = write_words(tmp_path / "in", files=1, lines=300, vocabulary=120)
-    proc = cluster_run_async(cluster, script, "BATCH", str(tmp_path / "in"),
-                             str(tmp_path / "out"), "2", "sum", "0.05", "1")
-    job = wait_for(lambda: (jobs := cluster.client.request("GET", "/jobs")["jobs"]) and
-                   jobs[0]["id"], 60, 0.1, "the job to appear")
-    wait_for(lambda: cluster.client.job(job)["vertices"][1]["status"] == "RUNNING", 120, 0.1,
-             "the downstream region to run")
-    source, keyed = (cluster.client.request("GET", f"/jobs/{job}/vertices/{v['id']}")
-                     for v in cluster.client.job(job)["vertices"])
+    proc, job, source, keyed, counts = start_slow_job(cluster, script, tmp_path)
     # Two TaskManagers, one slot each: one keyed subtask runs where the source ran, and
     # the source's partition lives there.
     source_tm = source["subtasks"][0]["taskmanager-id"]
     victim = next(i for i, s in enumerate(keyed["subtasks"])
                   if s["taskmanager-id"] == source_tm)
-    kill_taskmanager_of(cluster, job, keyed["name"], victim)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out + err
-    assert cluster.client.job(job)["state"] == "FINISHED"
-    after = vertex_attempts(cluster, job)
+    kill_a_taskmanager(cluster, job, vertex=1, subtask=victim)
+    after = finished_exactly(cluster, proc, job, tmp_path / "out", counts)
     # The killed subtask ran again, and so did the source, whose output it needs.
     assert after[keyed["name"]][victim] >= 1
     assert after[source["name"]][0] >= 1
-    rows = [line.split() for line in committed_lines(tmp_path / "out")]
-    assert {w: int(n) for w, n in rows} == dict(counts) and len(rows) == len(counts)

@@ -77,6 +77,8 @@ class ResourceManager:
         self._recycle_threshold = parse_memory_size(threshold) if threshold else None
         #: Idle TaskManagers above the recycle threshold: heartbeats seen so.
         self._bloated: dict[str, int] = {}
+        self._managed_memory = parse_memory_size(
+            str(config.get("taskmanager.memory.managed.size") or "0"))
         #: TaskManager -> the jobs and data sets whose result partitions it keeps.
         self._partition_holds: dict[str, set[str]] = {}
         #: TaskManagers replaced because their memory stayed high.
@@ -239,7 +241,10 @@ class ResourceManager:
                 resource_id=rid, host=msg.host,
                 rpc_address=f"headwater://{conn.peer}/taskmanager_{self._counter}",
                 data_port=msg.data_port, pid=msg.pid, slots_total=msg.slots,
-                last_heartbeat=now, registered_at=now, hardware=dict(msg.hardware),
+                last_heartbeat=now, registered_at=now,
+                # Managed memory is what BATCH jobs' keyed operators may hold there
+                # before they spill (taskmanager.memory.managed.size).
+                hardware={**msg.hardware, "managedMemory": self._managed_memory},
                 log_dir=msg.log_dir, attributes=dict(msg.attributes))
             self._counter += 1
             self.task_managers[rid] = info
