@@ -77,9 +77,23 @@ def test_a_cached_data_set_appears_live_and_is_deleted_through_the_page(page, cl
     assert row.locator("td").nth(1).inner_text() == "yes"
     assert page.evaluate("window.notReloaded") is True
 
+    # A deletion whose operation fails (answers faked): the row says why, the set stays.
+    def failing(route):
+        if route.request.method == "DELETE":
+            route.fulfill(status=202, json={"request-id": "f" * 32})
+        else:
+            route.fulfill(json={"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {
+                "class": "RuntimeError",
+                "stack-trace": "Traceback (most recent call last):\nRuntimeError: no answer"}}})
+    page.route(lambda url: "/datasets/" in url, failing)
+    row.locator("button[data-delete]").click()
+    row.locator(".error", has_text="RuntimeError: no answer").wait_for()
+    page.unroute_all()
+    assert rest(cluster, "/datasets")["dataSets"] == [{"id": dataset_id, "isComplete": True}]
+
     row.locator("button[data-delete]").click()
     page.wait_for_selector(f"text={EMPTY}", timeout=15000)
-    assert len(dialogs) == 1 and dataset_id in dialogs[0]
+    assert len(dialogs) == 2 and dataset_id in dialogs[0]
     assert rest(cluster, "/datasets")["dataSets"] == []
     page.wait_for_selector(f"#toast >> text=Data set {dataset_id} deleted.")
     assert page.problems.items == []
