@@ -80,8 +80,10 @@ def adapt_to_spec(method: str, template: str, body: Any) -> Any:
         _drop_undeclared(body, schema, _schema_ids(schema, {}), _CHECKPOINT_EXTRA)
     if (method, template) == ("GET", "/jobs/:jobid/exceptions") and isinstance(body, dict):
         body.pop("exceptionHistory", None)  # Flink 1.13's addition
-    if (method, template) == ("GET", "/jobs/:jobid") and isinstance(body.get("plan"), dict):
-        body["plan"] = json.dumps(body["plan"])
+    if (method, template) == ("GET", "/jobs/:jobid") and isinstance(body, dict):
+        body.pop("job-type", None)  # Flink 1.20's addition
+        if isinstance(body.get("plan"), dict):
+            body["plan"] = json.dumps(body["plan"])
     tms = []
     if template == "/taskmanagers":
         tms = body.get("taskmanagers", [])
@@ -112,8 +114,10 @@ def reference(template: str, method: str = "GET") -> Any:
     pytest.fail(f"no reference answer for {template} in {REFERENCE}")
 
 
-#: Keys headwater adds that Flink 1.12.5's answers lack (Flink 1.14's summary percentiles).
-NEWER_FLINK_KEYS = frozenset({"p50", "p90", "p95", "p99", "p999", "exceptionHistory"})
+#: Keys headwater adds that Flink 1.12.5's answers lack (Flink 1.14's summary percentiles,
+#: 1.13's exception history, 1.20's job type).
+NEWER_FLINK_KEYS = frozenset({"p50", "p90", "p95", "p99", "p999", "exceptionHistory",
+                              "job-type"})
 
 
 def same_shape(ours: Any, theirs: Any, where: str = "$") -> list[str]:

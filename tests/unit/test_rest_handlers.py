@@ -455,6 +455,16 @@ def test_job_details_finished_and_not_yet_deployed():
     assert c.body["status-counts"]["CREATED"] == 2
 
 
+def test_job_details_name_the_job_type_as_the_jobmaster_decides_it():
+    assert request(StubCluster(), "GET", f"/jobs/{RUNNING_JOB}").body["job-type"] == "STREAMING"
+    cluster = StubCluster()
+    cluster.execution_graph(RUNNING_JOB).job_graph.configuration[
+        "execution.runtime-mode"] = "BATCH"
+    assert request(cluster, "GET", f"/jobs/{RUNNING_JOB}").body["job-type"] == "BATCH"
+    batch_cluster = StubCluster(configuration=Configuration({"execution.runtime-mode": "batch"}))
+    assert request(batch_cluster, "GET", f"/jobs/{RUNNING_JOB}").body["job-type"] == "BATCH"
+
+
 def test_job_details_failed_counts_vertex_states():
     a = request(StubCluster(), "GET", f"/jobs/{FAILED_JOB}")
     check_spec("GET", "/jobs/:jobid", a)

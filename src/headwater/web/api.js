@@ -34,6 +34,26 @@ export const api = {
   },
 };
 
+/**
+ * Follow a Flink asynchronous operation (savepoint, rescaling, data set deletion...) until
+ * it completes; returns its `operation` (which holds `failure-cause` if it failed).
+ */
+export async function awaitOperation(path, timeoutMs = 120000) {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; ; i++) {
+    const r = await request("GET", path);
+    if (r.status?.id === "COMPLETED") return r.operation || {};
+    if (Date.now() > deadline) throw new Error(`The operation did not complete within ${Math.round(timeoutMs / 1000)} s.`);
+    await new Promise((ok) => setTimeout(ok, Math.min(1000, 100 * 2 ** i)));
+  }
+}
+
+/** One line saying why an operation failed (its stack trace's last line, else its class). */
+export function failureMessage(cause) {
+  const lines = String(cause?.["stack-trace"] || "").trim().split("\n").filter((l) => l.trim());
+  return lines.length ? lines[lines.length - 1].trim() : (cause?.class || "unknown failure");
+}
+
 let configPromise = null;
 /**
  * The cluster's /config, fetched once per page load. Flink's features only name

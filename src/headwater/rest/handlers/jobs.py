@@ -102,8 +102,17 @@ async def jobs_overview(ctx: HandlerContext) -> dict[str, Any]:
 # -- one job ----------------------------------------------------------------------------
 
 
+def job_type(ctx: HandlerContext, graph: ExecutionGraph) -> str:
+    """BATCH or STREAMING, decided as the JobMaster does (the job's
+    ``execution.runtime-mode`` over the cluster's)."""
+    config = ctx.cluster.configuration.with_overrides(graph.job_graph.configuration)
+    mode = str(config.get("execution.runtime-mode") or "").upper()
+    return "BATCH" if mode == "BATCH" else "STREAMING"
+
+
 async def job_details(ctx: HandlerContext) -> dict[str, Any]:
-    """GET /jobs/:jobid: Flink's ``JobDetailsInfo``."""
+    """GET /jobs/:jobid: Flink's ``JobDetailsInfo``, plus Flink 1.20's ``job-type``
+    (FLIP-441: BATCH or STREAMING; the dashboard leaves out what BATCH jobs lack)."""
     graph = job(ctx)
     now = now_ms()
     start = graph.start_time
@@ -130,6 +139,7 @@ async def job_details(ctx: HandlerContext) -> dict[str, Any]:
         "jid": graph.job_id,
         "name": graph.name,
         "isStoppable": False,
+        "job-type": job_type(ctx, graph),
         "state": graph.state.value,
         "start-time": start,
         "end-time": end,

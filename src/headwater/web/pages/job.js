@@ -1,5 +1,5 @@
 // Job page: DAG coloured by back-pressure / busy time, tabs and actions.
-import { api, clusterConfig } from "../api.js";
+import { api, ApiError, awaitOperation, clusterConfig } from "../api.js";
 import { live, liveMetrics, stream } from "../live.js";
 import { badge, esc, fmtBytes, fmtDuration, fmtNum, fmtTime, html, toast } from "../util.js";
 import { Dag } from "../widgets/dag.js";
@@ -10,28 +10,28 @@ const TERMINAL = new Set(["FINISHED", "CANCELED", "FAILED"]);
 const TABS = ["Overview", "Exceptions", "Timeline", "Checkpoints", "Configuration",
   "Watermarks", "Back-pressure", "Accumulators", "Metrics"];
 
+/** A BATCH job (GET /jobs/:jid's job-type): no checkpoints, savepoints or rescaling; its
+ * stages run one after the other. */
+const isBatch = (job) => job["job-type"] === "BATCH";
+
+/** A vertex of a running BATCH job that has not started: it waits for its inputs. */
+const waiting = (job, v) => isBatch(job) && job.state === "RUNNING" && v.status === "CREATED";
+
+const NO_CHECKPOINTS = "Checkpointing is not enabled for this job.";
+
 const counts = (tasks) => html`${Object.entries(tasks || {}).filter(([, n]) => n > 0)
   .map(([s, n]) => html`<span class="badge ${s}">${s.toLowerCase()} ${n}</span> `)}`;
-
-/** Poll a Flink asynchronous operation until it completes; returns its operation. */
-async function awaitOperation(path) {
-  for (let i = 0; i < 120; i++) {
-    const r = await api.get(path);
-    if (r.status?.id === "COMPLETED") return r.operation || {};
-    await new Promise((ok) => setTimeout(ok, 1000));
-  }
-  throw new Error("The operation did not complete within two minutes.");
-}
 
 function actionBar(el, jobid, job, cfg) {
   const id = encodeURIComponent(jobid);
   const features = cfg.features || {};
   const running = !TERMINAL.has(job.state);
+  // BATCH jobs take no savepoints and cannot be rescaled: only cancelling applies.
   el.innerHTML = running ? `
     ${features["web-cancel"] === false ? "" : '<button class="btn danger" data-act="cancel">Cancel job</button>'}
-    <button class="btn" data-act="savepoint">Trigger savepoint</button>
+    ${isBatch(job) ? "" : `<button class="btn" data-act="savepoint">Trigger savepoint</button>
     <button class="btn" data-act="stop">Stop with savepoint</button>
-    <button class="btn" data-act="rescale">Rescale</button>
+    <button class="btn" data-act="rescale">Rescale</button>`}
     <span class="result muted"></span>` : "";
   const result = el.querySelector(".result");
   const show = (msg, err = false) => { result.textContent = msg; result.className = err ? "result error" : "result muted"; toast(msg, err); };
@@ -74,7 +74,8 @@ const TAB_RENDERERS = {
   async Overview(el, ctx) {
     renderTable(el, [
       { title: "Name", value: (v) => v.name },
-      { title: "Status", value: (v) => badge(v.status) },
+      { title: "Status", value: (v) => (waiting(ctx.job, v)
+        ? html`<span class="nowrap">${badge(v.status)} <span class="muted">waits for its inputs</span></span>` : badge(v.status)) },
       { title: "Parallelism", value: (v) => v.parallelism, num: true },
       { title: "Records in", value: (v) => fmtNum(v.metrics?.["read-records"]), num: true },
       { title: "Records out", value: (v) => fmtNum(v.metrics?.["write-records"]), num: true },
@@ -111,8 +112,18 @@ const TAB_RENDERERS = {
     ], rows, null, "No subtask times yet.");
   },
   async Checkpoints(el, ctx) {
-    const [cp, conf] = await Promise.all([api.get(`${ctx.base}/checkpoints`),
-      api.get(`${ctx.base}/checkpoints/config`).catch(() => null)]);
+    if (isBatch(ctx.job)) {
+      el.innerHTML = `<p class="muted">${NO_CHECKPOINTS} BATCH jobs take no checkpoints: a failed task restarts from the results of the stages before it.</p>`;
+      return;
+    }
+    let cp, conf;
+    try {
+      [cp, conf] = await Promise.all([api.get(`${ctx.base}/checkpoints`),
+        api.get(`${ctx.base}/checkpoints/config`).catch(() => null)]);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) { el.innerHTML = `<p class="muted">${NO_CHECKPOINTS}</p>`; return; }
+      throw e;
+    }
     const c = cp.counts || {};
     const latest = cp.latest?.completed;
     el.innerHTML = html`<div class="cards">${[["Triggered", c.total], ["In progress", c.in_progress],
@@ -243,12 +254,13 @@ export async function jobPage(main, { jobid }) {
   const base = `/jobs/${encodeURIComponent(jobid)}`;
   const [job, plan, cfg] = await Promise.all([api.get(base), api.get(`${base}/plan`), clusterConfig()]);
   main.innerHTML = html`<h1><span class="name">${job.name}</span> <span class="state">${badge(job.state)}</span></h1>
-    <p class="muted">${job.jid} · started ${fmtTime(job["start-time"])} · <span class="duration">${fmtDuration(job.duration)}</span></p>
+    <p class="muted">${job.jid} · <span class="job-type">${job["job-type"] || ""}</span> · started ${fmtTime(job["start-time"])} · <span class="duration">${fmtDuration(job.duration)}</span></p>
     <div class="actions"></div>
     <div class="dag" id="dag"></div>
     <div class="legend"><span><i style="background:#e6eefb"></i>idle</span>
       <span><i style="background:hsl(0,80%,65%)"></i>busy</span>
       <span><i style="background:hsl(0,0%,40%)"></i>back-pressured</span>
+      ${isBatch(job) ? html`<span><i style="background:#f6f7f9;border-style:dashed"></i>not started (waits for its inputs)</span>` : ""}
       <span>scroll to zoom, drag to pan, double-click to fit</span></div>
     <div class="tabs">${TABS.map((t, i) => html`<button data-tab="${t}" class="${i ? "" : "active"}">${t}</button>`)}</div>
     <div class="tab"></div>`.__raw;
@@ -273,7 +285,7 @@ export async function jobPage(main, { jobid }) {
     return { j, stats };
   }, ({ j, stats }, cause) => {
     ctx.job = j;
-    (j.vertices || []).forEach((v, i) => dag.update(v.id, stats[i]));
+    (j.vertices || []).forEach((v, i) => dag.update(v.id, { ...stats[i], waiting: waiting(j, v) }));
     main.querySelector(".state").innerHTML = badge(j.state).__raw;
     main.querySelector(".duration").textContent = fmtDuration(j.duration);
     if (j.state !== lastState) { lastState = j.state; actionBar(main.querySelector(".actions"), jobid, j, cfg); }

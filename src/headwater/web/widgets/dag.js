@@ -172,10 +172,22 @@ export class Dag {
     this.svg.addEventListener("dblclick", () => this.fit());
   }
 
-  /** Update one vertex's figures: { recordsIn, recordsOut, backpressure, busy, level }. */
+  /**
+   * Update one vertex's figures: { recordsIn, recordsOut, backpressure, busy, level,
+   * waiting }; `waiting` marks a vertex of a BATCH job that has not started yet (it is
+   * scheduled once the stages it reads from finished), drawn dashed instead of idle.
+   */
   update(id, stats) {
     const g = this.el.querySelector(`.node[data-id="${CSS.escape(id)}"]`);
     if (!g) return;
+    g.classList.toggle("waiting", !!stats.waiting);
+    g.dataset.waiting = stats.waiting ? "true" : "";
+    if (stats.waiting) {
+      g.querySelector("rect").setAttribute("fill", "#f6f7f9");
+      g.dataset.backpressure = "";
+      g.querySelector(".stats").textContent = "Not started: waits for its inputs";
+      return;
+    }
     g.querySelector("rect").setAttribute("fill", vertexColour(stats));
     g.dataset.backpressure = stats.level || "";
     const parts = [`In: ${fmtNum(stats.recordsIn)}`, `Out: ${fmtNum(stats.recordsOut)}`];
