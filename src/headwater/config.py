@@ -23,8 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "rest.server.max-content-length": 104857600,
     "jobmanager.rpc.address": "127.0.0.1",
     "jobmanager.rpc.port": 0,
-    # "region": a failed task of a BATCH job restarts only its pipelined region (and what
-    # it needs); "full": the whole job. STREAMING jobs always restart as a whole.
+    # "region": a failed task restarts only its pipelined region (BATCH jobs; STREAMING
+    # jobs whose regions are independent, from the latest checkpoint); "full": the whole
+    # job.
     "jobmanager.execution.failover-strategy": "region",
     "taskmanager.numberOfTaskSlots": 1,
     "taskmanager.count": 0,  # 0: one TaskManager per CPU core

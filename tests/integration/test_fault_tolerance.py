@@ -18,7 +18,7 @@ import pytest
 
 from headwater.testing import wait_for
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
-from tests.integration.helpers import job_id_of
+from tests.integration.helpers import job_id_of, kill_a_taskmanager
 
 JOB = '''
 import sys, time
@@ -152,6 +152,61 @@ def test_killed_taskmanager_restarts_from_checkpoint_exactly_once(cluster, job, 
     checkpoints = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
     assert checkpoints["counts"]["restored"] >= 1
     assert checkpoints["latest"]["restored"]["is_savepoint"] is False
+    metrics = cluster.client.request("GET", f"/jobs/{job_id}/metrics",
+                                     params={"get": "numRestarts"})
+    assert int(metrics[0]["value"]) >= 1
+
+
+FORWARD_JOB = '''
+import sys, time
+from headwater.api import RestartStrategies, StreamExecutionEnvironment
+from headwater.connectors.file import FileSink, FileSource
+
+source_dir, out_dir = sys.argv[1], sys.argv[2]
+
+
+def slow(line):
+    time.sleep(0.004)
+    return line.strip().upper()
+
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(2)
+env.enable_checkpointing(300)
+env.set_restart_strategy(RestartStrategies.fixed_delay_restart(10, 200))
+(env.from_source(FileSource.for_path(source_dir), None, "lines").uid("lines")
+    .map(slow).uid("slow")
+    .sink_to(FileSink.for_row_format(out_dir).build()).uid("sink"))
+env.execute("independent regions")
+'''
+
+
+def test_killed_taskmanager_restarts_only_its_region_of_a_forward_only_job(cluster, job,
+                                                                          tmp_path):
+    """source -> map -> sink over FORWARD edges: each subtask is a pipelined region of its
+    own, so the kill restarts only the killed subtask, from the latest checkpoint, while
+    the other keeps running; the output is still exactly once."""
+    _, source = job
+    script = tmp_path / "forward_job.py"
+    script.write_text(FORWARD_JOB)
+    out = tmp_path / "out"
+    job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out)).stdout)
+    cluster.wait_until_running(job_id)
+    wait_for_checkpoints(cluster, job_id, 2)
+    kill_a_taskmanager(cluster, job_id, vertex=0, subtask=0)
+    job = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=120)
+    assert job["state"] == "FINISHED"
+    expected = collections.Counter(f"K{(f * LINES + i) % KEYS}"
+                                   for f in range(FILES) for i in range(LINES))
+    assert committed(out) == expected
+    vertex = job["vertices"][0]["id"]
+    attempts = [cluster.client.request("GET", f"/jobs/{job_id}/vertices/{vertex}/subtasks/"
+                                              f"{i}")["attempt"] for i in range(2)]
+    assert attempts[0] >= 1 and attempts[1] == 0, attempts
+    # The job itself never restarted: it stayed RUNNING while the region did.
+    assert job["timestamps"]["RESTARTING"] == 0
+    checkpoints = cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
+    assert checkpoints["counts"]["restored"] >= 1
     metrics = cluster.client.request("GET", f"/jobs/{job_id}/metrics",
                                      params={"get": "numRestarts"})
     assert int(metrics[0]["value"]) >= 1

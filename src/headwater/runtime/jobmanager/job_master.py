@@ -45,7 +45,10 @@ from headwater.runtime.jobmanager.execution_graph import (
     TaskManagerLocation,
     now_ms,
 )
-from headwater.runtime.jobmanager.region_scheduler import RegionScheduler
+from headwater.runtime.jobmanager.region_scheduler import (
+    RegionScheduler,
+    StreamingRegionFailover,
+)
 from headwater.runtime.jobmanager.resource_manager import (
     NoResourceAvailable,
     ResourceManager,
@@ -104,10 +107,15 @@ class JobMaster:
                 BATCH_SHUFFLE_MODE: job_graph.configuration.get(BATCH_SHUFFLE_MODE)
                 or ALL_EXCHANGES_BLOCKING})
         self.region_scheduler: RegionScheduler | None = None
-        #: BATCH with jobmanager.execution.failover-strategy "region" (the default).
-        self.region_failover = self.batch and str(
-            self.config.get("jobmanager.execution.failover-strategy") or "region"
-        ).strip().lower() == "region"
+        #: jobmanager.execution.failover-strategy "region" (the default): a failure
+        #: restarts only its pipelined region (BATCH jobs; STREAMING jobs whose regions
+        #: are independent), else the whole job.
+        failover_by_region = str(self.config.get("jobmanager.execution.failover-strategy")
+                                 or "region").strip().lower() == "region"
+        self.region_failover = self.batch and failover_by_region
+        self._streaming_region_failover = failover_by_region and not self.batch
+        #: Set while a STREAMING job with independent regions runs.
+        self.streaming_regions: StreamingRegionFailover | None = None
         #: TaskManagers lost while the job ran (their partitions are gone).
         self._lost_task_managers: set[str] = set()
         #: The cluster's cached data sets: read here instead of computed, or kept for later.
@@ -206,6 +214,8 @@ class JobMaster:
     def _deploy_all(self, slots: list[tuple[str, int]]) -> None:
         self.deploy([(v, sv, slots[sv.subtask_index])
                      for v in self.graph.vertices for sv in v.subtasks])
+        if self._streaming_region_failover:
+            self.streaming_regions = StreamingRegionFailover.of(self)
         self.coordinator.start_periodic()
 
     def deploy(self, placements: list[tuple[ExecutionJobVertex, ExecutionVertex, Slot]]
@@ -395,6 +405,8 @@ class JobMaster:
             if state == ExecutionState.FINISHED:
                 self.region_scheduler.on_finished((v.vertex_id, sv.subtask_index))
             self.region_scheduler.check_restart()
+        if self.streaming_regions is not None:
+            self.streaming_regions.check()
         if state == ExecutionState.RUNNING and all(
                 e.state == ExecutionState.RUNNING for _, _, e in self.graph.all_executions()):
             self._all_running.set()
@@ -456,6 +468,8 @@ class JobMaster:
             if self.region_failover and self.region_scheduler is not None \
                     and self.graph.state == JobStatus.RUNNING:
                 self._region_failover((v.vertex_id, index))
+            elif self.streaming_regions is not None and self.graph.state == JobStatus.RUNNING:
+                self._restart_streaming_region((v.vertex_id, index))
             else:
                 self._failover()
         self._check_terminal()
@@ -476,6 +490,24 @@ class JobMaster:
                  len(regions), len(scheduler.regions), self.graph.num_restarts)
         scheduler.restart(regions, self.restart_strategy.backoff_ms())
 
+    def _restart_streaming_region(self, failed: tuple[str, int]) -> None:
+        """STREAMING, independent regions: restart only the failed subtask's region from
+        the latest completed checkpoint (strategy permitting)."""
+        regions = self.streaming_regions
+        assert regions is not None
+        if regions.is_restarting(failed):  # a cascade of the failure being handled
+            regions.check()
+            return
+        if not self.restart_strategy.can_restart():
+            self._failover()
+            return
+        self.graph.num_restarts += 1
+        self._all_running.clear()
+        self.coordinator.abort_pending("A pipelined region of the job is restarting.")
+        log.info("job %s: restarting one of %d independent regions (restart %d)",
+                 self.job_id, len(regions.regions), self.graph.num_restarts)
+        regions.restart(failed, self.restart_strategy.backoff_ms())
+
     def _failover(self) -> None:
         """A failure while running: restart (strategy permitting) or fail the job."""
         if self.restart_strategy.can_restart():
@@ -493,6 +525,7 @@ class JobMaster:
         """Cancel every attempt; once all ended, redeploy from the latest checkpoint."""
         self._set_status(JobStatus.RESTARTING)
         self._all_running.clear()
+        self.streaming_regions = None
         if count:
             self.graph.num_restarts += 1
         self.coordinator.stop_periodic()
@@ -648,6 +681,9 @@ class JobMaster:
             return
         states = [ex.state for _, _, ex in g.all_executions()]
         scheduler = self.region_scheduler
+        if g.state == JobStatus.RUNNING and self.streaming_regions is not None \
+                and self.streaming_regions.restarting:
+            return
         if scheduler is not None and g.state == JobStatus.RUNNING:
             if not scheduler.all_finished():
                 return

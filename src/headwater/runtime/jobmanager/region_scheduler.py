@@ -244,3 +244,92 @@ class RegionScheduler:
         self._new_attempts([m for k in self.restarting for m in self.regions[k].members])
         self.restarting.clear()
         self.wake()
+
+
+class StreamingRegionFailover:
+    """A STREAMING job whose pipelined regions are independent (no exchange joins them,
+    e.g. source -> map -> sink with FORWARD edges): a failure restarts only its region,
+    restored from the latest completed checkpoint, while the other regions keep running
+    (Flink's region failover for streaming jobs). Jobs with one region restart as a
+    whole, as before."""
+
+    def __init__(self, master: JobMaster, regions: list[PipelinedRegion]) -> None:
+        self.master = master
+        self.regions = regions
+        self.region_of: dict[SubtaskId, int] = {
+            m: r.index for r in regions for m in r.members}
+        #: Regions being cancelled or waiting to be deployed again.
+        self.restarting: set[int] = set()
+        self._resuming: set[int] = set()
+        self._delay_ms = 0
+
+    @classmethod
+    def of(cls, master: JobMaster) -> StreamingRegionFailover | None:
+        """The failover for ``master``'s job if it has independent regions, else None."""
+        regions = compute_regions(master.graph.vertices, lambda edge: False)
+        return cls(master, regions) if len(regions) > 1 else None
+
+    def subtask(self, member: SubtaskId) -> tuple[ExecutionJobVertex, ExecutionVertex]:
+        """The vertex and subtask of a region member."""
+        v = self.master.graph.edge_end(member[0])
+        return v, v.subtasks[member[1]]
+
+    def is_restarting(self, member: SubtaskId) -> bool:
+        """Whether the member's region is already being restarted."""
+        return self.region_of[member] in self.restarting
+
+    def restart(self, failed: SubtaskId, delay_ms: int) -> None:
+        """Cancel the failed subtask's region; once it ended, deploy it again after
+        ``delay_ms``."""
+        k = self.region_of[failed]
+        self.restarting.add(k)
+        self._delay_ms = delay_ms
+        for m in self.regions[k].members:
+            self.master.cancel_execution(self.subtask(m)[1].current)
+        self.check()
+
+    def check(self) -> None:
+        """Schedule the redeployment of every restarting region whose subtasks all ended."""
+        for k in sorted(self.restarting - self._resuming):
+            if all(self.subtask(m)[1].current.state.is_terminal
+                   for m in self.regions[k].members):
+                self._resuming.add(k)
+                asyncio.get_running_loop().create_task(self._resume(k, self._delay_ms))
+
+    async def _resume(self, k: int, delay_ms: int) -> None:
+        await asyncio.sleep(delay_ms / 1000)
+        m = self.master
+        try:
+            if m.graph.state != JobStatus.RUNNING or m.streaming_regions is not self:
+                return
+            placements: list[tuple[ExecutionJobVertex, ExecutionVertex, Slot]] = []
+            # Members share a slot by subtask index; a lost TaskManager's slots are gone.
+            homeless: dict[int, list[tuple[ExecutionJobVertex, ExecutionVertex]]] = {}
+            for member in self.regions[k].members:
+                v, sv = self.subtask(member)
+                old = sv.current
+                alive = old.location is not None and old.slot_index >= 0 \
+                    and old.location.resource_id in m.rm.task_managers
+                sv.new_attempt()
+                if alive:
+                    assert old.location is not None
+                    placements.append((v, sv, (old.location.resource_id, old.slot_index)))
+                else:
+                    homeless.setdefault(member[1], []).append((v, sv))
+            if homeless:
+                timeout = int(m.config["slot.request.timeout"]) / 1000
+                slots = await m.rm.wait_for_slots(m.job_id, len(homeless), timeout)
+                if m.graph.state != JobStatus.RUNNING:
+                    m.rm.release_slots(m.job_id, slots)
+                    return
+                for slot, group in zip(slots, homeless.values(), strict=True):
+                    placements.extend((v, sv, slot) for v, sv in group)
+            log.info("job %s: redeploying region %d of %d from the latest checkpoint",
+                     m.job_id, k, len(self.regions))
+            m.deploy(placements)
+        except NoResourceAvailable as exc:
+            m.fail_job(f"org.apache.flink.runtime.jobmanager.scheduler."
+                       f"NoResourceAvailableException: {exc}")
+        finally:
+            self.restarting.discard(k)
+            self._resuming.discard(k)
