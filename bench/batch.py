@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     args = parser.parse_args()
-    lines = 150_000 if args.quick else args.lines
+    lines = 300_000 if args.quick else args.lines
     base = streaming = batch = 0.0
     with MiniCluster(Configuration(), taskmanagers=2) as cluster:
         for _ in range(args.repeat):  # interleaved: every figure sees the same load
