@@ -373,14 +373,14 @@ class ColumnarAggregateOperator(_Columnar):
 
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
         """Fold every batch into the state; in running mode emit the updated keys (the
-        local stage emits each batch's partial aggregates)."""
+        local stage emits the partial aggregates of the whole list)."""
+        if self.stage == "local":
+            return Batches(self._local_partials(values)), None
         out: list[Any] = []
         # Final mode shows the state only at the end and in snapshots: partials wait and
         # are folded in together (one group-by per ~64k partial rows, not one per batch).
         # Subclasses (windows) read the state on watermarks and fold at once.
         defer = self.emit == "final" and type(self) is ColumnarAggregateOperator
-        if self.stage == "local":
-            return Batches(self._local_partials(values)), None
         for value in values:
             batch = self._check(value)
             if batch.num_rows == 0:
@@ -414,12 +414,14 @@ class ColumnarAggregateOperator(_Columnar):
     def _merge_pending(self) -> None:
         """Fold the partials final mode gathered into the state."""
         pending, self._pending, self._pending_rows = self._pending, [], 0
-        if self.state is None and pending:  # a partial holds each of its keys once
+        if not pending:
+            return
+        if self.state is None:  # a partial holds each of its keys once
             self.state = pending.pop(0)
         if pending:
-            partial = pending[0] if len(pending) == 1 else \
-                pa.concat_tables(pending, promote_options="permissive")
-            self.state = self._merge(partial).combine_chunks()
+            self.state = self._merge(pending[0] if len(pending) == 1 else
+                                     pa.concat_tables(pending, promote_options="permissive"))
+        self.state = self.state.combine_chunks()
 
     def end_input(self) -> tuple[list, Timestamps]:
         """In final mode: every key's aggregate."""
