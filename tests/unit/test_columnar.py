@@ -13,6 +13,7 @@ import pytest
 
 pa = pytest.importorskip("pyarrow")
 pc = pytest.importorskip("pyarrow.compute")
+np = pytest.importorskip("numpy")
 
 from headwater.runtime.network import arrow_ipc, frames  # noqa: E402
 from headwater.runtime.network.buffers import Buffer  # noqa: E402
@@ -106,6 +107,29 @@ def test_dictionary_and_multi_column_keys_equal_the_record_paths():
         [assign_to_key_group(k, 256) for k in zip(words, nums, strict=True)]
 
 
+def test_known_keys_in_new_orders_and_new_keys_keep_the_record_paths_channels():
+    # plain key columns hash by a lookup of the values seen before: the same keys in
+    # another order, with new keys among them, of another integer type, with nulls
+    rng = np.random.default_rng(7)
+    cases = [[f"k{i}" for i in rng.permutation(300)],
+             [f"k{i}" for i in rng.permutation(400)] + ["", "é"],
+             pa.array([int(i) - 50 for i in rng.permutation(100)], pa.int64()),
+             pa.array([int(i) for i in rng.permutation(100)], pa.int32()),
+             pa.array([2**40, -(2**40), 5, 5, 2**63 - 1], pa.int64()),
+             [f"k{i}" for i in range(10)] + [None]]
+    for values in cases * 2:
+        batch = pa.record_batch({"k": pa.array(values) if isinstance(values, list)
+                                 else values})
+        keys = batch.column("k").to_pylist()
+        assert list(key_groups_of(batch, ["k"], 128)) == \
+            [assign_to_key_group(v, 128) for v in keys]
+        for channels in (2, 3):
+            for c, part in split_by_channel(batch, ["k"], channels, 128):
+                assert all(assign_key_to_parallel_operator(v, 128, channels) == c
+                           for v in part.column("k").to_pylist())
+    assert split_by_channel(batch, ["k"], 1, 128) == [(0, batch)]
+
+
 @pytest.mark.parametrize("channels", [2, 3, 12])
 def test_split_by_channel_gives_one_slice_per_channel_in_row_order(channels):
     batch = words_batch(500)
@@ -176,6 +200,55 @@ def test_running_aggregation_emits_updated_keys_per_batch():
     out, _ = op.process_batch([pa.record_batch({"word": ["a"], "n": [10]})], None)
     assert rows_of(out) == {"a": (14, 3, 10)}
     assert op.end_input() == ([], None)
+
+
+@pytest.mark.parametrize("merge_rows", [1, 50, 1 << 16])
+def test_final_aggregation_folds_gathered_partials_exactly(merge_rows):
+    # final mode folds partials into the state in groups: the result, and a snapshot
+    # taken between two batches, hold every batch before them exactly once
+    batches = [words_batch(n) for n in (30, 7, 64, 1, 120, 33)]
+    op = aggregate_op()
+    op.MERGE_ROWS = merge_rows
+    op.initialize_state(None)
+    for i, batch in enumerate(batches):
+        assert op.process_batch([batch], None) == ([], None)
+        if i == 2:
+            restored = aggregate_op()
+            restored.initialize_state(op.snapshot_state(1))
+            assert rows_of(restored.end_input()[0]) == {
+                w: (s, c, m) for w, (s, c, m) in expected_sums(batches[:3]).items()}
+    assert rows_of(op.end_input()[0]) == expected_sums(batches)
+
+
+def test_local_stage_reduces_a_pushed_list_of_batches_to_one_partial():
+    def local_op():
+        op = ColumnarAggregateOperator(["word"], {"total": ("n", "sum"),
+                                                  "rows": (None, "count")}, "running", "local")
+        op.setup(context(name="LocalAggregate"))
+        return op
+
+    def totals(partials):
+        merged: dict = {}
+        for b in partials:
+            for r in b.to_pylist():
+                t, c = merged.get(r["word"], (0, 0))
+                merged[r["word"]] = (t + r["__sum_n"], c + r["__count_*"])
+        return merged
+
+    batches = [words_batch(n) for n in (50, 80, 37)]
+    want = {w: (s, c) for w, (s, c, _m) in expected_sums(batches).items()}
+    out, _ = local_op().process_batch([batches[0], batches[1].slice(0, 0), *batches[1:]],
+                                      None)
+    assert list.__len__(out) == 1 and len(out) == 37  # one batch; len() counts rows
+    assert totals(out) == want
+    # dictionary-encoded keys with a different dictionary in each batch
+    encoded = [pa.record_batch({"word": pa.array(b.column("word").to_pylist()[::-1])
+                                .dictionary_encode(), "n": b.column("n")}) for b in batches]
+    out, _ = local_op().process_batch(encoded, None)
+    assert list.__len__(out) == 1 and totals(out) == {
+        w: (s, c) for w, (s, c, _m) in expected_sums(
+            [pa.record_batch({"word": b.column("word").cast(pa.string()), "n": b.column("n")})
+             for b in encoded]).items()}
 
 
 def test_aggregation_state_restores_exactly_after_rescale():

@@ -270,6 +270,15 @@ def test_keyed_sum_by_field_0_handles_every_record_shape():
     assert out == [("a", 1, "x"), ("a", 3, "x"), ("b", 1), ("b", 3), ["c", 1], ("c", 5)]
     with pytest.raises(TypeError):
         op.process_batch([("a", "not a number")], None)
+    # pairs first, then a longer record in the middle of a batch, then pairs whose
+    # running value is longer: every record counted once, as on the general path
+    op = opened(KeyedAggregationOperator("sum", 1, operator.itemgetter(0)))
+    out, _ = op.process_batch([("a", 1), ("b", 1), ("c", 1, "z"), ("a", 2), ("c", 3)], None)
+    assert out == [("a", 1), ("b", 1), ("c", 1, "z"), ("a", 3), ("c", 4, "z")]
+    out, _ = op.process_batch([("a", 1), ("c", 1), ("b", 5)], None)
+    assert out == [("a", 4), ("c", 5, "z"), ("b", 6)]
+    assert op.ctx.keyed_state_backend.tables["_aggregate"] == {
+        "a": ("a", 4), "b": ("b", 6), "c": ("c", 5, "z")}
 
 
 def test_keyed_min_max_and_by():

@@ -126,6 +126,15 @@ class RecordWriter:
 
     def emit(self, values: Values, timestamps: Timestamps) -> None:
         """Add a batch; full channel buffers are sent (may block on credit)."""
+        self.take([values], timestamps)
+
+    def take(self, holder: list[Values], timestamps: Timestamps) -> None:
+        """:meth:`emit` the batch ``holder[0]``, for a caller that keeps no other
+        reference to it: the writer drops the batch as soon as its records are in the
+        channel lists, so each record is referred to from one list only, which marshal
+        encodes about twice as fast (it tracks objects referred to more than once).
+        Empties ``holder``."""
+        values = holder.pop()
         if not values:
             return
         if self._columnar is None:
@@ -142,6 +151,7 @@ class RecordWriter:
             self._append(0, values, timestamps)
             return
         per_v, per_t = self._split(values, timestamps)
+        del values
         for c in range(self.n):
             if per_v[c]:
                 vs = per_v[c] if tag is None else [(tag, v) for v in per_v[c]]

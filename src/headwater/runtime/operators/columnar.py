@@ -263,7 +263,8 @@ class ColumnarAggregateOperator(_Columnar):
         if stage not in ("complete", "local", "global"):
             raise ValueError("stage must be 'complete', 'local' or 'global'")
         #: "complete": rows in, aggregates out; "local": rows in, one partial row per key
-        #: of each batch out (no state); "global": partial rows in, aggregates out.
+        #: of each pushed list of batches out (no state); "global": partial rows in,
+        #: aggregates out.
         self.stage = stage
         for name, (_col, agg) in outputs.items():
             if agg not in _NEEDS:
@@ -278,6 +279,9 @@ class ColumnarAggregateOperator(_Columnar):
         self._derived: frozenset[str] = frozenset()
         #: State columns besides the partial aggregates, combined by max (window flags).
         self._flags: tuple[str, ...] = ()
+        #: Final mode: partial aggregates not folded into ``state`` yet, and their rows.
+        self._pending: list[Any] = []
+        self._pending_rows = 0
         self._partials: list[tuple[str | None, str, str]] = []  # (input col, kind, state col)
         for col, agg in self.outputs.values():
             for kind in _NEEDS[agg]:
@@ -299,10 +303,12 @@ class ColumnarAggregateOperator(_Columnar):
         """The state table as (key group, Arrow IPC bytes) items."""
         if self.stage == "local":
             return None
+        self._merge_pending()
         items = cstate.split_by_key_group(self.state, self.keys, self.ctx.max_parallelism)
         return {"columnar-aggregate": ("union", items)}
 
-    def _partial(self, batch: Any) -> Any:
+    def _partial(self, batch: Any, *more: Any) -> Any:
+        """The partial aggregates of ``batch`` and ``more`` batches of its schema."""
         names = batch.schema.names
         for needed in [*self.keys, *(p[0] for p in self._partials if p[0] is not None)]:
             if needed not in names and needed not in self._derived:
@@ -310,9 +316,16 @@ class ColumnarAggregateOperator(_Columnar):
                                     f"[{_describe(batch.schema)}]")
         aggs: list[Any] = [([], "count_all") if col is None else (col, kind)
                            for col, kind, _state_col in self._partials]
-        table = self._prepare(pa.Table.from_batches([batch]))
+        table = self._prepare(pa.Table.from_batches([batch, *more]))
         keys = self.group_keys
-        result = table.group_by(keys, use_threads=False).aggregate(aggs)
+        try:
+            result = table.group_by(keys, use_threads=False).aggregate(aggs)
+        except pa.ArrowNotImplementedError:
+            if not more:
+                raise
+            # dictionary-encoded keys with differing dictionaries in the batches
+            table = table.unify_dictionaries()
+            result = table.group_by(keys, use_threads=False).aggregate(aggs)
         result = result.select([*keys, *(_agg_name(p) for p in self._partials)]) \
             .rename_columns([*keys, *(p[2] for p in self._partials)])
         for i, key in enumerate(keys):  # state keys hold plain values
@@ -363,19 +376,33 @@ class ColumnarAggregateOperator(_Columnar):
                                 f"aggregates [{_describe(batch.schema)}]")
         return pa.Table.from_batches([batch]).select(wanted)
 
+    #: Rows of partial aggregates the final mode gathers before folding them into the
+    #: state in one step (at least as many as the state holds).
+    MERGE_ROWS = 1 << 16
+
     def process_batch(self, values: list, timestamps: Timestamps) -> tuple[list, Timestamps]:
         """Fold every batch into the state; in running mode emit the updated keys (the
-        local stage emits each batch's partial aggregates)."""
+        local stage emits the partial aggregates of the whole list)."""
+        if self.stage == "local":
+            return Batches(self._local_partials(values)), None
         out: list[Any] = []
+        # Final mode shows the state only at the end and in snapshots: partials wait and
+        # are folded in together (one group-by per ~64k partial rows, not one per batch).
+        # Subclasses (windows) read the state on watermarks and fold at once.
+        defer = self.emit == "final" and type(self) is ColumnarAggregateOperator
         for value in values:
             batch = self._check(value)
             if batch.num_rows == 0:
                 continue
-            if self.stage == "local":
-                out.extend(self._partial(batch).combine_chunks().to_batches())
-                continue
             partial = self._partial_input(batch) if self.stage == "global" \
                 else self._partial(batch)
+            if defer:
+                self._pending.append(partial)
+                self._pending_rows += partial.num_rows
+                state_rows = 0 if self.state is None else self.state.num_rows
+                if self._pending_rows >= max(self.MERGE_ROWS, state_rows):
+                    self._merge_pending()
+                continue
             self.state = self._merge(partial).combine_chunks()
             if self.emit == "running":
                 touched = self.state.join(partial.select(self.group_keys), self.group_keys,
@@ -383,9 +410,32 @@ class ColumnarAggregateOperator(_Columnar):
                 out.extend(self._result(touched))
         return Batches(out), None
 
+    def _local_partials(self, values: list) -> list[Any]:
+        """The local stage: one partial row per key of all the batches of ``values``. A
+        list holds what the task pushes at once (a source's batches of one emit), so its
+        rows are reduced in one group-by and cross the network as one partial batch, not
+        one per input batch."""
+        batches = [b for b in map(self._check, values) if b.num_rows]
+        if not batches:
+            return []
+        return self._partial(*batches).combine_chunks().to_batches()
+
+    def _merge_pending(self) -> None:
+        """Fold the partials final mode gathered into the state."""
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        if not pending:
+            return
+        if self.state is None:  # a partial holds each of its keys once
+            self.state = pending.pop(0)
+        if pending:
+            self.state = self._merge(pending[0] if len(pending) == 1 else
+                                     pa.concat_tables(pending, promote_options="permissive"))
+        self.state = self.state.combine_chunks()
+
     def end_input(self) -> tuple[list, Timestamps]:
         """In final mode: every key's aggregate."""
         if self.emit == "final" and self.stage != "local":
+            self._merge_pending()
             return Batches(self._result(self.state)), None
         return [], None
 
@@ -698,8 +748,8 @@ class ColumnarSessionWindowOperator(ColumnarWindowOperator):
             .append_column("window_end", pc.add(ts, self.gap)) \
             .append_column(_LAST, pa.array(np.ones(table.num_rows, dtype=np.int64)))
 
-    def _partial(self, batch: Any) -> Any:
-        return self._sessions(super()._partial(batch), ())
+    def _partial(self, batch: Any, *more: Any) -> Any:
+        return self._sessions(super()._partial(batch, *more), ())
 
     def _sessions(self, table: Any, flags: tuple[str, ...]) -> Any:
         """Merge the overlapping or touching windows of each key of ``table`` (rows of

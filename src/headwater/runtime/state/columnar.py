@@ -35,6 +35,9 @@ def _dictionary_hashes(column: Any) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if not pa.types.is_dictionary(column.type):
+        known = _known_hashes(column)
+        if known is not None:
+            return known
         column = pc.dictionary_encode(column, null_encoding="encode")
     indices = column.indices
     hashes = _hashes_of_dictionary(column.dictionary)
@@ -46,6 +49,44 @@ def _dictionary_hashes(column: Any) -> tuple[np.ndarray, np.ndarray]:
 
 #: The last dictionary seen and its hashes: batches of one source share a dictionary.
 _last_dictionary: list[Any] = [None, None]
+
+#: Plain (not dictionary-encoded) string and integer key columns: per Arrow type, the
+#: distinct values hashed so far (an Arrow array) and their hashes. A column whose
+#: values are all known gets its hashes by one vectorized lookup (``index_in``) instead
+#: of a Python loop over its distinct values: the local-global aggregation's partial
+#: batches hold the same keys in a new order every time.
+_known: dict[Any, tuple[Any, np.ndarray]] = {}
+#: Distinct values remembered per type (beyond it, the set starts over).
+_KNOWN_LIMIT = 1 << 16
+
+
+def _known_hashes(column: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(hashes, index of each row's value)`` of a plain string or integer column, from
+    (and into) the known values of its type; None for other columns and columns with
+    nulls (the dictionary path handles them)."""
+    t = column.type
+    if column.null_count or not (pa.types.is_string(t) or pa.types.is_large_string(t)
+                                 or pa.types.is_integer(t)):
+        return None
+    entry = _known.get(t)
+    if entry is not None:
+        values, hashes = entry
+        index = pc.index_in(column, value_set=values)
+        if not index.null_count:
+            return hashes, index.to_numpy(zero_copy_only=False)
+        new = pc.unique(column.filter(pc.is_null(index)))
+        if len(values) + len(new) > _KNOWN_LIMIT:
+            entry = None
+    if entry is None:
+        new = pc.unique(column)
+        if len(new) > _KNOWN_LIMIT:
+            return None
+        values, hashes = new.slice(0, 0), np.empty(0, dtype=np.int64)
+    new_hashes = _hashes_of_dictionary(new)
+    values = pa.concat_arrays([values, new])
+    hashes = np.concatenate([hashes, new_hashes])
+    _known[t] = (values, hashes)
+    return hashes, pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False)
 
 
 def _hashes_of_dictionary(dictionary: Any) -> np.ndarray:
@@ -115,14 +156,28 @@ def key_groups_of(batch: Any, columns: Sequence[str], max_parallelism: int) -> n
     return murmur_hash_np(key_hashes(batch, columns)) % max_parallelism
 
 
+#: The channel of each value of the last hashes :func:`split_by_channel` saw: (hashes,
+#: (max parallelism, channels), channels), read and replaced as one tuple.
+_channels_memo: list[tuple[Any, Any, Any]] = [(None, None, None)]
+
+
 def split_by_channel(batch: Any, columns: Sequence[str], num_channels: int,
                      max_parallelism: int) -> list[tuple[int, Any]]:
     """``batch`` as at most one slice per channel: ``[(channel, slice), ...]``; rows keep
     their order within a slice."""
+    if num_channels == 1:
+        return [(0, batch)]
     if len(columns) == 1:  # channel once per distinct value, then gather
         hashes, indices = _dictionary_hashes(batch.column(columns[0]))
-        channels = (murmur_hash_np(hashes) % max_parallelism * num_channels
-                    // max_parallelism)[indices]
+        memo = _channels_memo[0]
+        if memo[0] is not hashes or memo[1] != (max_parallelism, num_channels):
+            # the same hashes come back batch after batch (a source's dictionary, the
+            # known keys): their channels are computed once
+            memo = (hashes, (max_parallelism, num_channels),
+                    murmur_hash_np(hashes) % max_parallelism * num_channels
+                    // max_parallelism)
+            _channels_memo[0] = memo
+        channels = memo[2][indices]
     else:
         channels = key_groups_of(batch, columns, max_parallelism) * num_channels \
             // max_parallelism

@@ -117,7 +117,13 @@ class OperatorChain:
             rout[i] += len(values)
             if not values:
                 return
-        for w in self.writers:
+        writers = self.writers
+        if len(writers) == 1:  # hand the batch over: see RecordWriter.take
+            holder = [values]
+            del values
+            writers[0].take(holder, timestamps)
+            return
+        for w in writers:
             w.emit(values, timestamps)
 
     def emit_records(self, index: int, values: list[Any], timestamps: list[int] | None) -> None:
