@@ -30,6 +30,9 @@ class Writer:
     def emit(self, values, timestamps) -> None:
         self.sent.extend(values)
 
+    def take(self, holder, timestamps) -> None:
+        self.emit(holder.pop(), timestamps)
+
     def broadcast_event(self, event) -> None:
         self.sent.append(event)
 
