@@ -22,7 +22,7 @@ import pytest
 
 from headwater.testing import wait_for
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
-from tests.integration.helpers import job_id_of
+from tests.integration.helpers import checkpoint_stats, job_id_of, wait_for_checkpoints
 
 JOB = '''
 import os, sys, time
@@ -153,16 +153,6 @@ def submit(cluster, script, source, out, stop, parallelism="2", *options) -> str
                                  str(stop), "0.004", parallelism, str(KEYS)).stdout)
 
 
-def checkpoints(cluster, job_id: str) -> dict:
-    return cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
-
-
-def wait_for_checkpoints(cluster, job_id: str, count: int) -> dict:
-    return wait_for(lambda: (s := checkpoints(cluster, job_id))["counts"]["completed"]
-                    >= count and s, 30, 0.1,
-                    lambda: f"{count} completed checkpoints: {checkpoints(cluster, job_id)}")
-
-
 def test_broadcast_and_keyed_state_survive_a_killed_taskmanager(cluster, job, tmp_path):
     script, source = job
     out, stop = tmp_path / "out", tmp_path / "stop"
@@ -171,13 +161,13 @@ def test_broadcast_and_keyed_state_survive_a_killed_taskmanager(cluster, job, tm
     wait_for_checkpoints(cluster, job_id, 2)
     victim = [p for p in cluster.processes() if "task_executor" in " ".join(p.cmdline())][0]
     victim.send_signal(signal.SIGKILL)
-    wait_for(lambda: checkpoints(cluster, job_id)["counts"]["restored"] >= 1, 60, 0.1,
-             lambda: f"a restore: {checkpoints(cluster, job_id)}")
+    wait_for(lambda: checkpoint_stats(cluster, job_id)["counts"]["restored"] >= 1, 60, 0.1,
+             lambda: f"a restore: {checkpoint_stats(cluster, job_id)}")
     stop.touch()
     state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=120)
     assert state["state"] == "FINISHED"
     assert committed(out) == expected_lines()
-    restored = checkpoints(cluster, job_id)["latest"]["restored"]
+    restored = checkpoint_stats(cluster, job_id)["latest"]["restored"]
     assert restored["is_savepoint"] is False
 
 
@@ -202,5 +192,5 @@ def test_broadcast_state_restores_from_a_savepoint_at_another_parallelism(
     assert state["state"] == "FINISHED", cluster.client.request(
         "GET", f"/jobs/{resumed}/exceptions")["root-exception"]
     assert committed(out) == expected_lines()
-    restored = checkpoints(cluster, resumed)["latest"]["restored"]
+    restored = checkpoint_stats(cluster, resumed)["latest"]["restored"]
     assert restored["is_savepoint"] is True

@@ -22,8 +22,14 @@ pc = pytest.importorskip("pyarrow.compute")
 from headwater.api import SourceFunction  # noqa: E402
 from headwater.cluster.minicluster import JobExecutionException  # noqa: E402
 from headwater.testing import CollectSink  # noqa: E402
-from tests.integration.conftest import EXAMPLES, headwater, start_cluster, stop_cluster  # noqa: E402
-from tests.integration.helpers import job_id_of, kill_a_taskmanager, new_env  # noqa: E402
+from tests.integration.conftest import EXAMPLES, start_cluster, stop_cluster  # noqa: E402
+from tests.integration.helpers import (  # noqa: E402
+    job_id_of,
+    kill_after_checkpoints,
+    new_env,
+    rescale_through,
+    wait_for_checkpoints,
+)
 
 
 def load_example(name: str):
@@ -262,13 +268,6 @@ def committed(out: Path) -> collections.Counter:
     return lines
 
 
-def wait_for_checkpoints(cluster, job_id: str, count: int) -> None:
-    from headwater.testing import wait_for
-
-    wait_for(lambda: cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
-             ["counts"]["completed"] >= count, 60, 0.1, lambda: f"{count} checkpoints")
-
-
 def test_killed_taskmanager_gives_the_output_of_a_clean_run(cluster, job, tmp_path):
     script, source = job
     out = tmp_path / "out"
@@ -292,12 +291,7 @@ def test_rescale_two_one_two_of_columnar_keyed_state_is_exact(cluster, job, tmp_
                                    "2").stdout)
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
-    for parallelism in (1, 2):
-        proc = headwater("rescale", "-m", f"127.0.0.1:{cluster.port}", "-p", str(parallelism),
-                         job_id)
-        assert f"parallelism {parallelism}" in proc.stdout
-        assert {v["parallelism"] for v in cluster.client.job(job_id)["vertices"]} \
-            == {parallelism}
+    rescale_through(cluster, job_id)
     state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
     assert state["state"] == "FINISHED"
     assert committed(out) == expected_lines()
@@ -367,16 +361,11 @@ def test_parquet_sink_is_exactly_once_through_a_killed_taskmanager(cluster, job,
     script.write_text(PARQUET_JOB)
     out = tmp_path / "out"
     job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.008").stdout)
-    cluster.wait_until_running(job_id)
-    wait_for_checkpoints(cluster, job_id, 2)
-    kill_a_taskmanager(cluster, job_id)
-    state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
-    assert state["state"] == "FINISHED"
+    kill_after_checkpoints(cluster, job_id)
     rows: collections.Counter = collections.Counter()
     for part in out.glob("part-*.parquet"):
         rows.update(pq.read_table(part).column("line").to_pylist())
     assert rows == collections.Counter(f"k{i % KEYS}" for i in range(FILES * LINES))
-    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
 
 
 PARQUET_TO_PARQUET_JOB = '''
@@ -416,15 +405,10 @@ def test_parquet_source_and_sink_are_exactly_once_through_a_killed_taskmanager(c
     script.write_text(PARQUET_TO_PARQUET_JOB)
     out = tmp_path / "out"
     job_id = job_id_of(cluster.run("-d", str(script), str(source), str(out), "0.008").stdout)
-    cluster.wait_until_running(job_id)
-    wait_for_checkpoints(cluster, job_id, 2)
-    kill_a_taskmanager(cluster, job_id)
-    state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
-    assert state["state"] == "FINISHED"
+    kill_after_checkpoints(cluster, job_id)
     ids = sorted(i for part in out.glob("part-*.parquet")
                  for i in pq.read_table(part).column("id").to_pylist())
     assert ids == list(range(2400))
-    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
 
 
 TEXT_FILES_JOB = '''
@@ -482,12 +466,7 @@ def test_csv_and_jsonl_sources_are_exactly_once_through_a_killed_taskmanager(
     out = tmp_path / "out"
     job_id = job_id_of(cluster.run("-d", str(script), file_format, str(source), str(out),
                                    "0.008").stdout)
-    cluster.wait_until_running(job_id)
-    wait_for_checkpoints(cluster, job_id, 2)
-    kill_a_taskmanager(cluster, job_id)
-    state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
-    assert state["state"] == "FINISHED"
-    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
+    kill_after_checkpoints(cluster, job_id)
     assert rows(out) == clean
 
 

@@ -20,8 +20,14 @@ pq = pytest.importorskip("pyarrow.parquet")
 from headwater.api import SourceFunction  # noqa: E402
 from headwater.testing import CollectSink, wait_for  # noqa: E402
 from tests.columnar_windows import sessions, sliding  # noqa: E402
-from tests.integration.conftest import headwater, start_cluster, stop_cluster  # noqa: E402
-from tests.integration.helpers import job_id_of, kill_a_taskmanager, new_env  # noqa: E402
+from tests.integration.conftest import start_cluster, stop_cluster  # noqa: E402
+from tests.integration.helpers import (  # noqa: E402
+    job_id_of,
+    kill_after_checkpoints,
+    new_env,
+    rescale_through,
+    wait_for_checkpoints,
+)
 
 OUTPUTS = {"total": ("fare", "sum"), "trips": (None, "count"), "low": ("fare", "min"),
            "high": ("fare", "max"), "avg": ("fare", "mean")}
@@ -247,11 +253,6 @@ def output(out: Path) -> list[tuple]:
                      for r in pq.read_table(part).to_pylist())
 
 
-def wait_for_checkpoints(cluster, job_id: str, count: int) -> None:
-    wait_for(lambda: cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
-             ["counts"]["completed"] >= count, 60, 0.1, lambda: f"{count} checkpoints")
-
-
 def clean_run(cluster, script, source, out, kind) -> list[tuple]:
     cluster.run(str(script), kind, str(source), str(out), "0")
     return output(out)
@@ -267,12 +268,7 @@ def test_killed_taskmanager_gives_the_output_of_a_clean_run(cluster, job, tmp_pa
     out = tmp_path / "out"
     job_id = job_id_of(cluster.run("-d", str(script), kind, str(source), str(out),
                                    "0.004").stdout)
-    cluster.wait_until_running(job_id)
-    wait_for_checkpoints(cluster, job_id, 2)
-    kill_a_taskmanager(cluster, job_id)
-    state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
-    assert state["state"] == "FINISHED"
-    assert cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")["counts"]["restored"] >= 1
+    kill_after_checkpoints(cluster, job_id)
     assert output(out) == clean
 
 
@@ -283,12 +279,7 @@ def test_rescale_two_one_two_of_session_window_state_is_exact(cluster, job, tmp_
                                    "0.006").stdout)
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
-    for parallelism in (1, 2):
-        proc = headwater("rescale", "-m", f"127.0.0.1:{cluster.port}", "-p", str(parallelism),
-                         job_id)
-        assert f"parallelism {parallelism}" in proc.stdout
-        assert {v["parallelism"] for v in cluster.client.job(job_id)["vertices"]} \
-            == {parallelism}
+    rescale_through(cluster, job_id)
     state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=180)
     assert state["state"] == "FINISHED"
     assert output(out) == sessions(rows, "zone", "t", "fare", 1_000)

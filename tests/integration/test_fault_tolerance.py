@@ -18,7 +18,13 @@ import pytest
 
 from headwater.testing import wait_for
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
-from tests.integration.helpers import job_id_of, kill_a_taskmanager
+from tests.integration.helpers import (
+    checkpoint_stats,
+    job_id_of,
+    kill_a_taskmanager,
+    rescale_through,
+    wait_for_checkpoints,
+)
 
 JOB = '''
 import sys, time
@@ -116,16 +122,6 @@ def committed(out: Path) -> collections.Counter:
 def submit(cluster, script, source, out, delay="0.004", parallelism="2", *options):
     return job_id_of(cluster.run("-d", *options, str(script), str(source), str(out), delay,
                                  parallelism).stdout)
-
-
-def checkpoint_stats(cluster, job_id: str) -> dict:
-    return cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
-
-
-def wait_for_checkpoints(cluster, job_id: str, count: int = 1, timeout: float = 30) -> dict:
-    return wait_for(lambda: (s := checkpoint_stats(cluster, job_id))["counts"]["completed"]
-                    >= count and s, timeout, 0.1,
-                    lambda: f"{count} completed checkpoints: {checkpoint_stats(cluster, job_id)}")
 
 
 def test_killed_taskmanager_restarts_from_checkpoint_exactly_once(cluster, job, tmp_path):
@@ -243,13 +239,7 @@ def test_rescale_two_one_two_keeps_every_key_once(cluster, job, tmp_path):
     job_id = submit(cluster, script, source, out, "0.006")
     cluster.wait_until_running(job_id)
     wait_for_checkpoints(cluster, job_id, 1)
-    for parallelism in (1, 2):
-        proc = headwater("rescale", "-m", f"127.0.0.1:{cluster.port}", "-p", str(parallelism),
-                         job_id)
-        assert f"parallelism {parallelism}" in proc.stdout
-        job_state = cluster.client.job(job_id)
-        assert job_state["state"] == "RUNNING"
-        assert {v["parallelism"] for v in job_state["vertices"]} == {parallelism}
+    rescale_through(cluster, job_id)
     job_state = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=120)
     assert job_state["state"] == "FINISHED"
     assert committed(out) == expected_lines()

@@ -13,7 +13,12 @@ import pytest
 
 from headwater.testing import wait_for
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
-from tests.integration.helpers import job_id_of, kill_a_taskmanager
+from tests.integration.helpers import (
+    checkpoint_stats,
+    job_id_of,
+    kill_a_taskmanager,
+    wait_for_checkpoints,
+)
 from tests.integration.kafka_support import ck, produce, read_all, vertex_metrics
 
 JOB = '''
@@ -85,16 +90,6 @@ def expected() -> collections.Counter:
     return collections.Counter(f"{k} {n}" for k, t in totals.items() for n in range(1, t + 1))
 
 
-def checkpoints(cluster, job_id: str) -> dict:
-    return cluster.client.request("GET", f"/jobs/{job_id}/checkpoints")
-
-
-def wait_for_checkpoints(cluster, job_id: str, count: int, timeout: float = 60) -> dict:
-    return wait_for(lambda: (s := checkpoints(cluster, job_id))["counts"]["completed"]
-                    >= count and s, timeout, 0.1,
-                    lambda: f"{count} completed checkpoints: {checkpoints(cluster, job_id)}")
-
-
 def assert_only_replayed_duplicates(got: collections.Counter) -> None:
     """Nothing missing; a duplicated line comes from the replayed interval: per key the
     duplicated counts form one contiguous run (the records between the restored
@@ -162,7 +157,7 @@ def test_exactly_once_sink_commits_one_transaction_per_checkpoint(cluster, kafka
     # checkpoint interval.
     for _ in range(3):
         m = sink_metrics()
-        stats = checkpoints(cluster, job_id)
+        stats = checkpoint_stats(cluster, job_id)
         newest = max((c["id"] for c in stats["history"] if c["status"] == "COMPLETED"),
                      default=-1)
         for s in (0, 1):
@@ -267,7 +262,7 @@ def test_stop_with_savepoint_commits_the_savepoints_transaction(cluster, kafka_b
     assert "savepoint" in proc.stdout
     assert cluster.wait_for_state(job_id, {"FINISHED", "FAILED", "CANCELED"},
                                   timeout=60)["state"] == "FINISHED"
-    history = checkpoints(cluster, job_id)["history"]
+    history = checkpoint_stats(cluster, job_id)["history"]
     savepoint = next(c for c in history if c["is_savepoint"])
     logs = "".join(p.read_text() for p in (cluster.workdir / "log").glob("taskmanager-*.log"))
     committed = re.findall(rf"committed Kafka transaction pipeline-{sink}-(\d+)-\d+ "

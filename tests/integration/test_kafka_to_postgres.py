@@ -12,9 +12,8 @@ import pytest
 
 from headwater.testing.fixtures import postgres  # noqa: F401 - the fixture
 from tests.integration.conftest import EXAMPLES, start_cluster, stop_cluster
-from tests.integration.helpers import job_id_of, kill_a_taskmanager
+from tests.integration.helpers import job_id_of, kill_a_taskmanager, wait_for_checkpoints
 from tests.integration.kafka_support import produce
-from tests.integration.test_kafka_pipeline import wait_for_checkpoints
 
 CLICKS, USERS, PARTITIONS, STEP_MS = 2400, 7, 4, 250
 

@@ -20,7 +20,7 @@ from headwater.client.rest_client import OperationFailed
 from headwater.testing import s3, wait_for
 from headwater.testing.s3 import S3Server
 from tests.integration.conftest import headwater, start_cluster, stop_cluster
-from tests.integration.helpers import job_id_of
+from tests.integration.helpers import job_id_of, rescale_through
 from tests.integration.test_fault_tolerance import (
     FILES,
     JOB,
@@ -192,12 +192,7 @@ def test_rescale_with_s3_checkpoints_keeps_every_key_once(cluster, script, s3_se
             cluster.client.savepoint(job_id, target, timeout=60)
         assert reason in json.dumps(failed.value.cause), failed.value.cause
     assert cluster.client.job(job_id)["state"] == "RUNNING"
-    for parallelism in (1, 2):
-        proc = headwater("rescale", "-m", f"127.0.0.1:{cluster.port}", "-p",
-                         str(parallelism), job_id)
-        assert f"parallelism {parallelism}" in proc.stdout
-        assert {v["parallelism"] for v in cluster.client.job(job_id)["vertices"]} == \
-            {parallelism}
+    rescale_through(cluster, job_id)
     assert s3_server.keys(bucket, f"checkpoints/{job_id}/rescaling/")
     job = cluster.wait_for_state(job_id, {"FINISHED", "FAILED"}, timeout=120)
     assert job["state"] == "FINISHED"
