@@ -373,3 +373,25 @@ def test_losing_the_taskmanager_of_finished_producers_runs_them_again(two_taskma
     # The killed subtask ran again, and so did the source, whose output it needs.
     assert after[keyed["name"]][victim] >= 1
     assert after[source["name"]][0] >= 1
+
+
+def test_columnar_running_aggregation_emits_one_row_per_key_in_batch(mini_cluster):
+    """A columnar keyed sum that emits running rows in STREAMING emits each key's final
+    row once in BATCH."""
+    pa = pytest.importorskip("pyarrow")
+    from headwater.api import RuntimeExecutionMode
+    from headwater.testing import CollectSink
+    from tests.integration.helpers import new_env
+
+    table = pa.table({"k": [f"k{i % 7}" for i in range(7000)], "v": [1] * 7000})
+    results = {}
+    for mode in (RuntimeExecutionMode.STREAMING, RuntimeExecutionMode.BATCH):
+        env = new_env(2)
+        env.set_runtime_mode(mode)
+        sink = CollectSink()
+        (env.from_arrow(table, batch_size=500).key_by("k").sum("v")
+            .to_records(as_dicts=True).add_sink(sink))
+        results[mode] = sink.records(env.execute(f"columnar {mode.name}"))
+    streaming, batch = results[RuntimeExecutionMode.STREAMING], results[RuntimeExecutionMode.BATCH]
+    assert len(streaming) > 7  # running rows, one per key and batch
+    assert sorted((r["k"], r["v"]) for r in batch) == [(f"k{i}", 1000) for i in range(7)]

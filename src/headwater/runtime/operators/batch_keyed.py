@@ -405,7 +405,8 @@ def combinable(operator: Any) -> bool:
 
 def batch_variant(operator: StreamOperator, config: Any, head: bool = True) -> StreamOperator:
     """The BATCH form of an operator of a chain: a keyed head gets its input grouped by
-    key, a combiner its memory limit; others stay as they are."""
+    key, a combiner its memory limit, a columnar running aggregation emits its final rows
+    only; others stay as they are."""
     from headwater.runtime.operators.keyed import (
         KeyedAggregationOperator,
         KeyedProcessOperator,
@@ -414,6 +415,12 @@ def batch_variant(operator: StreamOperator, config: Any, head: bool = True) -> S
     from headwater.runtime.operators.window_operator import WindowOperator
 
     budget, spill_dir = memory_budget(config), spill_root(config)
+    columnar = sys.modules.get("headwater.runtime.operators.columnar")  # loaded if used
+    if columnar is not None and type(operator) is columnar.ColumnarAggregateOperator:
+        aggregate: Any = operator
+        if aggregate.emit == "running" and aggregate.stage != "local":
+            aggregate.emit = "final"  # one row per key at the end, not one per batch
+        return operator
     if isinstance(operator, LocalCombineOperator):
         operator.max_keys = max(1000, budget // 512)
         return operator
