@@ -190,6 +190,19 @@ _MEMORY_UNITS = {
 }
 
 
+def is_batch(config: Mapping[str, Any]) -> bool:
+    """Whether ``execution.runtime-mode`` in ``config`` is BATCH (the environment writes
+    the resolved mode into a job's configuration)."""
+    return str(config.get("execution.runtime-mode") or "").strip().upper() == "BATCH"
+
+
+def tmp_dirs(config: Mapping[str, Any]) -> list[str]:
+    """``taskmanager.tmp.dirs`` as a list (separated by ``,`` or the OS path separator);
+    empty when unset (callers fall back to the system temp directory)."""
+    raw = str(config.get("taskmanager.tmp.dirs") or "")
+    return [d.strip() for d in raw.replace(os.pathsep, ",").split(",") if d.strip()]
+
+
 def parse_memory_size(value: Any) -> int:
     """Bytes of a Flink ``MemorySize``: an int of bytes, or ``"512m"``, ``"1 gb"``,
     ``"1728mb"`` (units are powers of 1024, as in Flink); ValueError otherwise."""

@@ -24,6 +24,7 @@ import html.entities
 from collections.abc import Iterable
 from typing import Any
 
+from headwater.config import is_batch
 from headwater.graph.job_graph import JobGraph, JobVertex, ShipStrategy
 
 #: Flink's ResultPartitionType of streaming exchanges, lower-cased.
@@ -78,7 +79,7 @@ def plan_json(job_graph: JobGraph) -> dict[str, Any]:
     """The plan of a job as Flink's JsonPlanGenerator writes it."""
     by_id = {v.vertex_id: v for v in job_graph.vertices}
     sources = [v for v in job_graph.vertices if v.is_source]
-    batch = str(job_graph.configuration.get("execution.runtime-mode", "")).upper() == "BATCH"
+    batch = is_batch(job_graph.configuration)
     nodes = []
     for v in creation_order(sources, by_id):
         node: dict[str, Any] = {

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import BodyPartReader
 
 from headwater.clock import now_ms
+from headwater.config import is_batch
 from headwater.graph.serialization import deserialize_job_graph
 from headwater.rest.context import HandlerContext
 from headwater.rest.errors import RestError
@@ -106,8 +107,7 @@ def job_type(ctx: HandlerContext, graph: ExecutionGraph) -> str:
     """BATCH or STREAMING, decided as the JobMaster does (the job's
     ``execution.runtime-mode`` over the cluster's)."""
     config = ctx.cluster.configuration.with_overrides(graph.job_graph.configuration)
-    mode = str(config.get("execution.runtime-mode") or "").upper()
-    return "BATCH" if mode == "BATCH" else "STREAMING"
+    return "BATCH" if is_batch(config) else "STREAMING"
 
 
 async def job_details(ctx: HandlerContext) -> dict[str, Any]:

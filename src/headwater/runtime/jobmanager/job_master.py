@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from headwater.config import Configuration
+from headwater.config import Configuration, is_batch
 from headwater.graph.job_graph import JobEdge, JobGraph
 from headwater.ids import new_id
 from headwater.runtime import accumulators as acc
@@ -100,7 +100,7 @@ class JobMaster:
         self.config = config.with_overrides(job_graph.configuration)
         #: BATCH runtime mode: blocking exchanges, region scheduling and failover, no
         #: checkpoints.
-        self.batch = str(self.config.get("execution.runtime-mode") or "").upper() == "BATCH"
+        self.batch = is_batch(self.config)
         if self.batch:
             self.config = self.config.with_overrides({
                 "execution.checkpointing.interval": -1,
@@ -439,16 +439,7 @@ class JobMaster:
                     f"org.apache.flink.util.FlinkException: {reason}\n"
                     f"(headwater: the TaskManager process {rid} stopped answering)")
         if needed and self.graph.state == JobStatus.RUNNING:
-            assert scheduler is not None
-            regions = scheduler.regions_to_restart(needed, self._lost_task_managers)
-            if regions - scheduler.restarting:
-                if not self.restart_strategy.can_restart():
-                    self._failover()
-                    return
-                self.graph.num_restarts += 1
-                log.info("job %s: re-running %d region(s) whose partitions were on %s",
-                         self.job_id, len(regions - scheduler.restarting), rid)
-                scheduler.restart(regions, self.restart_strategy.backoff_ms())
+            self._region_failover(needed)
 
     # -- failure, cancel and the end -----------------------------------------------------
 
@@ -467,18 +458,19 @@ class JobMaster:
             self.graph.failure = info
             if self.region_failover and self.region_scheduler is not None \
                     and self.graph.state == JobStatus.RUNNING:
-                self._region_failover((v.vertex_id, index))
+                self._region_failover({(v.vertex_id, index)})
             elif self.streaming_regions is not None and self.graph.state == JobStatus.RUNNING:
                 self._restart_streaming_region((v.vertex_id, index))
             else:
                 self._failover()
         self._check_terminal()
 
-    def _region_failover(self, failed: tuple[str, int]) -> None:
-        """BATCH: restart only the regions the failure touches (strategy permitting)."""
+    def _region_failover(self, failed: set[tuple[str, int]]) -> None:
+        """BATCH: restart only the regions that the ``failed`` subtasks (or finished
+        producers whose partitions were lost) touch, strategy permitting."""
         scheduler = self.region_scheduler
         assert scheduler is not None
-        regions = scheduler.regions_to_restart({failed}, self._lost_task_managers)
+        regions = scheduler.regions_to_restart(failed, self._lost_task_managers)
         if not regions - scheduler.restarting:  # part of a restart under way
             scheduler.restart(regions, self.restart_strategy.backoff_ms())
             return

@@ -45,32 +45,38 @@ log = logging.getLogger(__name__)
 _POLL_INTERVAL = 0.5
 
 
-class RegionScheduler:
-    """Deploys one BATCH job region by region and restarts failed regions."""
+class _RegionsOfJob:
+    """The pipelined regions of one job and how to reach their subtasks."""
 
-    def __init__(self, master: JobMaster, is_blocking: Callable[[Any], bool]) -> None:
+    def __init__(self, master: JobMaster, regions: list[PipelinedRegion]) -> None:
         self.master = master
-        self.regions: list[PipelinedRegion] = compute_regions(master.graph.vertices,
-                                                              is_blocking)
+        self.regions = regions
         self.region_of: dict[SubtaskId, int] = {
-            m: r.index for r in self.regions for m in r.members}
-        #: Regions deployed (running or finished) with their current attempts.
-        self.deployed: set[int] = set()
-        #: Slots held by deployed regions that have not finished.
-        self.slots: dict[int, list[Slot]] = {}
-        #: Regions being cancelled or waiting for their restart delay.
+            m: r.index for r in regions for m in r.members}
+        #: Regions being cancelled or waiting to be deployed again.
         self.restarting: set[int] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._restart_pending = False
         self._delay_ms = 0
-
-    # -- state ---------------------------------------------------------------------------
 
     def subtask(self, member: SubtaskId) -> tuple[ExecutionJobVertex, ExecutionVertex]:
         """The vertex and subtask of a region member."""
         v = self.master.graph.edge_end(member[0])
         return v, v.subtasks[member[1]]
+
+
+class RegionScheduler(_RegionsOfJob):
+    """Deploys one BATCH job region by region and restarts failed regions."""
+
+    def __init__(self, master: JobMaster, is_blocking: Callable[[Any], bool]) -> None:
+        super().__init__(master, compute_regions(master.graph.vertices, is_blocking))
+        #: Regions deployed (running or finished) with their current attempts.
+        self.deployed: set[int] = set()
+        #: Slots held by deployed regions that have not finished.
+        self.slots: dict[int, list[Slot]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._restart_pending = False
+
+    # -- state ---------------------------------------------------------------------------
 
     def execution(self, member: SubtaskId) -> Execution:
         """The current attempt of a region member."""
@@ -246,7 +252,7 @@ class RegionScheduler:
         self.wake()
 
 
-class StreamingRegionFailover:
+class StreamingRegionFailover(_RegionsOfJob):
     """A STREAMING job whose pipelined regions are independent (no exchange joins them,
     e.g. source -> map -> sink with FORWARD edges): a failure restarts only its region,
     restored from the latest completed checkpoint, while the other regions keep running
@@ -254,25 +260,14 @@ class StreamingRegionFailover:
     whole, as before."""
 
     def __init__(self, master: JobMaster, regions: list[PipelinedRegion]) -> None:
-        self.master = master
-        self.regions = regions
-        self.region_of: dict[SubtaskId, int] = {
-            m: r.index for r in regions for m in r.members}
-        #: Regions being cancelled or waiting to be deployed again.
-        self.restarting: set[int] = set()
+        super().__init__(master, regions)
         self._resuming: set[int] = set()
-        self._delay_ms = 0
 
     @classmethod
     def of(cls, master: JobMaster) -> StreamingRegionFailover | None:
         """The failover for ``master``'s job if it has independent regions, else None."""
         regions = compute_regions(master.graph.vertices, lambda edge: False)
         return cls(master, regions) if len(regions) > 1 else None
-
-    def subtask(self, member: SubtaskId) -> tuple[ExecutionJobVertex, ExecutionVertex]:
-        """The vertex and subtask of a region member."""
-        v = self.master.graph.edge_end(member[0])
-        return v, v.subtasks[member[1]]
 
     def is_restarting(self, member: SubtaskId) -> bool:
         """Whether the member's region is already being restarted."""

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
+from headwater.config import tmp_dirs
 from headwater.runtime.network import arrow_ipc, frames
 from headwater.runtime.network.buffers import (
     ChannelEvent,
@@ -60,19 +61,12 @@ _DECODERS: dict[int, Decoder] = {
 # -- where the files live ----------------------------------------------------------------
 
 
-def tmp_dirs(config: Mapping[str, Any]) -> list[str]:
-    """``taskmanager.tmp.dirs`` as a list (separated by ``,`` or the OS path separator),
-    the system temp directory when unset."""
-    raw = str(config.get("taskmanager.tmp.dirs") or "")
-    dirs = [d.strip() for d in raw.replace(os.pathsep, ",").split(",") if d.strip()]
-    return dirs or [tempfile.gettempdir()]
-
-
 def job_partition_dirs(config: Mapping[str, Any], resource_id: str, job_id: str) -> list[str]:
     """Every directory in which the TaskManager ``resource_id`` keeps partitions of a job
     (one per tmp dir)."""
     name = PARTITIONS_DIR_PREFIX + re.sub(r"[^A-Za-z0-9._-]", "_", resource_id)
-    return [os.path.join(d, name, job_id) for d in tmp_dirs(config)]
+    return [os.path.join(d, name, job_id)
+            for d in tmp_dirs(config) or [tempfile.gettempdir()]]
 
 
 def partition_dir(config: Mapping[str, Any], resource_id: str, job_id: str,

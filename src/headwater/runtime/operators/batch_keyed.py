@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from headwater.config import parse_memory_size
+from headwater.config import parse_memory_size, tmp_dirs
 from headwater.runtime.network.events import MAX_WATERMARK
 from headwater.runtime.operators.base import OperatorStateSnapshot, StreamOperator, Timestamps
 from headwater.runtime.operators.timer_service import MIN_WATERMARK
@@ -43,11 +43,6 @@ _EMIT_CHUNK = 4096
 _CHECK_EVERY = 2048
 
 
-def is_batch(config: Any) -> bool:
-    """Whether a task's configuration says the job runs in BATCH mode."""
-    return str(config.get("execution.runtime-mode") or "").upper() == "BATCH"
-
-
 def memory_budget(config: Any) -> int:
     """Bytes one keyed operator may hold: the TaskManager's managed memory divided by its
     slots."""
@@ -59,9 +54,7 @@ def memory_budget(config: Any) -> int:
 def spill_root(config: Any) -> str:
     """Where spill files go: the first of ``taskmanager.tmp.dirs``, else the system temp
     directory."""
-    raw = str(config.get("taskmanager.tmp.dirs") or "")
-    dirs = [d.strip() for d in raw.replace(os.pathsep, ",").split(",") if d.strip()]
-    return dirs[0] if dirs else tempfile.gettempdir()
+    return (tmp_dirs(config) or [tempfile.gettempdir()])[0]
 
 
 def estimate_size(sample: list) -> int:

@@ -15,11 +15,11 @@ Both snapshot to the same format, ``{key_group: {state_name: {key: value}}}``::
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from headwater.config import tmp_dirs
 from headwater.runtime.state.key_groups import KeyGroupRange, as_key_group_range
 
 #: ``state.backend`` values meaning the heap backend.
@@ -44,10 +44,7 @@ def local_state_dir(config: Mapping[str, Any], key_group_range: KeyGroupRange) -
     """The directory for local state files: one of ``taskmanager.tmp.dirs`` (several are
     separated by ``,`` or the OS path separator; subtasks spread over them), or None for the
     system temp directory."""
-    raw = config.get("taskmanager.tmp.dirs")
-    if not raw:
-        return None
-    dirs = [d.strip() for d in str(raw).replace(os.pathsep, ",").split(",") if d.strip()]
+    dirs = tmp_dirs(config)
     if not dirs:
         return None
     return dirs[zlib.crc32(str(key_group_range.start).encode()) % len(dirs)]

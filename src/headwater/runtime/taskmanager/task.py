@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from headwater.config import DEFAULTS
+from headwater.config import DEFAULTS, is_batch
 from headwater.runtime import filesystem
 from headwater.runtime.metrics.groups import MetricGroup
 from headwater.runtime.metrics.task_metrics import register_task_metrics
@@ -33,7 +33,7 @@ from headwater.runtime.network.input_gate import InputGate
 from headwater.runtime.network.partition import PartitionRegistry, ResultPartition, TaskCancelled
 from headwater.runtime.network.record_writer import RecordWriter
 from headwater.runtime.operators.base import SourceOperator, StreamOperator
-from headwater.runtime.operators.batch_keyed import batch_variant, is_batch
+from headwater.runtime.operators.batch_keyed import batch_variant
 from headwater.runtime.rpc.messages import (
     DeclineCheckpoint,
     Message,
