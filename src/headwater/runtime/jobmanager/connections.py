@@ -10,6 +10,11 @@ from __future__ import annotations
 POINTWISE = frozenset({"FORWARD", "RESCALE"})
 
 
+def result_partition_id(attempt_id: str, output_index: int) -> str:
+    """The id of the partition an attempt writes for its output edge ``output_index``."""
+    return f"{attempt_id}-{output_index}"
+
+
 def consumers_of(strategy: str, producers: int, consumers: int, producer: int) -> list[int]:
     """Consumer subtasks fed by one producer subtask, in subpartition order."""
     if strategy not in POINTWISE:

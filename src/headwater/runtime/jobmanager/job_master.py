@@ -32,7 +32,11 @@ from headwater.runtime.jobmanager.cluster_datasets import (
     read_cached_datasets,
     release_dataset,
 )
-from headwater.runtime.jobmanager.connections import consumers_of, producers_of
+from headwater.runtime.jobmanager.connections import (
+    consumers_of,
+    producers_of,
+    result_partition_id,
+)
 from headwater.runtime.jobmanager.events import CHECKPOINT, EXCEPTION, JOB_STATUS, ClusterEvents
 from headwater.runtime.jobmanager.execution_graph import (
     Execution,
@@ -269,7 +273,7 @@ class JobMaster:
             consumers = consumers_of(edge.ship_strategy.value, v.parallelism,
                                      target.parallelism, index)
             outputs.append(PartitionDescriptor(
-                partition_id=f"{ex.attempt_id}-{k}", ship_strategy=edge.ship_strategy.value,
+                partition_id=result_partition_id(ex.attempt_id, k), ship_strategy=edge.ship_strategy.value,
                 num_subpartitions=len(consumers), consumer_parallelism=target.parallelism,
                 consumer_max_parallelism=target.max_parallelism, key_selector=edge.key_selector,
                 side_output_tag=edge.side_output_tag, type_number=edge.type_number,
@@ -303,7 +307,7 @@ class JobMaster:
                 sub = consumers_of(edge.ship_strategy.value, source.parallelism, v.parallelism,
                                    p).index(index)
                 channels.append(ChannelDescriptor(
-                    partition_id=f"{pex.attempt_id}-{out_index}", subpartition_index=sub,
+                    partition_id=result_partition_id(pex.attempt_id, out_index), subpartition_index=sub,
                     host=pex.location.host, data_port=pex.location.data_port,
                     resource_id=pex.location.resource_id))
             inputs.append(InputGateDescriptor(input_number=edge.input_number,

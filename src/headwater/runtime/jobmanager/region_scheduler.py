@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from headwater.runtime.jobmanager.cluster_datasets import cache_partition_id
+from headwater.runtime.jobmanager.connections import result_partition_id
 from headwater.runtime.jobmanager.execution_graph import (
     Execution,
     ExecutionJobVertex,
@@ -237,7 +238,7 @@ class RegionScheduler(_RegionsOfJob):
         """The partitions an attempt that runs again wrote are of no use any more."""
         if ex.location is None or not ex.attempt_id:
             return
-        ids = [f"{ex.attempt_id}-{k}" for k in range(len(v.job_vertex.outputs))]
+        ids = [result_partition_id(ex.attempt_id, k) for k in range(len(v.job_vertex.outputs))]
         if v.job_vertex.cache_dataset_id is not None:
             ids.append(cache_partition_id(ex.attempt_id))
         self.master.rm.send(ex.location.resource_id,

@@ -130,10 +130,6 @@ class _BatchKeyedBase(StreamOperator):
         self._spill: SpillFiles | None = None
         self._drained = False
 
-    @property
-    def key_selector(self) -> Any:
-        return self.inner.key_selector  # type: ignore[attr-defined]
-
     def setup(self, ctx: Any) -> None:
         """The wrapped operator gets the task's context; so does this one."""
         self.ctx = ctx
